@@ -1,0 +1,505 @@
+// The state-of-the-world protocol with one xDS server: what is subscribed per type, the
+// cache of resources that server owns, ACK/NACK, deletion by omission and the
+// does-not-exist timers. The cache outlives the ADS stream; a new stream resends every
+// subscription with the last accepted version.
+//   Envoy xDS protocol doc: ACK/NACK, "Deleting resources", "Resource warming".
+//   gRFC A46 (per-resource NACK), A53 (ignore_resource_deletion), A57 (does-not-exist timer).
+import { AdsStream, type OutgoingDiscoveryRequest } from './ads-stream.js';
+import type { BackoffOptions } from './backoff.js';
+import type { NodeConfig, XdsServerConfig } from './bootstrap.js';
+import type { Clock, TimerHandle } from './clock.js';
+import { MeshletError } from './errors.js';
+import type {
+  envoy_service_discovery_v3_DiscoveryResponse as DiscoveryResponse,
+  envoy_service_discovery_v3_Resource as ResourceWrapper,
+} from './generated/pb.js';
+import { nodeMessage } from './node-proto.js';
+import { decodeMessage } from './proto.js';
+import { parseResourceName } from './resource-names.js';
+import type { AnyMessage, DecodeContext, DecodeResult, XdsResourceType } from './resource-type.js';
+import { tracer } from './trace.js';
+import type { ResourceErrorState, ResourceSnapshot, ResourceState, TypeSnapshot, XdsWatcher } from './watchers.js';
+
+const trace = tracer('xds_client');
+
+const RESOURCE_WRAPPER_TYPE_URL = 'type.googleapis.com/envoy.service.discovery.v3.Resource';
+const WILDCARD = '*';
+// google.rpc.Code.INVALID_ARGUMENT, the code gRPC puts in a NACK's error_detail.
+const INVALID_ARGUMENT = 3;
+
+export interface ServerConnectionOptions {
+  readonly clock: Clock;
+  readonly backoff?: BackoffOptions;
+  readonly doesNotExistTimeoutMs: number;
+  readonly node: NodeConfig;
+  readonly userAgent?: { name?: string; version?: string };
+}
+
+interface ResourceEntry {
+  readonly name: string;
+  state: ResourceState;
+  hasValue: boolean;
+  value: unknown;
+  raw: AnyMessage | undefined;
+  /** The accepted bytes, as a string, to skip decoding an unchanged resend. */
+  rawKey: string | undefined;
+  /** The rejected bytes, so a resend of the same bad resource is not reported twice. */
+  errorKey: string | undefined;
+  version: string;
+  lastUpdated: number | undefined;
+  error: ResourceErrorState | undefined;
+  readonly watchers: Set<XdsWatcher<unknown>>;
+  timer: TimerHandle | undefined;
+}
+
+interface TypeState {
+  readonly type: XdsResourceType<unknown>;
+  /** Last ACKed version_info: survives stream restarts, sent on the new stream. */
+  versionInfo: string;
+  /** Nonce of the last response on the current stream. */
+  nonce: string;
+  readonly entries: Map<string, ResourceEntry>;
+  /** Resources seen through a `*` subscription: name → accepted bytes. */
+  readonly wildcardSeen: Map<string, string>;
+  /** Decoded results of the last response, keyed by bytes (SotW resends everything). */
+  memo: Map<string, DecodeResult<unknown>>;
+  /** Whether a request for the type went out on the current stream. */
+  sentOnStream: boolean;
+  /** The resource_names of the last request sent, joined, to skip a request that changes nothing. */
+  lastSentNames: string | undefined;
+}
+
+function bytesKey(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+}
+
+function notify(watchers: Iterable<XdsWatcher<unknown>>, call: (w: XdsWatcher<unknown>) => void): void {
+  for (const watcher of [...watchers]) {
+    try {
+      call(watcher);
+    } catch (error) {
+      // One watcher's bug must not stop the others nor the ACK.
+      trace(`watcher threw: ${(error as Error)?.stack ?? String(error)}`);
+    }
+  }
+}
+
+export class XdsServerConnection {
+  readonly server: XdsServerConfig;
+  readonly #options: ServerConnectionOptions;
+  readonly #stream: AdsStream;
+  readonly #types = new Map<string, TypeState>();
+  readonly #dirty = new Set<string>();
+  readonly #decodeContext: DecodeContext;
+  #flushScheduled = false;
+  #nodeSent = false;
+  #closed = false;
+
+  constructor(server: XdsServerConfig, options: ServerConnectionOptions) {
+    this.server = server;
+    this.#options = options;
+    this.#decodeContext = Object.freeze({ serverFeatures: server.serverFeatures });
+    this.#stream = new AdsStream(
+      server,
+      {
+        onStreamStart: () => this.#onStreamStart(),
+        onResponse: (response) => this.#onResponse(response),
+        onStreamEnd: (error, received) => this.#onStreamEnd(error, received),
+      },
+      { clock: options.clock, ...(options.backoff ? { backoff: options.backoff } : {}) },
+    );
+  }
+
+  /** Subscribe synchronously; the request goes out on the next flush, batched with others. */
+  watch(type: XdsResourceType<unknown>, name: string, watcher: XdsWatcher<unknown>): () => void {
+    const key = parseResourceName(name).key;
+    let typeState = this.#types.get(type.typeUrl);
+    if (!typeState) {
+      typeState = {
+        type,
+        versionInfo: '',
+        nonce: '',
+        entries: new Map(),
+        wildcardSeen: new Map(),
+        memo: new Map(),
+        sentOnStream: false,
+        lastSentNames: undefined,
+      };
+      this.#types.set(type.typeUrl, typeState);
+    }
+    let entry = typeState.entries.get(key);
+    if (!entry) {
+      entry = {
+        name: key,
+        state: 'requested',
+        hasValue: false,
+        value: undefined,
+        raw: undefined,
+        rawKey: undefined,
+        errorKey: undefined,
+        version: '',
+        lastUpdated: undefined,
+        error: undefined,
+        watchers: new Set(),
+        timer: undefined,
+      };
+      typeState.entries.set(key, entry);
+      this.#markDirty(type.typeUrl);
+    } else {
+      // A later watcher learns the cached state, asynchronously like the first one.
+      const cached = entry;
+      queueMicrotask(() => {
+        if (!cached.watchers.has(watcher)) return;
+        if (cached.hasValue) watcher.onChanged(cached.value);
+        else if (cached.state === 'does_not_exist') watcher.onDoesNotExist();
+        else if (cached.error) {
+          watcher.onError(new MeshletError('MESHLET_XDS_RESOURCE_INVALID', cached.error.message));
+        }
+      });
+    }
+    // The same watcher object may watch twice; each watch gets its own cancel.
+    const handle: XdsWatcher<unknown> = {
+      onChanged: (v) => watcher.onChanged(v),
+      onError: (e) => watcher.onError(e),
+      onDoesNotExist: () => watcher.onDoesNotExist(),
+    };
+    entry.watchers.add(handle);
+    this.#stream.start();
+    const watched = entry;
+    const state = typeState;
+    return () => {
+      if (!watched.watchers.delete(handle)) return;
+      if (watched.watchers.size > 0) return;
+      if (state.entries.get(key) !== watched) return;
+      this.#clearTimer(watched);
+      state.entries.delete(key);
+      this.#markDirty(type.typeUrl);
+    };
+  }
+
+  /** True when nothing is subscribed here any more. */
+  get isIdle(): boolean {
+    for (const t of this.#types.values()) if (t.entries.size > 0) return false;
+    return true;
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const t of this.#types.values()) for (const e of t.entries.values()) this.#clearTimer(e);
+    this.#stream.close();
+  }
+
+  typeSnapshots(): TypeSnapshot[] {
+    return [...this.#types.values()].map((t) => ({
+      serverUri: this.server.serverUri,
+      typeUrl: t.type.typeUrl,
+      versionInfo: t.versionInfo,
+      nonce: t.nonce,
+    }));
+  }
+
+  resourceSnapshots(): ResourceSnapshot[] {
+    const out: ResourceSnapshot[] = [];
+    for (const t of this.#types.values()) {
+      for (const e of t.entries.values()) {
+        out.push({
+          serverUri: this.server.serverUri,
+          typeUrl: t.type.typeUrl,
+          name: e.name,
+          state: e.state,
+          version: e.version,
+          ...(e.lastUpdated !== undefined ? { lastUpdated: e.lastUpdated } : {}),
+          ...(e.error ? { error: e.error } : {}),
+          ...(e.hasValue ? { value: e.value } : {}),
+          ...(e.raw ? { raw: e.raw } : {}),
+        });
+      }
+    }
+    return out;
+  }
+
+  #markDirty(typeUrl: string): void {
+    this.#dirty.add(typeUrl);
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    // Every name added in this turn of the event loop goes out in one request: a route
+    // table naming 1,000 clusters is one CDS request.
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
+  }
+
+  #flush(): void {
+    if (this.#closed || !this.#stream.isOpen) return; // the next stream sends everything
+    const dirty = [...this.#dirty];
+    this.#dirty.clear();
+    for (const typeUrl of dirty) {
+      const t = this.#types.get(typeUrl);
+      if (!t) continue;
+      // After the last name goes, an empty list unsubscribes; on a stream that never
+      // named the type there is nothing to undo (and empty would mean wildcard).
+      if (t.entries.size === 0 && !t.sentOnStream) continue;
+      if (t.lastSentNames === [...t.entries.keys()].join('\n')) continue;
+      this.#sendRequest(t, {});
+    }
+  }
+
+  #sendRequest(t: TypeState, extra: { errorMessage?: string }): void {
+    const names = [...t.entries.keys()];
+    const request: OutgoingDiscoveryRequest = {
+      type_url: t.type.typeUrl,
+      version_info: t.versionInfo,
+      response_nonce: t.nonce,
+      resource_names: names,
+    };
+    if (extra.errorMessage !== undefined) {
+      request.error_detail = { code: INVALID_ARGUMENT, message: extra.errorMessage, details: [] };
+    }
+    if (!this.#nodeSent) {
+      // gRPC sends the node only on the first request of a stream.
+      request.node = nodeMessage(this.#options.node, this.#options.userAgent) as unknown as OutgoingDiscoveryRequest['node'];
+    }
+    if (!this.#stream.send(request)) return;
+    this.#nodeSent = true;
+    t.sentOnStream = true;
+    t.lastSentNames = names.join('\n');
+    this.#dirty.delete(t.type.typeUrl);
+    // gRFC A57: the does-not-exist timer starts when the request naming the resource is
+    // sent, and only for resources with nothing cached.
+    for (const entry of t.entries.values()) {
+      if (entry.name === WILDCARD || entry.timer !== undefined) continue;
+      if (entry.hasValue || entry.state !== 'requested' || entry.error) continue;
+      this.#startTimer(t, entry);
+    }
+  }
+
+  #startTimer(t: TypeState, entry: ResourceEntry): void {
+    entry.timer = this.#options.clock.setTimeout(() => {
+      entry.timer = undefined;
+      if (t.entries.get(entry.name) !== entry || entry.hasValue) return;
+      trace(`${t.type.shortName} "${entry.name}" does not exist (no response within ${this.#options.doesNotExistTimeoutMs} ms)`);
+      entry.state = 'does_not_exist';
+      notify(entry.watchers, (w) => w.onDoesNotExist());
+    }, this.#options.doesNotExistTimeoutMs);
+  }
+
+  #clearTimer(entry: ResourceEntry): void {
+    if (entry.timer === undefined) return;
+    this.#options.clock.clearTimeout(entry.timer);
+    entry.timer = undefined;
+  }
+
+  #onStreamStart(): void {
+    this.#nodeSent = false;
+    this.#dirty.clear();
+    for (const t of this.#types.values()) {
+      t.nonce = ''; // a nonce belongs to one stream
+      t.sentOnStream = false;
+      t.lastSentNames = undefined;
+      if (t.entries.size > 0) this.#sendRequest(t, {});
+    }
+  }
+
+  #onStreamEnd(error: MeshletError, receivedResponse: boolean): void {
+    for (const t of this.#types.values()) {
+      for (const entry of t.entries.values()) {
+        // The request was not answered; its timer restarts when it is sent again (A57).
+        this.#clearTimer(entry);
+      }
+    }
+    // A stream that ends after working (a server restart, a max-age) is routine and
+    // reconnects at once; one that never got a response is an outage the watchers
+    // hear about. The cached values stay in force either way.
+    if (receivedResponse || this.#closed) return;
+    for (const t of this.#types.values()) {
+      for (const entry of t.entries.values()) notify(entry.watchers, (w) => w.onError(error));
+    }
+  }
+
+  #onResponse(response: DiscoveryResponse): void {
+    if (this.#closed) return;
+    const t = this.#types.get(response.type_url);
+    if (!t) {
+      // Nothing asked for this type; answering would subscribe to it.
+      trace(`${this.server.serverUri} ignoring a response for unrequested type ${response.type_url}`);
+      return;
+    }
+    const shortName = t.type.shortName;
+    trace(
+      `${this.server.serverUri} response ${shortName} version=${JSON.stringify(response.version_info)} nonce=${JSON.stringify(
+        response.nonce,
+      )} resources=${response.resources.length}`,
+    );
+    const now = this.#options.clock.now();
+    const errors: string[] = [];
+    let unnamedErrors = 0;
+    const valid = new Map<string, { value: unknown; raw: AnyMessage; key: string }>();
+    const invalid = new Map<string, { reason: string; key: string | undefined }>();
+    const seen = new Set<string>();
+    const memo = new Map<string, DecodeResult<unknown>>();
+
+    for (const [index, any] of response.resources.entries()) {
+      const unwrapped = this.#unwrap(t, any);
+      if ('error' in unwrapped) {
+        if (unwrapped.name !== undefined) {
+          const name = parseResourceName(unwrapped.name).key;
+          invalid.set(name, { reason: unwrapped.error, key: undefined });
+          seen.add(name);
+          errors.push(`${shortName} "${name}": ${unwrapped.error}`);
+        } else {
+          unnamedErrors += 1;
+          errors.push(`${shortName} (resource ${index}): ${unwrapped.error}`);
+        }
+        continue;
+      }
+      const raw = unwrapped.any;
+      const key = bytesKey(raw.value);
+      let result = memo.get(key) ?? t.memo.get(key);
+      if (!result) {
+        try {
+          result = t.type.decode(this.#decodeContext, raw);
+        } catch (error) {
+          result = { error: `decoder failed: ${(error as Error)?.message ?? String(error)}` };
+        }
+      }
+      memo.set(key, result);
+      const rawName = result.name ?? unwrapped.name;
+      if (rawName === undefined) {
+        unnamedErrors += 1;
+        errors.push(`${shortName} (resource ${index}): ${result.error ?? 'no name'}`);
+        continue;
+      }
+      const name = parseResourceName(rawName).key;
+      if (seen.has(name)) {
+        // Envoy xDS protocol: a name twice in one response makes the response invalid
+        // for that resource; neither copy is applied.
+        valid.delete(name);
+        if (!invalid.has(name)) errors.push(`${shortName} "${name}": duplicate resource name in one response`);
+        invalid.set(name, { reason: 'duplicate resource name in one response', key: undefined });
+        continue;
+      }
+      seen.add(name);
+      if (result.error !== undefined) {
+        invalid.set(name, { reason: result.error, key });
+        errors.push(`${shortName} "${name}": ${result.error}`);
+      } else {
+        valid.set(name, { value: result.value, raw, key });
+      }
+    }
+    t.memo = memo;
+
+    const notifications: Array<() => void> = [];
+    const version = response.version_info;
+
+    for (const [name, v] of valid) {
+      const entry = t.entries.get(name);
+      if (!entry) {
+        this.#wildcardUpdate(t, name, v, notifications);
+        continue;
+      }
+      this.#clearTimer(entry);
+      const changed = !entry.hasValue || entry.rawKey !== v.key;
+      entry.value = v.value;
+      entry.hasValue = true;
+      entry.raw = v.raw;
+      entry.rawKey = v.key;
+      entry.errorKey = undefined;
+      entry.state = 'acked';
+      entry.version = version;
+      entry.lastUpdated = now;
+      entry.error = undefined;
+      if (changed) notifications.push(() => notify(entry.watchers, (w) => w.onChanged(v.value)));
+    }
+
+    for (const [name, bad] of invalid) {
+      const entry = t.entries.get(name);
+      if (!entry) continue;
+      this.#clearTimer(entry);
+      const repeated = entry.state === 'nacked' && bad.key !== undefined && entry.errorKey === bad.key;
+      entry.state = 'nacked';
+      entry.errorKey = bad.key;
+      const message = `${shortName} "${name}": ${bad.reason}`;
+      entry.error = { message, version, time: now };
+      if (!repeated) {
+        const error = new MeshletError('MESHLET_XDS_RESOURCE_INVALID', message);
+        notifications.push(() => notify(entry.watchers, (w) => w.onError(error)));
+      }
+    }
+
+    // SotW deletion: for LDS and CDS every response is the full set, so a resource that
+    // is missing is gone. Not when a resource could not even be named (it may be the
+    // missing one), and not when the server asks for ignore_resource_deletion (A53).
+    if (t.type.allResourcesRequiredInSotW && unnamedErrors === 0) {
+      for (const entry of t.entries.values()) {
+        if (entry.name === WILDCARD || seen.has(entry.name) || !entry.hasValue) continue;
+        if (this.server.ignoreResourceDeletion) {
+          trace(`${shortName} "${entry.name}" missing from the response; kept (ignore_resource_deletion)`);
+          continue;
+        }
+        trace(`${shortName} "${entry.name}" deleted (missing from a SotW response)`);
+        entry.state = 'does_not_exist';
+        entry.hasValue = false;
+        entry.value = undefined;
+        entry.raw = undefined;
+        entry.rawKey = undefined;
+        entry.version = version;
+        entry.lastUpdated = now;
+        notifications.push(() => notify(entry.watchers, (w) => w.onDoesNotExist()));
+      }
+      for (const name of [...t.wildcardSeen.keys()]) if (!seen.has(name)) t.wildcardSeen.delete(name);
+    }
+
+    // Watchers run before the ACK, so names they subscribe to in their callbacks ride
+    // on the ACK instead of a request of their own.
+    for (const n of notifications) n();
+
+    t.nonce = response.nonce;
+    if (errors.length > 0) {
+      trace(`${this.server.serverUri} NACK ${shortName} version=${JSON.stringify(version)}: ${errors.join('; ')}`);
+      this.#sendRequest(t, { errorMessage: errors.join('; ') });
+    } else {
+      t.versionInfo = version;
+      this.#sendRequest(t, {});
+    }
+  }
+
+  #wildcardUpdate(
+    t: TypeState,
+    name: string,
+    v: { value: unknown; key: string },
+    notifications: Array<() => void>,
+  ): void {
+    const wildcard = t.entries.get(WILDCARD);
+    if (!wildcard) return; // not asked for: ignored, as gRPC does
+    if (t.wildcardSeen.get(name) === v.key) return;
+    t.wildcardSeen.set(name, v.key);
+    notifications.push(() => notify(wildcard.watchers, (w) => w.onChanged(v.value)));
+  }
+
+  /** The resource's Any, unwrapped from an envoy.service.discovery.v3.Resource if need be. */
+  #unwrap(
+    t: TypeState,
+    any: AnyMessage,
+  ): { any: AnyMessage; name?: string } | { error: string; name?: string } {
+    if (any.type_url === RESOURCE_WRAPPER_TYPE_URL) {
+      let wrapper: ResourceWrapper;
+      try {
+        wrapper = decodeMessage<ResourceWrapper>('envoy.service.discovery.v3.Resource', any.value);
+      } catch (error) {
+        return { error: `cannot decode the Resource wrapper: ${(error as Error).message}` };
+      }
+      const name = wrapper.name || undefined;
+      const inner = wrapper.resource;
+      if (!inner) return { error: 'Resource wrapper holds no resource', ...(name !== undefined ? { name } : {}) };
+      if (inner.type_url !== t.type.typeUrl) {
+        return { error: `wrapped resource has type ${inner.type_url}, expected ${t.type.typeUrl}`, ...(name !== undefined ? { name } : {}) };
+      }
+      return { any: { type_url: inner.type_url, value: inner.value }, ...(name !== undefined ? { name } : {}) };
+    }
+    if (any.type_url !== t.type.typeUrl) {
+      return { error: `resource has type ${any.type_url}, expected ${t.type.typeUrl}` };
+    }
+    return { any };
+  }
+}
