@@ -1,0 +1,1 @@
+export async function runControlPlaneCommand(_argv: string[]): Promise<number> { return 0; }

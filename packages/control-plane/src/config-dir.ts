@@ -1,0 +1,245 @@
+// Resources from a directory of files, for the demo and `meshlet control-plane`.
+// Every *.yaml, *.yml and *.json file directly in the directory holds one resource with
+// an "@type", a list of them, or `{ resources: [...] }`; a YAML file may hold several
+// documents. The set is all-or-nothing: one bad file and the last good set stays in
+// force, so a half-saved edit never reaches a client.
+import { readdirSync, readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { extname, join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { MeshletError, tracer } from '@meshlet/xds-client';
+import { ProtoJsonError } from '@meshlet/xds-client/proto-json';
+import { encodeResourceInput, type EncodedAny } from './resource-input.js';
+
+const trace = tracer('control_plane');
+
+const EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
+const TYPE_URL_PREFIX = 'type.googleapis.com/';
+
+export interface ConfigFileError {
+  /** The file's name within the directory. */
+  file: string;
+  /** Where in the file and what is wrong: `resource [1] (Cluster "c"): lb_policy: unknown enum value`. */
+  message: string;
+}
+
+export interface LoadedResource {
+  name: string;
+  any: EncodedAny;
+  file: string;
+}
+
+export type ConfigLoadResult =
+  | { ok: true; dir: string; files: string[]; byType: Map<string, LoadedResource[]>; resourceCount: number }
+  | { ok: false; dir: string; errors: ConfigFileError[] };
+
+/** Read and encode every config file in `dir`. Never throws for bad content; reports it. */
+export function loadConfigDir(dir: string): ConfigLoadResult {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir).filter((f) => EXTENSIONS.has(extname(f).toLowerCase())).sort();
+  } catch (err) {
+    return { ok: false, dir, errors: [{ file: dir, message: `cannot read the directory: ${messageOf(err)}` }] };
+  }
+  const errors: ConfigFileError[] = [];
+  const byType = new Map<string, LoadedResource[]>();
+  const owner = new Map<string, string>(); // `${typeUrl} ${name}` -> file
+  const files: string[] = [];
+  let resourceCount = 0;
+  for (const file of entries) {
+    const path = join(dir, file);
+    let text: string;
+    try {
+      if (!statSync(path).isFile()) continue;
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      // Deleted between readdir and read (an editor replacing it): the next event reloads.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      errors.push({ file, message: messageOf(err) });
+      continue;
+    }
+    files.push(file);
+    let items: { value: unknown; where: string }[];
+    try {
+      items = parseFile(file, text);
+    } catch (err) {
+      errors.push({ file, message: messageOf(err) });
+      continue;
+    }
+    for (const { value, where } of items) {
+      try {
+        const { typeUrl, name, any } = encodeItem(value);
+        const key = `${typeUrl} ${name}`;
+        const first = owner.get(key);
+        if (first !== undefined) {
+          throw new Error(`${shortType(typeUrl)} "${name}" is also defined in ${first}`);
+        }
+        owner.set(key, `${file}${where ? ` ${where}` : ''}`);
+        let list = byType.get(typeUrl);
+        if (!list) byType.set(typeUrl, (list = []));
+        list.push({ name, any, file });
+        resourceCount++;
+      } catch (err) {
+        errors.push({ file, message: `${where ? `${where}${describeItem(value)}: ` : describeItem(value, ': ')}${messageOf(err)}` });
+      }
+    }
+  }
+  if (errors.length > 0) return { ok: false, dir, errors };
+  return { ok: true, dir, files, byType, resourceCount };
+}
+
+/** The resources in one file, each with where it sits (`resource [2]`, `document 3`). */
+function parseFile(file: string, text: string): { value: unknown; where: string }[] {
+  const docs: unknown[] = [];
+  if (extname(file).toLowerCase() === '.json') {
+    try {
+      docs.push(JSON.parse(text));
+    } catch (err) {
+      throw new Error(`not valid JSON: ${messageOf(err)}`);
+    }
+  } else {
+    for (const doc of parseAllDocuments(text)) {
+      const problem = doc.errors[0];
+      if (problem) {
+        const line = problem.linePos?.[0];
+        throw new Error(`not valid YAML${line ? ` (line ${line.line}, column ${line.col})` : ''}: ${problem.message.split('\n')[0]}`);
+      }
+      docs.push(doc.toJS());
+    }
+  }
+  const out: { value: unknown; where: string }[] = [];
+  const many = docs.length > 1;
+  docs.forEach((doc, d) => {
+    const docWhere = many ? `document ${d + 1}` : '';
+    if (doc === null || doc === undefined) return; // an empty document
+    let list: unknown[] | undefined;
+    if (Array.isArray(doc)) list = doc;
+    else if (isObject(doc) && !('@type' in doc) && Array.isArray(doc['resources'])) list = doc['resources'];
+    if (list) {
+      const key = Array.isArray(doc) ? '' : 'resources';
+      list.forEach((value, i) => out.push({ value, where: `${docWhere ? `${docWhere} ` : ''}${key}[${i}]` }));
+    } else {
+      out.push({ value: doc, where: docWhere });
+    }
+  });
+  return out;
+}
+
+function encodeItem(value: unknown): { typeUrl: string; name: string; any: EncodedAny } {
+  if (!isObject(value)) throw new Error('a resource must be an object with "@type"');
+  const declared = value['@type'];
+  if (typeof declared !== 'string' || declared === '') {
+    throw new Error('@type: missing; each resource needs "@type", e.g. type.googleapis.com/envoy.config.cluster.v3.Cluster');
+  }
+  // Accept a bare message name too, as people write it from memory.
+  const typeUrl = declared.includes('/') ? declared : TYPE_URL_PREFIX + declared;
+  try {
+    const { name, any } = encodeResourceInput(typeUrl, { ...value, '@type': typeUrl });
+    return { typeUrl, name, any };
+  } catch (err) {
+    if (err instanceof ProtoJsonError) throw new Error(err.message);
+    throw err;
+  }
+}
+
+function describeItem(value: unknown, suffix = ''): string {
+  if (!isObject(value)) return '';
+  const type = typeof value['@type'] === 'string' ? shortType(value['@type']) : undefined;
+  const name = value['name'] ?? value['cluster_name'] ?? value['clusterName'];
+  if (!type) return '';
+  return ` (${type}${typeof name === 'string' ? ` "${name}"` : ''})${suffix}`;
+}
+
+function shortType(typeUrl: string): string {
+  return typeUrl.slice(typeUrl.lastIndexOf('.') + 1);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Loads the directory, then reloads it when anything in it changes. Watches the
+ * directory, not the files, so editors that save by writing a new file and renaming it
+ * over the old one are seen too.
+ */
+export class ConfigDirWatcher {
+  private fsWatcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    readonly dir: string,
+    private readonly options: { debounceMs: number; onLoad: (result: ConfigLoadResult) => void },
+  ) {}
+
+  /** Load now (synchronously) and start watching. Throws when `dir` is not a directory. */
+  start(): void {
+    let isDir = false;
+    try {
+      isDir = statSync(this.dir).isDirectory();
+    } catch {
+      isDir = false;
+    }
+    if (!isDir) throw new MeshletError('MESHLET_INVALID_OPTION', `control plane option configDir: ${this.dir} is not a directory`);
+    this.stopped = false;
+    this.reload();
+    this.watch();
+  }
+
+  reload(): ConfigLoadResult {
+    const result = loadConfigDir(this.dir);
+    trace(() => (result.ok ? `loaded ${result.resourceCount} resources from ${this.dir}` : `config errors in ${this.dir}: ${result.errors.length}`));
+    this.options.onLoad(result);
+    return result;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.fsWatcher?.close();
+    this.fsWatcher = undefined;
+  }
+
+  private watch(): void {
+    try {
+      this.fsWatcher = watch(this.dir, { persistent: false }, (_event, filename) => {
+        if (filename && !EXTENSIONS.has(extname(filename.toString()).toLowerCase())) return;
+        this.schedule();
+      });
+      this.fsWatcher.on('error', (err) => {
+        // The directory itself went away or was replaced: watch again after a pause.
+        trace(`watching ${this.dir} failed: ${err.message}`);
+        this.fsWatcher?.close();
+        this.fsWatcher = undefined;
+        this.retryWatch();
+      });
+    } catch (err) {
+      trace(`cannot watch ${this.dir}: ${messageOf(err)}`);
+      this.retryWatch();
+    }
+  }
+
+  private retryWatch(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      if (this.stopped) return;
+      this.watch();
+      this.reload();
+    }, Math.max(this.options.debounceMs, 500));
+    this.timer.unref();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (!this.stopped) this.reload();
+    }, this.options.debounceMs);
+  }
+}
