@@ -1,3 +1,4 @@
+// google.protobuf.* types keep protobufjs's camelCase field names (see generated/pb.ts).
 // The Node message sent on the first request of each ADS stream, built from the
 // bootstrap's node (gRFC A27) plus what the client says about itself.
 import type { NodeConfig } from './bootstrap.js';
@@ -34,18 +35,18 @@ export function toStruct(json: Readonly<Record<string, unknown>>): Record<string
 }
 
 function toValue(value: unknown): Record<string, unknown> {
-  if (value === null || value === undefined) return { null_value: 0 };
-  if (Array.isArray(value)) return { list_value: { values: value.map(toValue) } };
+  if (value === null || value === undefined) return { nullValue: 0 };
+  if (Array.isArray(value)) return { listValue: { values: value.map(toValue) } };
   switch (typeof value) {
     case 'string':
-      return { string_value: value };
+      return { stringValue: value };
     case 'number':
-      return { number_value: value };
+      return { numberValue: value };
     case 'boolean':
-      return { bool_value: value };
+      return { boolValue: value };
     case 'object':
-      return { struct_value: toStruct(value as Record<string, unknown>) };
+      return { structValue: toStruct(value as Record<string, unknown>) };
     default:
-      return { string_value: String(value) };
+      return { stringValue: String(value) };
   }
 }

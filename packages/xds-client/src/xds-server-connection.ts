@@ -127,6 +127,12 @@ export class XdsServerConnection {
       };
       this.#types.set(type.typeUrl, typeState);
     }
+    // The same watcher object may watch twice; each watch gets its own cancel.
+    const handle: XdsWatcher<unknown> = {
+      onChanged: (v) => watcher.onChanged(v),
+      onError: (e) => watcher.onError(e),
+      onDoesNotExist: () => watcher.onDoesNotExist(),
+    };
     let entry = typeState.entries.get(key);
     if (!entry) {
       entry = {
@@ -149,7 +155,7 @@ export class XdsServerConnection {
       // A later watcher learns the cached state, asynchronously like the first one.
       const cached = entry;
       queueMicrotask(() => {
-        if (!cached.watchers.has(watcher)) return;
+        if (!cached.watchers.has(handle)) return;
         if (cached.hasValue) watcher.onChanged(cached.value);
         else if (cached.state === 'does_not_exist') watcher.onDoesNotExist();
         else if (cached.error) {
@@ -157,14 +163,7 @@ export class XdsServerConnection {
         }
       });
     }
-    // The same watcher object may watch twice; each watch gets its own cancel.
-    const handle: XdsWatcher<unknown> = {
-      onChanged: (v) => watcher.onChanged(v),
-      onError: (e) => watcher.onError(e),
-      onDoesNotExist: () => watcher.onDoesNotExist(),
-    };
     entry.watchers.add(handle);
-    this.#stream.start();
     const watched = entry;
     const state = typeState;
     return () => {
@@ -231,7 +230,14 @@ export class XdsServerConnection {
   }
 
   #flush(): void {
-    if (this.#closed || !this.#stream.isOpen) return; // the next stream sends everything
+    if (this.#closed) return;
+    if (!this.#stream.isOpen) {
+      // The stream opens lazily, here, so the first request already carries every name
+      // of this turn; a new stream sends every subscription (#onStreamStart). While a
+      // reconnect is pending this does nothing.
+      this.#stream.start();
+      return;
+    }
     const dirty = [...this.#dirty];
     this.#dirty.clear();
     for (const typeUrl of dirty) {

@@ -1,0 +1,497 @@
+// Protocol tests of the SotW client against a scripted ADS server on loopback. The
+// resource types here are small test decoders over real Envoy messages, so these tests
+// do not depend on src/resources (the repo-root test/xds-client.test.ts uses the real ones
+// with @meshlet/control-plane).
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ExponentialBackoff } from '../src/backoff.js';
+import { MeshletError } from '../src/errors.js';
+import type { envoy_config_cluster_v3_Cluster, envoy_config_route_v3_RouteConfiguration } from '../src/generated/pb.js';
+import { decodeMessage, encodeMessage, typeUrlOf } from '../src/proto.js';
+import { parseResourceName } from '../src/resource-names.js';
+import type { AnyMessage, XdsResourceType } from '../src/resource-type.js';
+import type { XdsWatcher } from '../src/watchers.js';
+import { XdsClient, type XdsClientOptions } from '../src/xds-client.js';
+import { ManualClock, ScriptedAdsServer, type RecordedRequest } from './helpers/ads-server.js';
+
+const CDS = typeUrlOf('envoy.config.cluster.v3.Cluster');
+const RDS = typeUrlOf('envoy.config.route.v3.RouteConfiguration');
+
+interface TestCluster {
+  name: string;
+  altStatName: string;
+}
+
+let clusterDecodes = 0;
+// A Cluster is invalid when its alt_stat_name starts with "bad:"; the rest is the reason.
+const clusterType: XdsResourceType<TestCluster> = {
+  typeUrl: CDS,
+  shortName: 'Cluster',
+  allResourcesRequiredInSotW: true,
+  decode(_context, resource: AnyMessage) {
+    clusterDecodes += 1;
+    let c: envoy_config_cluster_v3_Cluster;
+    try {
+      c = decodeMessage('envoy.config.cluster.v3.Cluster', resource.value);
+    } catch (e) {
+      return { error: `cannot decode: ${(e as Error).message}` };
+    }
+    if (c.alt_stat_name.startsWith('bad:')) return { name: c.name, error: `Cluster.alt_stat_name: ${c.alt_stat_name.slice(4)}` };
+    return { name: c.name, value: { name: c.name, altStatName: c.alt_stat_name } };
+  },
+};
+
+const routeType: XdsResourceType<string> = {
+  typeUrl: RDS,
+  shortName: 'RouteConfiguration',
+  allResourcesRequiredInSotW: false,
+  decode(_context, resource) {
+    const r = decodeMessage<envoy_config_route_v3_RouteConfiguration>('envoy.config.route.v3.RouteConfiguration', resource.value);
+    return { name: r.name, value: r.name };
+  },
+};
+
+function cluster(name: string, altStatName = ''): { type_url: string; value: Uint8Array } {
+  return { type_url: CDS, value: encodeMessage('envoy.config.cluster.v3.Cluster', { name, alt_stat_name: altStatName }) };
+}
+
+function route(name: string): { type_url: string; value: Uint8Array } {
+  return { type_url: RDS, value: encodeMessage('envoy.config.route.v3.RouteConfiguration', { name }) };
+}
+
+function wrapped(inner: { type_url: string; value: Uint8Array }, name: string): { type_url: string; value: Uint8Array } {
+  return {
+    type_url: typeUrlOf('envoy.service.discovery.v3.Resource'),
+    value: encodeMessage('envoy.service.discovery.v3.Resource', { name, version: '1', resource: inner }),
+  };
+}
+
+type Event = { kind: 'changed'; value: unknown } | { kind: 'error'; error: MeshletError } | { kind: 'dne' };
+
+class RecordingWatcher<T> implements XdsWatcher<T> {
+  readonly events: Event[] = [];
+  #waiters: Array<{ n: number; resolve: () => void }> = [];
+  onChanged(value: T): void {
+    this.#push({ kind: 'changed', value });
+  }
+  onError(error: MeshletError): void {
+    this.#push({ kind: 'error', error });
+  }
+  onDoesNotExist(): void {
+    this.#push({ kind: 'dne' });
+  }
+  #push(e: Event): void {
+    this.events.push(e);
+    this.#waiters = this.#waiters.filter((w) => {
+      if (this.events.length < w.n) return true;
+      w.resolve();
+      return false;
+    });
+  }
+  /** Resolves once `n` events in all have arrived. */
+  waitFor(n: number, timeoutMs = 5000): Promise<void> {
+    if (this.events.length >= n) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`timed out waiting for ${n} events; have ${JSON.stringify(this.events)}`)), timeoutMs);
+      this.#waiters.push({ n, resolve: () => (clearTimeout(t), resolve()) });
+    });
+  }
+  get last(): Event | undefined {
+    return this.events.at(-1);
+  }
+}
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setup(
+  options: Partial<XdsClientOptions> & { serverFeatures?: string[]; address?: string } = {},
+): Promise<{ server: ScriptedAdsServer; client: XdsClient; clock: ManualClock }> {
+  const server = new ScriptedAdsServer();
+  const uri = await server.start(options.address);
+  cleanups.push(() => server.stop());
+  const clock = new ManualClock();
+  const client = new XdsClient({
+    bootstrap: {
+      xds_servers: [{ server_uri: uri, channel_creds: [{ type: 'insecure' }], server_features: options.serverFeatures ?? ['xds_v3'] }],
+      node: { id: 'test-node', cluster: 'test', locality: { zone: 'z1' }, metadata: { GENERATOR: 'grpc', N: 2 } },
+    },
+    clock,
+    ...options,
+  });
+  cleanups.push(() => client.close());
+  return { server, client, clock };
+}
+
+function isType(typeUrl: string) {
+  return (r: RecordedRequest) => r.type_url === typeUrl;
+}
+
+describe('XdsClient (SotW over a scripted ADS server)', () => {
+  it('subscribes, delivers, and ACKs with version and nonce; node on the first request only', async () => {
+    const { server, client } = await setup();
+    const w = new RecordingWatcher<TestCluster>();
+    client.watch(clusterType, 'a', w);
+    const first = await server.waitForRequest(isType(CDS));
+    expect(first.resource_names).toEqual(['a']);
+    expect(first.version_info).toBe('');
+    expect(first.response_nonce).toBe('');
+    expect(first.node?.id).toBe('test-node');
+    expect(first.node?.user_agent_name).toBe('meshlet');
+    expect(first.node?.client_features).toContain('xds.config.resource-in-sotw');
+    expect(first.node?.locality?.zone).toBe('z1');
+    expect(first.node?.metadata?.fields.GENERATOR?.stringValue).toBe('grpc');
+
+    const ackWait = server.nextRequest(isType(CDS));
+    const nonce = server.respond(CDS, 'v1', [cluster('a', 'stat-a')]);
+    await w.waitFor(1);
+    expect(w.last).toEqual({ kind: 'changed', value: { name: 'a', altStatName: 'stat-a' } });
+    const ack = await ackWait;
+    expect(ack).toMatchObject({ version_info: 'v1', response_nonce: nonce, resource_names: ['a'] });
+    expect(ack.error_detail ?? null).toBeNull();
+    expect(ack.node ?? null).toBeNull();
+
+    const dump = client.dump();
+    expect(dump.types).toEqual([{ serverUri: expect.any(String), typeUrl: CDS, versionInfo: 'v1', nonce }]);
+    expect(dump.resources).toEqual([
+      expect.objectContaining({ name: 'a', state: 'acked', version: 'v1', value: { name: 'a', altStatName: 'stat-a' }, raw: expect.objectContaining({ type_url: CDS }) }),
+    ]);
+  });
+
+  it('batches every name added in one turn into one request (1,000 clusters, one CDS request)', async () => {
+    const { server, client } = await setup();
+    const names = Array.from({ length: 1000 }, (_, i) => `outbound|80||svc-${i}.ns.svc.cluster.local`);
+    for (const n of names) client.watch(clusterType, n, new RecordingWatcher());
+    const req = await server.waitForRequest(isType(CDS));
+    expect(req.resource_names).toEqual(names);
+    // Nothing else follows for the subscription: wait for a later, unrelated request as a fence.
+    client.watch(routeType, 'fence', new RecordingWatcher());
+    await server.waitForRequest(isType(RDS));
+    expect(server.requests.filter(isType(CDS))).toHaveLength(1);
+  });
+
+  it('NACKs invalid resources with every reason, applies the valid ones, keeps the last good value', async () => {
+    const { server, client } = await setup();
+    const wa = new RecordingWatcher<TestCluster>();
+    const wb = new RecordingWatcher<TestCluster>();
+    const wc = new RecordingWatcher<TestCluster>();
+    client.watch(clusterType, 'a', wa);
+    client.watch(clusterType, 'b', wb);
+    client.watch(clusterType, 'c', wc);
+    await server.waitForRequest(isType(CDS));
+    server.respond(CDS, 'v1', [cluster('a', 'a1'), cluster('b', 'b1')]);
+    await server.waitForRequest((r) => r.version_info === 'v1');
+    await wa.waitFor(1);
+    await wb.waitFor(1);
+
+    const nackWait = server.nextRequest(isType(CDS));
+    const nonce = server.respond(CDS, 'v2', [cluster('a', 'a2'), cluster('b', 'bad:must not be "x"'), cluster('c', 'bad:also wrong')]);
+    const nack = await nackWait;
+    expect(nack.version_info).toBe('v1'); // the last accepted version
+    expect(nack.response_nonce).toBe(nonce);
+    expect(nack.error_detail?.code).toBe(3);
+    expect(nack.error_detail?.message).toBe(
+      'Cluster "b": Cluster.alt_stat_name: must not be "x"; Cluster "c": Cluster.alt_stat_name: also wrong',
+    );
+    // a's new value applied although its response was NACKed (gRFC A46).
+    await wa.waitFor(2);
+    expect(wa.last).toEqual({ kind: 'changed', value: { name: 'a', altStatName: 'a2' } });
+    await wb.waitFor(2);
+    expect(wb.last).toMatchObject({ kind: 'error', error: { code: 'MESHLET_XDS_RESOURCE_INVALID' } });
+    expect((wb.last as { error: Error }).error.message).toContain('Cluster "b": Cluster.alt_stat_name');
+    await wc.waitFor(1);
+    expect(wc.last?.kind).toBe('error');
+
+    const b = client.dump().resources.find((r) => r.name === 'b')!;
+    expect(b).toMatchObject({ state: 'nacked', version: 'v1', value: { name: 'b', altStatName: 'b1' }, error: { version: 'v2' } });
+    expect(client.dump().types[0]).toMatchObject({ versionInfo: 'v1', nonce });
+
+    // The same bad bytes resent: NACKed again, but the watcher is not told twice.
+    const again = server.nextRequest(isType(CDS));
+    server.respond(CDS, 'v3', [cluster('a', 'a2'), cluster('b', 'bad:must not be "x"'), cluster('c', 'bad:also wrong')]);
+    expect((await again).error_detail?.message).toContain('Cluster "b"');
+    // Fixed: ACKed, b changes.
+    const ack = server.nextRequest(isType(CDS));
+    server.respond(CDS, 'v4', [cluster('a', 'a2'), cluster('b', 'b4'), cluster('c', 'c4')]);
+    const fixed = await ack;
+    expect(fixed.version_info).toBe('v4');
+    expect(fixed.error_detail ?? null).toBeNull();
+    await wb.waitFor(3);
+    expect(wb.events.map((e) => e.kind)).toEqual(['changed', 'error', 'changed']);
+    expect(client.dump().resources.find((r) => r.name === 'b')).toMatchObject({ state: 'acked', version: 'v4' });
+  });
+
+  it('NACKs a name sent twice in one response, and bytes it cannot even name', async () => {
+    const { server, client } = await setup();
+    const w = new RecordingWatcher<TestCluster>();
+    client.watch(clusterType, 'dup', w);
+    await server.waitForRequest(isType(CDS));
+    const nackWait = server.nextRequest(isType(CDS));
+    server.respond(CDS, 'v1', [cluster('dup', 'one'), cluster('dup', 'two'), { type_url: CDS, value: new Uint8Array([0xff, 0xff]) }]);
+    const nack = await nackWait;
+    expect(nack.error_detail?.message).toMatch(/^Cluster "dup": duplicate resource name in one response; Cluster \(resource 2\): cannot decode/);
+    await w.waitFor(1);
+    expect(w.last?.kind).toBe('error');
+  });
+
+  it('unwraps envoy.service.discovery.v3.Resource and skips decoding bytes it has already decoded', async () => {
+    const { server, client } = await setup();
+    const w = new RecordingWatcher<TestCluster>();
+    client.watch(clusterType, 'w', w);
+    client.watch(clusterType, 'x', new RecordingWatcher());
+    await server.waitForRequest(isType(CDS));
+    const before = clusterDecodes;
+    server.respond(CDS, 'v1', [wrapped(cluster('w', 'ww'), 'w'), cluster('x')]);
+    await w.waitFor(1);
+    expect(w.last).toEqual({ kind: 'changed', value: { name: 'w', altStatName: 'ww' } });
+    expect(clusterDecodes - before).toBe(2);
+    const ack = server.nextRequest((r) => r.type_url === CDS && r.version_info === 'v2');
+    server.respond(CDS, 'v2', [wrapped(cluster('w', 'ww'), 'w'), cluster('x')]);
+    await ack;
+    expect(clusterDecodes - before).toBe(2); // SotW resend of the same bytes: no decode
+    expect(w.events).toHaveLength(1); // and no spurious change
+    expect(client.dump().resources.find((r) => r.name === 'w')?.version).toBe('v2');
+  });
+
+  it('deletes LDS/CDS resources missing from a response, never RDS/EDS ones', async () => {
+    const { server, client } = await setup();
+    const wc = new RecordingWatcher<TestCluster>();
+    const wr = new RecordingWatcher<string>();
+    client.watch(clusterType, 'gone', wc);
+    client.watch(clusterType, 'stays', new RecordingWatcher());
+    client.watch(routeType, 'r', wr);
+    await server.waitForRequest(isType(RDS));
+    await server.waitForRequest(isType(CDS));
+    server.respond(CDS, 'v1', [cluster('gone'), cluster('stays')]);
+    server.respond(RDS, 'v1', [route('r')]);
+    await wc.waitFor(1);
+    await wr.waitFor(1);
+    server.respond(CDS, 'v2', [cluster('stays')]);
+    const ack = server.nextRequest((r) => r.type_url === RDS && r.version_info === 'v2');
+    server.respond(RDS, 'v2', []);
+    await wc.waitFor(2);
+    expect(wc.last).toEqual({ kind: 'dne' });
+    await ack;
+    expect(wr.events).toHaveLength(1);
+    const states = Object.fromEntries(client.dump().resources.map((r) => [r.name, r.state]));
+    expect(states).toEqual({ gone: 'does_not_exist', stays: 'acked', r: 'acked' });
+  });
+
+  it('keeps resources missing from a response when the server has ignore_resource_deletion (gRFC A53)', async () => {
+    const { server, client } = await setup({ serverFeatures: ['xds_v3', 'ignore_resource_deletion'] });
+    const w = new RecordingWatcher<TestCluster>();
+    client.watch(clusterType, 'kept', w);
+    await server.waitForRequest(isType(CDS));
+    server.respond(CDS, 'v1', [cluster('kept')]);
+    await w.waitFor(1);
+    const ack = server.nextRequest((r) => r.version_info === 'v2');
+    server.respond(CDS, 'v2', []);
+    await ack;
+    expect(w.events).toHaveLength(1);
+    expect(client.dump().resources[0]).toMatchObject({ name: 'kept', state: 'acked' });
+  });
+
+  it('does-not-exist: the timer starts when the request is sent and fires after the timeout', async () => {
+    const { server, client, clock } = await setup({ resourceDoesNotExistTimeoutMs: 15_000 });
+    const w = new RecordingWatcher<TestCluster>();
+    client.watch(clusterType, 'missing', w);
+    expect(clock.pendingDelays()).toEqual([]); // not sent yet: no timer
+    await server.waitForRequest(isType(CDS));
+    expect(clock.pendingDelays()).toEqual([15_000]);
+    clock.advance(14_999);
+    expect(w.events).toEqual([]);
+    clock.advance(1);
+    expect(w.events).toEqual([{ kind: 'dne' }]);
+    expect(client.dump().resources[0]).toMatchObject({ state: 'does_not_exist' });
+    // It may appear later.
+    server.respond(CDS, 'v1', [cluster('missing')]);
+    await w.waitFor(2);
+    expect(w.last).toMatchObject({ kind: 'changed' });
+  });
+
+  it('a late watcher of a cached resource gets the cached state', async () => {
+    const { server, client } = await setup();
+    const w1 = new RecordingWatcher<TestCluster>();
+    client.watch(clusterType, 'a', w1);
+    await server.waitForRequest(isType(CDS));
+    server.respond(CDS, 'v1', [cluster('a', 's')]);
+    await w1.waitFor(1);
+    const w2 = new RecordingWatcher<TestCluster>();
+    client.watch(clusterType, 'a', w2);
+    await w2.waitFor(1);
+    expect(w2.last).toEqual({ kind: 'changed', value: { name: 'a', altStatName: 's' } });
+  });
+
+  it('unsubscribes: the remaining names, then an empty list', async () => {
+    const { server, client } = await setup();
+    const cancelA = client.watch(clusterType, 'a', new RecordingWatcher());
+    const cancelB = client.watch(clusterType, 'b', new RecordingWatcher());
+    await server.waitForRequest(isType(CDS));
+    const n1 = server.nextRequest(isType(CDS));
+    cancelA();
+    cancelA(); // idempotent
+    expect((await n1).resource_names).toEqual(['b']);
+    const n2 = server.nextRequest(isType(CDS));
+    cancelB();
+    expect((await n2).resource_names).toEqual([]);
+  });
+
+  it('after a stream restart: cache kept, subscriptions resent with last versions and no nonce, timers only for uncached names', async () => {
+    const { server, client, clock } = await setup();
+    const wa = new RecordingWatcher<TestCluster>();
+    const wb = new RecordingWatcher<TestCluster>();
+    client.watch(clusterType, 'a', wa);
+    client.watch(clusterType, 'b', wb);
+    await server.waitForRequest(isType(CDS));
+    const ack = server.nextRequest(isType(CDS));
+    server.respond(CDS, 'v1', [cluster('a', 'a1')]);
+    await ack;
+    expect(clock.pendingDelays()).toEqual([15_000]); // b's timer still running
+
+    server.endStream();
+    // A stream that had a response restarts at once (no backoff) and its timers stop.
+    await waitUntil(() => clock.pendingDelays().includes(0));
+    expect(clock.pendingDelays()).toEqual([0]);
+    clock.advance(0);
+    const resent = await server.waitForRequest((r) => r.stream === 2);
+    expect(resent).toMatchObject({ type_url: CDS, version_info: 'v1', response_nonce: '', resource_names: ['a', 'b'] });
+    expect(resent.node?.id).toBe('test-node'); // node again on the new stream's first request
+    expect(clock.pendingDelays()).toEqual([15_000]); // only b, which has no value
+    clock.advance(15_000);
+    expect(wa.events).toEqual([{ kind: 'changed', value: { name: 'a', altStatName: 'a1' } }]);
+    expect(wb.events).toEqual([{ kind: 'dne' }]);
+    expect(client.dump().resources.find((r) => r.name === 'a')).toMatchObject({ state: 'acked', version: 'v1' });
+  });
+
+  it('reconnects with gRPC connection backoff (1 s, ×1.6, jitter 0.2, max 120 s), reset by a response', async () => {
+    // A port with nothing listening: take one, then free it.
+    const probe = new ScriptedAdsServer();
+    const uri = await probe.start();
+    await probe.stop();
+    const clock = new ManualClock();
+    const client = new XdsClient({
+      bootstrap: { xds_servers: [{ server_uri: uri, channel_creds: [{ type: 'insecure' }] }] },
+      clock,
+      backoff: { random: () => 1 }, // jitter at its upper bound: +20 %
+    });
+    cleanups.push(() => client.close());
+    const w = new RecordingWatcher<TestCluster>();
+    client.watch(clusterType, 'a', w);
+    const delays: number[] = [];
+    // The does-not-exist timer (15 s) starts with each write and stops with each failed stream.
+    const backoffTimers = () => clock.pendingDelays().filter((d) => d !== 15_000);
+    for (let i = 0; i < 3; i++) {
+      await waitUntil(() => backoffTimers().length > 0);
+      expect(backoffTimers()).toHaveLength(1);
+      delays.push(backoffTimers()[0]!);
+      clock.advance(backoffTimers()[0]!);
+    }
+    expect(delays).toEqual([1200, 1920, 3072]);
+    // Each failed stream is an ambient error for the watcher; no does-not-exist.
+    await w.waitFor(3);
+    expect(w.events.every((e) => e.kind === 'error' && e.error.code === 'MESHLET_XDS_UNAVAILABLE')).toBe(true);
+  });
+
+  it('routes xdstp:// names to their authority and fails names of unknown authorities', async () => {
+    const top = new ScriptedAdsServer();
+    const auth = new ScriptedAdsServer();
+    const topUri = await top.start();
+    const authUri = await auth.start();
+    cleanups.push(() => top.stop(), () => auth.stop());
+    const client = new XdsClient({
+      bootstrap: {
+        xds_servers: [{ server_uri: topUri, channel_creds: [{ type: 'insecure' }] }],
+        authorities: {
+          'xds.example.com': { xds_servers: [{ server_uri: authUri, channel_creds: [{ type: 'insecure' }] }] },
+          'uses-top': {},
+        },
+      },
+    });
+    cleanups.push(() => client.close());
+    const name = 'xdstp://xds.example.com/envoy.config.cluster.v3.Cluster/c1?b=2&a=1';
+    const w = new RecordingWatcher<TestCluster>();
+    client.watch(clusterType, name, w);
+    client.watch(clusterType, 'xdstp://uses-top/envoy.config.cluster.v3.Cluster/c2', new RecordingWatcher());
+    const req = await auth.waitForRequest(isType(CDS));
+    expect(req.resource_names).toEqual(['xdstp://xds.example.com/envoy.config.cluster.v3.Cluster/c1?a=1&b=2']);
+    expect((await top.waitForRequest(isType(CDS))).resource_names).toEqual(['xdstp://uses-top/envoy.config.cluster.v3.Cluster/c2']);
+    // The server may spell the name with its parameters in another order.
+    auth.respond(CDS, 'v1', [cluster('xdstp://xds.example.com/envoy.config.cluster.v3.Cluster/c1?a=1&b=2')]);
+    await w.waitFor(1);
+    expect(w.last?.kind).toBe('changed');
+
+    const unknown = new RecordingWatcher<TestCluster>();
+    client.watch(clusterType, 'xdstp://nowhere/envoy.config.cluster.v3.Cluster/x', unknown);
+    await unknown.waitFor(1);
+    expect(unknown.last).toMatchObject({ kind: 'error', error: { message: expect.stringContaining('"nowhere"') } });
+  });
+
+  it('talks to a server on a unix: socket', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshlet-ads-'));
+    const { server, client } = await setup({ address: `unix:${join(dir, 'xds.sock')}` });
+    const w = new RecordingWatcher<TestCluster>();
+    client.watch(clusterType, 'u', w);
+    await server.waitForRequest(isType(CDS));
+    server.respond(CDS, 'v1', [cluster('u')]);
+    await w.waitFor(1);
+    expect(w.last?.kind).toBe('changed');
+  });
+
+  it('a `*` watch subscribes to the wildcard and sees every resource', async () => {
+    const { server, client } = await setup();
+    const w = new RecordingWatcher<TestCluster>();
+    client.watch(clusterType, '*', w);
+    expect((await server.waitForRequest(isType(CDS))).resource_names).toEqual(['*']);
+    server.respond(CDS, 'v1', [cluster('p'), cluster('q')]);
+    await w.waitFor(2);
+    expect(w.events.map((e) => (e.kind === 'changed' ? (e.value as TestCluster).name : e.kind))).toEqual(['p', 'q']);
+  });
+
+  it('close() ends the stream and every timer', async () => {
+    const { server, client, clock } = await setup();
+    client.watch(clusterType, 'a', new RecordingWatcher());
+    await server.waitForRequest(isType(CDS));
+    expect(clock.timers.size).toBe(1);
+    client.close();
+    expect(clock.timers.size).toBe(0);
+    expect(() => client.watch(clusterType, 'b', new RecordingWatcher())).toThrow(MeshletError);
+  });
+});
+
+describe('ExponentialBackoff', () => {
+  it('follows the connection-backoff sequence and caps at max', () => {
+    const b = new ExponentialBackoff({ random: () => 0.5 });
+    const seq = Array.from({ length: 13 }, () => Math.round(b.next()));
+    expect(seq.slice(0, 5)).toEqual([1000, 1600, 2560, 4096, 6554]);
+    expect(seq.at(-1)).toBe(120_000);
+    b.reset();
+    expect(b.next()).toBe(1000);
+  });
+
+  it('jitters by ±20 %', () => {
+    expect(new ExponentialBackoff({ random: () => 0 }).next()).toBe(800);
+    expect(new ExponentialBackoff({ random: () => 1 }).next()).toBe(1200);
+  });
+});
+
+describe('resource names', () => {
+  it('canonicalizes xdstp:// names and leaves old-style names alone', () => {
+    expect(parseResourceName('outbound|80||a.b')).toEqual({ key: 'outbound|80||a.b' });
+    expect(parseResourceName('xdstp://auth.example/envoy.config.listener.v3.Listener/x/y?z=1&a=2')).toEqual({
+      authority: 'auth.example',
+      key: 'xdstp://auth.example/envoy.config.listener.v3.Listener/x/y?a=2&z=1',
+    });
+  });
+});
+
+async function waitUntil(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > timeoutMs) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
