@@ -71,7 +71,7 @@ export function loadConfigDir(dir: string): ConfigLoadResult {
         const key = `${typeUrl} ${name}`;
         const first = owner.get(key);
         if (first !== undefined) {
-          throw new Error(`${shortType(typeUrl)} "${name}" is also defined in ${first}`);
+          throw new Error(`also defined in ${first}`);
         }
         owner.set(key, `${file}${where ? ` ${where}` : ''}`);
         let list = byType.get(typeUrl);
@@ -79,7 +79,9 @@ export function loadConfigDir(dir: string): ConfigLoadResult {
         list.push({ name, any, file });
         resourceCount++;
       } catch (err) {
-        errors.push({ file, message: `${where ? `${where}${describeItem(value)}: ` : describeItem(value, ': ')}${messageOf(err)}` });
+        const what = describeItem(value);
+        const prefix = where && what ? `${where} (${what})` : where || what;
+        errors.push({ file, message: prefix ? `${prefix}: ${messageOf(err)}` : messageOf(err) });
       }
     }
   }
@@ -141,12 +143,11 @@ function encodeItem(value: unknown): { typeUrl: string; name: string; any: Encod
   }
 }
 
-function describeItem(value: unknown, suffix = ''): string {
-  if (!isObject(value)) return '';
-  const type = typeof value['@type'] === 'string' ? shortType(value['@type']) : undefined;
+/** `Cluster "c1"`, to say which resource of a file a problem is in. */
+function describeItem(value: unknown): string {
+  if (!isObject(value) || typeof value['@type'] !== 'string') return '';
   const name = value['name'] ?? value['cluster_name'] ?? value['clusterName'];
-  if (!type) return '';
-  return ` (${type}${typeof name === 'string' ? ` "${name}"` : ''})${suffix}`;
+  return `${shortType(value['@type'])}${typeof name === 'string' ? ` "${name}"` : ''}`;
 }
 
 function shortType(typeUrl: string): string {

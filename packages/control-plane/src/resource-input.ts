@@ -80,8 +80,8 @@ export function encodeResourceInput(typeUrl: string, input: ResourceInput): { na
   if (declared !== undefined && declared !== typeUrl) {
     throw new ResourceInputError(`@type: ${String(declared)} does not match the type URL ${typeUrl}`);
   }
-  const name = nameFromJson(typeUrl, input);
   if (!protoTypeForUrl(typeUrl)) throw new ResourceInputError(`@type: unknown type ${typeUrl}`);
+  const name = nameFromJson(typeUrl, input);
   const any = anyFromProto3Json(declared === undefined ? { '@type': typeUrl, ...input } : input);
   return { name, any };
 }
