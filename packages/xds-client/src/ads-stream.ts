@@ -31,6 +31,8 @@ export interface AdsStreamHandler {
 export interface AdsStreamOptions {
   readonly clock: Clock;
   readonly backoff?: BackoffOptions;
+  /** grpc-js channel options, e.g. its own reconnect backoff. */
+  readonly channelOptions?: grpc.ChannelOptions;
 }
 
 function serializeRequest(value: OutgoingDiscoveryRequest): Buffer {
@@ -55,6 +57,7 @@ export class AdsStream {
   readonly #handler: AdsStreamHandler;
   readonly #clock: Clock;
   readonly #backoff: ExponentialBackoff;
+  readonly #channelOptions: grpc.ChannelOptions;
   #client: grpc.Client | undefined;
   #call: grpc.ClientDuplexStream<OutgoingDiscoveryRequest, DiscoveryResponse> | undefined;
   #retryTimer: TimerHandle | undefined;
@@ -67,6 +70,7 @@ export class AdsStream {
     this.#handler = handler;
     this.#clock = options.clock;
     this.#backoff = new ExponentialBackoff(options.backoff);
+    this.#channelOptions = options.channelOptions ?? {};
   }
 
   /** True while a stream exists that requests can be written to. */
@@ -110,6 +114,7 @@ export class AdsStream {
     this.#client ??= new grpc.Client(this.server.serverUri, channelCredentials(this.server), {
       // A control plane's SotW response can be large (every cluster of a mesh).
       'grpc.max_receive_message_length': -1,
+      ...this.#channelOptions,
     });
     this.#streamCount += 1;
     const id = this.#streamCount;

@@ -30,3 +30,4 @@ export type {
   TypeSnapshot,
   XdsClientDump,
 } from './watchers.js';
+export * from './resources/index.js';

@@ -1,6 +1,7 @@
 // The xDS client: watchers in, validated resources out. It routes each watched name to
 // an xDS server (xdstp:// names to their authority's servers, gRFC A47; others to the
 // bootstrap's xds_servers) and keeps one ADS connection per server.
+import type { ChannelOptions } from '@grpc/grpc-js';
 import type { BackoffOptions } from './backoff.js';
 import { loadBootstrap, type Bootstrap, type XdsServerConfig } from './bootstrap.js';
 import { systemClock, type Clock } from './clock.js';
@@ -22,6 +23,8 @@ export interface XdsClientOptions {
   readonly clock?: Clock;
   /** Reconnect backoff (gRPC's connection-backoff defaults); `random` makes jitter exact in tests. */
   readonly backoff?: BackoffOptions;
+  /** grpc-js options for the channels to xDS servers (its own reconnect backoff, keepalive, ...). */
+  readonly channelOptions?: ChannelOptions;
   /** gRFC A57's does-not-exist timeout, default 15 s. */
   readonly resourceDoesNotExistTimeoutMs?: number;
   /** Sent in Node.user_agent_name / user_agent_version (default meshlet and its version). */
@@ -82,6 +85,7 @@ export class XdsClient {
       connection = new XdsServerConnection(server, {
         clock: this.#clock,
         ...(this.#options.backoff ? { backoff: this.#options.backoff } : {}),
+        ...(this.#options.channelOptions ? { channelOptions: this.#options.channelOptions } : {}),
         doesNotExistTimeoutMs: this.#doesNotExistTimeoutMs,
         node: this.bootstrap.node,
         userAgent: {

@@ -4,6 +4,7 @@
 // subscription with the last accepted version.
 //   Envoy xDS protocol doc: ACK/NACK, "Deleting resources", "Resource warming".
 //   gRFC A46 (per-resource NACK), A53 (ignore_resource_deletion), A57 (does-not-exist timer).
+import type { ChannelOptions } from '@grpc/grpc-js';
 import { AdsStream, type OutgoingDiscoveryRequest } from './ads-stream.js';
 import type { BackoffOptions } from './backoff.js';
 import type { NodeConfig, XdsServerConfig } from './bootstrap.js';
@@ -30,6 +31,7 @@ const INVALID_ARGUMENT = 3;
 export interface ServerConnectionOptions {
   readonly clock: Clock;
   readonly backoff?: BackoffOptions;
+  readonly channelOptions?: ChannelOptions;
   readonly doesNotExistTimeoutMs: number;
   readonly node: NodeConfig;
   readonly userAgent?: { name?: string; version?: string };
@@ -106,7 +108,11 @@ export class XdsServerConnection {
         onResponse: (response) => this.#onResponse(response),
         onStreamEnd: (error, received) => this.#onStreamEnd(error, received),
       },
-      { clock: options.clock, ...(options.backoff ? { backoff: options.backoff } : {}) },
+      {
+        clock: options.clock,
+        ...(options.backoff ? { backoff: options.backoff } : {}),
+        ...(options.channelOptions ? { channelOptions: options.channelOptions } : {}),
+      },
     );
   }
 
