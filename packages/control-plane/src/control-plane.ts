@@ -3,6 +3,8 @@
 // demo, `meshlet control-plane`). See DESIGN.md, "Layers".
 import { EventEmitter } from 'node:events';
 import { lstatSync, unlinkSync } from 'node:fs';
+import { connect } from 'node:net';
+import { resolve as resolvePath } from 'node:path';
 import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import { MeshletError, tracer } from '@meshlet/xds-client';
 import { adsServiceDefinition, type DiscoveryRequest } from './ads-service.js';
@@ -61,6 +63,8 @@ export class ControlPlane extends EventEmitter {
     super();
     validateOptions(options);
     this.options = { ...options };
+    // unix:// needs an absolute path (unix://rel would read `rel` as an authority).
+    if (options.unixSocket !== undefined) this.options.unixSocket = resolvePath(options.unixSocket);
     this.log = new RequestLog(options.maxRecordedRequests ?? Infinity);
   }
 
@@ -96,7 +100,7 @@ export class ControlPlane extends EventEmitter {
     let target: string;
     let address: (port: number) => string;
     if (this.options.unixSocket !== undefined) {
-      removeStaleSocket(this.options.unixSocket);
+      await removeStaleSocket(this.options.unixSocket);
       target = `unix://${this.options.unixSocket}`;
       address = () => target;
     } else {
@@ -178,7 +182,7 @@ export class ControlPlane extends EventEmitter {
   }
 
   acks(typeUrl?: string): RecordedRequest[] {
-    return this.requests.filter((r) => r.kind === 'ack' && !r.stale && (typeUrl === undefined || r.typeUrl === typeUrl));
+    return this.requests.filter((r) => r.kind === 'ack' && (typeUrl === undefined || r.typeUrl === typeUrl));
   }
 
   nacks(typeUrl?: string): RecordedRequest[] {
@@ -204,7 +208,7 @@ export class ControlPlane extends EventEmitter {
       record: (request) => {
         this.log.add(request);
         this.emit('request', request);
-        if (request.kind === 'ack' && !request.stale) this.emit('ack', request);
+        if (request.kind === 'ack') this.emit('ack', request);
         if (request.kind === 'nack') this.emit('nack', request);
       },
       onClose: (s) => {
@@ -267,12 +271,31 @@ function checkPort(name: string, port: number): void {
   }
 }
 
-/** A socket file left by a process that died would make bind fail with EADDRINUSE. */
-function removeStaleSocket(path: string): void {
+/**
+ * A socket file left by a process that died makes bind fail with EADDRINUSE. Remove it,
+ * but only when nothing answers on it: a live server's socket is left alone (and bind
+ * then reports the conflict).
+ */
+async function removeStaleSocket(path: string): Promise<void> {
   try {
-    if (lstatSync(path).isSocket()) unlinkSync(path);
+    if (!lstatSync(path).isSocket()) return;
   } catch {
-    // Absent: nothing to remove.
+    return; // absent
+  }
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (!live) {
+    try {
+      unlinkSync(path);
+    } catch {
+      // Someone else removed it first.
+    }
   }
 }
 

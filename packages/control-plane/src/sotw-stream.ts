@@ -74,9 +74,13 @@ export class SotwStream {
 
   /** End the stream with UNAVAILABLE so the client reconnects (server shutting down). */
   shutdown(details: string): void {
+    this.fail(status.UNAVAILABLE, details);
+  }
+
+  private fail(code: status, details: string): void {
     if (this.closed) return;
     this.close();
-    endWithStatus(this.call, status.UNAVAILABLE, details);
+    endWithStatus(this.call, code, details);
   }
 
   private close(): void {
@@ -135,7 +139,7 @@ export class SotwStream {
 
     if (typeUrl === '') {
       // ADS multiplexes every type on one stream, so the type URL is mandatory.
-      this.shutdown('a DiscoveryRequest on ADS must set type_url');
+      this.fail(status.INVALID_ARGUMENT, 'a DiscoveryRequest on ADS must set type_url');
       return;
     }
     if (stale) return;

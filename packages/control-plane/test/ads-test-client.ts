@@ -16,7 +16,7 @@ export interface RequestInput {
   version?: string;
   nonce?: string;
   error?: { code: number; message: string };
-  node?: { id: string; cluster?: string };
+  node?: { id: string; cluster?: string; metadata?: Record<string, string> };
 }
 
 export class AdsTestClient {
@@ -52,7 +52,11 @@ export class AdsTestClient {
       response_nonce: input.nonce ?? '',
     };
     if (input.error) request['error_detail'] = input.error;
-    if (input.node) request['node'] = { id: input.node.id, cluster: input.node.cluster ?? '' };
+    if (input.node) {
+      // google.protobuf.Value keeps protobufjs's camelCase field names in meshlet's descriptor.
+      const fields = Object.fromEntries(Object.entries(input.node.metadata ?? {}).map(([k, v]) => [k, { stringValue: v }]));
+      request['node'] = { id: input.node.id, cluster: input.node.cluster ?? '', metadata: { fields } };
+    }
     this.call.write(protoType('envoy.service.discovery.v3.DiscoveryRequest').fromObject(request) as unknown as DiscoveryRequest);
   }
 
