@@ -3,6 +3,7 @@
 // reach a parser as one TypedConfig, so a registered filter or LB policy handles
 // either without knowing which one the control plane sent.
 import { protoTypeForUrl, protoType } from '../proto.js';
+import { encodeProto3Json } from '../proto-json.js';
 import type { google_protobuf_Any, udpa_type_v1_TypedStruct } from '../generated/pb.js';
 import { fail, errorMessage, ResourceError, structToJson, sub } from './common.js';
 import type { JsonObject } from './types.js';
@@ -52,16 +53,14 @@ export function decodeBytes<T>(fullName: string, bytes: Uint8Array, path: string
 
 /**
  * The message a TypedConfig holds, as the generated interface for `fullName`:
- * decoded from bytes, or built from a TypedStruct's JSON (field names as in the
- * .proto, or lowerCamelCase).
+ * decoded from bytes, or built from a TypedStruct's proto3 JSON.
  */
 export function typedConfigMessage<T>(fullName: string, config: TypedConfig, path: string): T {
   if (config.bytes) return decodeBytes<T>(fullName, config.bytes, path);
   try {
-    const type = protoType(fullName);
-    // Round-trip through the wire format so defaults and oneof discriminators look
-    // exactly as they do for a decoded Any.
-    return type.decode(type.encode(type.fromObject(config.json ?? {})).finish()) as unknown as T;
+    // A TypedStruct's value is the proto3 JSON form. Going through the wire format
+    // makes defaults and oneof discriminators look exactly as for a decoded Any.
+    return protoType(fullName).decode(encodeProto3Json(fullName, config.json ?? {})) as unknown as T;
   } catch (e) {
     fail(path, `cannot convert TypedStruct to ${fullName}: ${errorMessage(e)}`);
   }
