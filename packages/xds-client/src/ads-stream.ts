@@ -84,8 +84,14 @@ export class AdsStream {
     this.#startStream();
   }
 
-  send(request: OutgoingDiscoveryRequest): boolean {
-    if (!this.#call) return false;
+  /**
+   * Write a request on the open stream. `onSent` runs once grpc-js has handed it to the
+   * transport (a connection exists), not when it is merely queued; never if the stream
+   * ends first.
+   */
+  send(request: OutgoingDiscoveryRequest, onSent?: () => void): boolean {
+    const call = this.#call;
+    if (!call) return false;
     trace(
       () =>
         `${this.server.serverUri} stream ${this.#streamCount} send ${request.type_url} version=${JSON.stringify(
@@ -94,7 +100,9 @@ export class AdsStream {
           request.error_detail ? ` NACK: ${request.error_detail.message}` : ''
         }`,
     );
-    this.#call.write(request);
+    call.write(request, (error: unknown) => {
+      if (!error && this.#call === call) onSent?.();
+    });
     return true;
   }
 

@@ -75,8 +75,10 @@ function bytesKey(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
 }
 
-function notify(watchers: Iterable<XdsWatcher<unknown>>, call: (w: XdsWatcher<unknown>) => void): void {
+function notify(watchers: Set<XdsWatcher<unknown>>, call: (w: XdsWatcher<unknown>) => void): void {
   for (const watcher of [...watchers]) {
+    // A watcher cancelled by another watcher's callback hears nothing more.
+    if (!watchers.has(watcher)) continue;
     try {
       call(watcher);
     } catch (error) {
@@ -238,6 +240,7 @@ export class XdsServerConnection {
   #flush(): void {
     if (this.#closed) return;
     if (!this.#stream.isOpen) {
+      if (this.isIdle) return;
       // The stream opens lazily, here, so the first request already carries every name
       // of this turn; a new stream sends every subscription (#onStreamStart). While a
       // reconnect is pending this does nothing.
@@ -272,18 +275,22 @@ export class XdsServerConnection {
       // gRPC sends the node only on the first request of a stream.
       request.node = nodeMessage(this.#options.node, this.#options.userAgent) as unknown as OutgoingDiscoveryRequest['node'];
     }
-    if (!this.#stream.send(request)) return;
+    // gRFC A57: the does-not-exist timer starts when the request naming the resource is
+    // actually sent (not while the channel is still connecting), and only for resources
+    // with nothing cached.
+    const onSent = () => {
+      for (const name of names) {
+        const entry = t.entries.get(name);
+        if (!entry || entry.name === WILDCARD || entry.timer !== undefined) continue;
+        if (entry.hasValue || entry.state !== 'requested' || entry.error) continue;
+        this.#startTimer(t, entry);
+      }
+    };
+    if (!this.#stream.send(request, onSent)) return;
     this.#nodeSent = true;
     t.sentOnStream = true;
     t.lastSentNames = names.join('\n');
     this.#dirty.delete(t.type.typeUrl);
-    // gRFC A57: the does-not-exist timer starts when the request naming the resource is
-    // sent, and only for resources with nothing cached.
-    for (const entry of t.entries.values()) {
-      if (entry.name === WILDCARD || entry.timer !== undefined) continue;
-      if (entry.hasValue || entry.state !== 'requested' || entry.error) continue;
-      this.#startTimer(t, entry);
-    }
   }
 
   #startTimer(t: TypeState, entry: ResourceEntry): void {
