@@ -317,6 +317,7 @@ describe('Cluster', () => {
     it('an EDS cluster with a non-ADS eds config source', () => {
       bad(C, T.cluster, eds({ eds_cluster_config: { eds_config: { path: '/x' } } }), 'eds_cluster_config.eds_config', 'ads or self');
       bad(C, T.cluster, eds({ eds_cluster_config: {} }), 'eds_cluster_config.eds_config', 'required');
+      bad(C, T.cluster, eds({ name: 'xdstp://a/envoy.config.cluster.v3.Cluster/c', eds_cluster_config: { eds_config: { ads: {} } } }), 'eds_cluster_config.service_name');
     });
     it('an aggregate cluster with an empty cluster list', () => {
       bad(

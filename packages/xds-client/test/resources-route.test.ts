@@ -396,6 +396,11 @@ describe('RouteConfiguration', () => {
       bad(R, T.route, { name: 'rc', virtual_hosts: [{ name: 'vh', domains: [] }] }, 'virtual_hosts[0].domains', 'at least one domain');
       bad(R, T.route, { name: 'rc', virtual_hosts: [{ name: 'vh', domains: ['a.*.b'] }] }, 'virtual_hosts[0].domains[0]', 'wildcard');
     });
+    it('duplicate virtual host names or domains', () => {
+      const vh = (name: string, domains: string[]): unknown => ({ name, domains });
+      bad(R, T.route, { name: 'rc', virtual_hosts: [vh('a', ['x']), vh('a', ['y'])] }, 'virtual_hosts[1].name', 'duplicate virtual host name');
+      bad(R, T.route, { name: 'rc', virtual_hosts: [vh('a', ['x', '*']), vh('b', ['y', '*'])] }, 'virtual_hosts[1].domains[1]', 'more than one virtual host');
+    });
     it('an invalid range or direct response status', () => {
       bad(R, T.route, route({ match: { prefix: '/', headers: [{ name: 'h', range_match: { start: 5, end: 1 } }] }, route: { cluster: 'c' } }), 'headers[0].range_match');
       bad(R, T.route, route({ match: { prefix: '/' }, direct_response: { status: 99 } }), 'direct_response.status');

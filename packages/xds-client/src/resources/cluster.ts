@@ -85,6 +85,10 @@ function clusterDiscovery(c: envoy_config_cluster_v3_Cluster): ClusterDiscovery 
       if (cs.config_source_specifier !== 'ads' && cs.config_source_specifier !== 'self') {
         fail('eds_cluster_config.eds_config', `config source must be ads or self, not ${cs.config_source_specifier ?? 'unset'}`);
       }
+      // gRFC A47: an xdstp: cluster name cannot double as the EDS resource name.
+      if (c.name.startsWith('xdstp:') && !eds!.service_name) {
+        fail('eds_cluster_config.service_name', 'is required when the cluster name is an xdstp: name');
+      }
       return { type: 'EDS', edsServiceName: eds!.service_name || undefined };
     }
     case DISCOVERY.LOGICAL_DNS: {

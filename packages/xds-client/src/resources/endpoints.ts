@@ -16,6 +16,7 @@ import { fail, fractionalPercent, metadata, sub } from './common.js';
 import type { DropOverload, Endpoint, EndpointsResource, HealthStatus, LocalityEndpoints, SocketAddress } from './types.js';
 
 const HEALTH = ['UNKNOWN', 'HEALTHY', 'UNHEALTHY', 'DRAINING', 'TIMEOUT', 'DEGRADED'] as const;
+const UINT32_MAX = 0xffff_ffff;
 const MAX_PRIORITY = 128; // endpoint_components.proto: priority lte 128
 
 function address(a: envoy_config_core_v3_Address | null | undefined, path: () => string): SocketAddress {
@@ -110,9 +111,14 @@ export function parseClusterLoadAssignment(
     if (bucket) bucket.push(entry);
     else priorities[priority] = [entry];
   }
-  // gRFC A27: priorities are 0..N with no gaps.
+  // gRFC A27: priorities are 0..N with no gaps, and the locality weights of one
+  // priority sum to at most 2^32 - 1.
   for (let p = 0; p < priorities.length; p++) {
-    if (!priorities[p]) fail(sub(path, 'endpoints'), `priority ${p} has no localities but priority ${priorities.length - 1} does (priorities must have no gaps)`);
+    const bucket = priorities[p];
+    if (!bucket) fail(sub(path, 'endpoints'), `priority ${p} has no localities but priority ${priorities.length - 1} does (priorities must have no gaps)`);
+    let sum = 0;
+    for (let k = 0; k < bucket.length; k++) sum += bucket[k]!.weight;
+    if (sum > UINT32_MAX) fail(sub(path, 'endpoints'), `the locality weights of priority ${p} sum to ${sum}, above ${UINT32_MAX}`);
   }
   const dropOverloads: DropOverload[] = [];
   let overprovisioningFactor = 140;

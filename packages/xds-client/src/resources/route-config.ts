@@ -59,8 +59,21 @@ export function parseRouteConfiguration(
   const plugins = clusterSpecifierPlugins(rc.cluster_specifier_plugins, sub(path, 'cluster_specifier_plugins'));
   const pluginNames = new Set(plugins.map((p) => p.name));
   const virtualHosts: VirtualHost[] = [];
+  // Envoy rejects a RouteConfiguration in which two virtual hosts share a name or a
+  // domain: host matching would be ambiguous.
+  const vhostNames = new Set<string>();
+  const domains = new Set<string>();
   for (let i = 0; i < rc.virtual_hosts.length; i++) {
-    virtualHosts.push(virtualHost(rc.virtual_hosts[i]!, `${sub(path, 'virtual_hosts')}[${i}]`, pluginNames));
+    const p = `${sub(path, 'virtual_hosts')}[${i}]`;
+    const vh = virtualHost(rc.virtual_hosts[i]!, p, pluginNames);
+    if (vhostNames.has(vh.name)) fail(sub(p, 'name'), `duplicate virtual host name "${vh.name}"`);
+    vhostNames.add(vh.name);
+    for (let j = 0; j < vh.domains.length; j++) {
+      const d = vh.domains[j]!;
+      if (domains.has(d)) fail(`${sub(p, 'domains')}[${j}]`, `domain "${d}" appears in more than one virtual host`);
+      domains.add(d);
+    }
+    virtualHosts.push(vh);
   }
   if (rc.vhds) fail(sub(path, 'vhds'), 'VHDS is not supported');
   return {
