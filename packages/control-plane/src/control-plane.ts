@@ -45,6 +45,18 @@ export interface ListeningAddress {
   address: string;
 }
 
+/**
+ * An xDS management server. Resources are kept per type URL, encoded once when set;
+ * every change bumps the type's version and is pushed to the streams it concerns.
+ *
+ * Events: 'request' (RecordedRequest, every request), 'ack' and 'nack' (RecordedRequest),
+ * 'stream' ({ streamId, peer }, a stream opened), 'streamClosed' ({ streamId }),
+ * 'reload' (a config directory load that applied, with `changedTypes`) and
+ * 'configError' (a config directory load that did not, with `errors`).
+ *
+ * Only state-of-the-world ADS is served today; a delta handler would share the same
+ * SnapshotStore (which keeps a version per resource for it) beside SotwStream.
+ */
 export class ControlPlane extends EventEmitter {
   private readonly store = new SnapshotStore();
   private readonly log: RequestLog;

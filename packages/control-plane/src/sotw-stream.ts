@@ -61,7 +61,8 @@ export class SotwStream {
       call.end();
     });
     call.on('error', (err: Error) => {
-      trace(`stream ${this.streamId}: error ${err.message}`);
+      // Also fires for the status fail() ends the stream with; that is traced there.
+      if (!this.closed) trace(`stream ${this.streamId}: error ${err.message}`);
       this.close();
     });
     call.on('cancelled', () => {
@@ -79,6 +80,7 @@ export class SotwStream {
 
   private fail(code: status, details: string): void {
     if (this.closed) return;
+    trace(`stream ${this.streamId}: closing with ${status[code]}: ${details}`);
     this.close();
     endWithStatus(this.call, code, details);
   }

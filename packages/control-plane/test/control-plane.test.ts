@@ -382,6 +382,20 @@ describe('ControlPlane ADS state of the world', () => {
     expect(namesIn(response)[9_999]).toBe('outbound|80||svc-9999.ns.svc.cluster.local');
   });
 
+  it('counts open streams and reports them opening and closing', async () => {
+    const { cp, address } = await started();
+    const opened = new Promise<{ streamId: number }>((r) => cp.once('stream', r));
+    const client = new AdsTestClient(address);
+    client.send({ typeUrl: LDS });
+    await client.next();
+    expect((await opened).streamId).toBe(1);
+    expect(cp.streamCount).toBe(1);
+    const closed = new Promise<{ streamId: number }>((r) => cp.once('streamClosed', r));
+    client.close();
+    expect((await closed).streamId).toBe(1);
+    expect(cp.streamCount).toBe(0);
+  });
+
   it('validates its options', () => {
     expect(() => new ControlPlane({ port: 70_000 })).toThrow(/port/);
     expect(() => new ControlPlane({ host: '' })).toThrow(/host/);
