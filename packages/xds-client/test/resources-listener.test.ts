@@ -199,6 +199,60 @@ describe('Listener', () => {
     expect(l.apiListener!.httpFilters[0]!.config).toEqual({ custom: 4 });
   });
 
+  it('parses the stateful session filter (gRFC A55) as Istio sends it, with a per-route override', () => {
+    const ss = 'type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSession';
+    const l = ok(
+      L,
+      T.listener,
+      clientListener(
+        hcm({
+          http_filters: [
+            {
+              name: 'envoy.filters.http.stateful_session',
+              is_optional: true,
+              typed_config: {
+                '@type': ss,
+                session_state: {
+                  name: 'envoy.http.stateful_session.cookie',
+                  typed_config: {
+                    '@type': 'type.googleapis.com/envoy.extensions.http.stateful_session.cookie.v3.CookieBasedSessionState',
+                    cookie: { name: 'session', ttl: '60s', path: '/' },
+                  },
+                },
+              },
+            },
+            routerFilter,
+          ],
+          rds: undefined,
+          route_config: {
+            name: 'inline',
+            virtual_hosts: [
+              {
+                name: 'vh',
+                domains: ['*'],
+                typed_per_filter_config: {
+                  'envoy.filters.http.stateful_session': {
+                    '@type': 'type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSessionPerRoute',
+                    disabled: true,
+                  },
+                },
+              },
+            ],
+          },
+        }),
+      ),
+    );
+    expect(l.apiListener!.httpFilters[0]).toMatchObject({
+      typeUrl: ss,
+      isOptional: true,
+      config: { cookie: { name: 'session', ttl: 60_000, path: '/' }, strict: false },
+    });
+    expect(l.apiListener!.routeConfig!.virtualHosts[0]!.typedPerFilterConfig['envoy.filters.http.stateful_session']?.config).toEqual({
+      disabled: true,
+      statefulSession: undefined,
+    });
+  });
+
   it('decodes a server listener with address and filter chains', () => {
     const l = ok(L, T.listener, {
       name: 'inbound|8080',

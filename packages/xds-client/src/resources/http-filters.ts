@@ -12,6 +12,9 @@ import type {
   envoy_extensions_filters_http_rbac_v3_RBACPerRoute,
   envoy_extensions_filters_http_router_v3_Router,
   envoy_extensions_filters_network_http_connection_manager_v3_HttpFilter,
+  envoy_extensions_filters_http_stateful_session_v3_StatefulSession,
+  envoy_extensions_filters_http_stateful_session_v3_StatefulSessionPerRoute,
+  envoy_extensions_http_stateful_session_cookie_v3_CookieBasedSessionState,
   google_protobuf_Any,
 } from '../generated/pb.js';
 import { durationMs, fail, fractionalPercent, headerMatchers, sub, u32Opt } from './common.js';
@@ -26,6 +29,8 @@ import type {
   RbacFilterConfig,
   RbacPerRouteConfig,
   RouterFilterConfig,
+  StatefulSessionConfig,
+  StatefulSessionPerRouteConfig,
   TypedPerFilterConfig,
 } from './types.js';
 
@@ -254,7 +259,62 @@ function parseRbacOverride(config: TypedConfig): RbacPerRouteConfig {
   return { rbac: r.rbac ? rbacConfig(r.rbac, 'rbac') : undefined };
 }
 
+const STATEFUL_SESSION_URL = 'type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSession';
+const STATEFUL_SESSION_PER_ROUTE_URL =
+  'type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSessionPerRoute';
+const COOKIE_SESSION_STATE_URL =
+  'type.googleapis.com/envoy.extensions.http.stateful_session.cookie.v3.CookieBasedSessionState';
+
+function statefulSession(m: envoy_extensions_filters_http_stateful_session_v3_StatefulSession, path: string): StatefulSessionConfig {
+  const st = m.session_state;
+  if (!st) return { cookie: undefined, strict: m.strict };
+  const p = sub(path, 'session_state.typed_config');
+  // gRFC A55: cookie-based session state is the one supported kind.
+  if (st.typed_config?.type_url !== COOKIE_SESSION_STATE_URL) {
+    fail(p, `unsupported session state ${st.typed_config?.type_url ?? '(none)'}`);
+  }
+  const c = decodeBytes<envoy_extensions_http_stateful_session_cookie_v3_CookieBasedSessionState>(
+    'envoy.extensions.http.stateful_session.cookie.v3.CookieBasedSessionState',
+    st.typed_config.value,
+    p,
+  );
+  if (!c.cookie?.name) fail(sub(p, 'cookie.name'), 'must not be empty');
+  return {
+    cookie: { name: c.cookie.name, ttl: durationMs(c.cookie.ttl, sub(p, 'cookie.ttl')), path: c.cookie.path },
+    strict: m.strict,
+  };
+}
+
+function parseStatefulSession(config: TypedConfig): StatefulSessionConfig {
+  return statefulSession(
+    typedConfigMessage<envoy_extensions_filters_http_stateful_session_v3_StatefulSession>(
+      'envoy.extensions.filters.http.stateful_session.v3.StatefulSession',
+      config,
+      '',
+    ),
+    '',
+  );
+}
+
+function parseStatefulSessionOverride(config: TypedConfig): StatefulSessionPerRouteConfig {
+  if (config.typeUrl === STATEFUL_SESSION_URL) return { disabled: false, statefulSession: parseStatefulSession(config) };
+  const m = typedConfigMessage<envoy_extensions_filters_http_stateful_session_v3_StatefulSessionPerRoute>(
+    'envoy.extensions.filters.http.stateful_session.v3.StatefulSessionPerRoute',
+    config,
+    '',
+  );
+  if (m.override === 'stateful_session') {
+    return { disabled: false, statefulSession: statefulSession(m.stateful_session!, 'stateful_session') };
+  }
+  return { disabled: m.disabled === true, statefulSession: undefined };
+}
+
 registerHttpFilter(ROUTER_URL, { parseTopLevel: parseRouter, isTerminal: true });
+registerHttpFilter(STATEFUL_SESSION_URL, { parseTopLevel: parseStatefulSession, parseOverride: parseStatefulSessionOverride });
+registerHttpFilter(STATEFUL_SESSION_PER_ROUTE_URL, {
+  parseTopLevel: () => fail('', 'StatefulSessionPerRoute is only valid in typed_per_filter_config'),
+  parseOverride: parseStatefulSessionOverride,
+});
 registerHttpFilter(FAULT_URL, { parseTopLevel: parseFault, parseOverride: parseFault });
 registerHttpFilter(RBAC_URL, { parseTopLevel: parseRbac, parseOverride: parseRbacOverride });
 // RBACPerRoute only ever appears as an override.

@@ -51,7 +51,8 @@ export function parseListener(l: envoy_config_listener_v3_Listener): ListenerRes
   for (let i = 0; i < l.filter_chains.length; i++) {
     filterChains.push(filterChain(l.filter_chains[i]!, `filter_chains[${i}]`));
   }
-  if (l.listener_filters.length > 0) fail('listener_filters', 'listener filters are not supported');
+  // listener_filters (tls_inspector and the like) are ignored: meshlet inspects
+  // connections itself, and gRFC A36 ignores them too.
   return {
     name: l.name,
     apiListener: undefined,

@@ -374,9 +374,13 @@ function retryPolicy(r: envoy_config_route_v3_RetryPolicy, path: string): RetryP
     const c = r.retriable_status_codes[i]!;
     if (c < 100 || c > 599) fail(`${sub(path, 'retriable_status_codes')}[${i}]`, `invalid HTTP status ${c}`);
   }
+  // gRFC A44: num_retries defaults to 1 and must not be less than 1 (Envoy would
+  // read 0 as "no retries"; a control plane expresses that by omitting the policy).
+  const numRetries = u32(r.num_retries, 1);
+  if (numRetries < 1) fail(sub(path, 'num_retries'), 'must be at least 1');
   return {
     retryOn,
-    numRetries: u32(r.num_retries, 1),
+    numRetries,
     perTryTimeout: durationMs(r.per_try_timeout, sub(path, 'per_try_timeout')),
     perTryIdleTimeout: durationMs(r.per_try_idle_timeout, sub(path, 'per_try_idle_timeout')),
     retriableStatusCodes: r.retriable_status_codes.slice(),

@@ -169,6 +169,19 @@ export interface RbacPerRouteConfig {
   readonly rbac: RbacFilterConfig | undefined;
 }
 
+/** envoy.extensions.filters.http.stateful_session.v3.StatefulSession (gRFC A55). */
+export interface StatefulSessionConfig {
+  /** The cookie of a CookieBasedSessionState; undefined = no session state, the filter does nothing. */
+  readonly cookie: { readonly name: string; readonly ttl: Millis | undefined; readonly path: string } | undefined;
+  readonly strict: boolean;
+}
+
+/** StatefulSessionPerRoute: either disabled, or a replacement config. */
+export interface StatefulSessionPerRouteConfig {
+  readonly disabled: boolean;
+  readonly statefulSession: StatefulSessionConfig | undefined;
+}
+
 // ---------------------------------------------------------------- routes
 
 export type PathMatcher =
