@@ -177,17 +177,26 @@ export class XdsServerConnection {
     return () => {
       if (!watched.watchers.delete(handle)) return;
       if (watched.watchers.size > 0) return;
-      if (state.entries.get(key) !== watched) return;
-      this.#clearTimer(watched);
-      state.entries.delete(key);
-      this.#markDirty(type.typeUrl);
+      // The entry stays until the flush: a consumer that cancels and re-watches the same
+      // name in one turn (rebuilding its watches on a config change) keeps the cached
+      // value, and the server sees no change at all.
+      if (state.entries.get(key) === watched) this.#markDirty(type.typeUrl);
     };
   }
 
   /** True when nothing is subscribed here any more. */
   get isIdle(): boolean {
-    for (const t of this.#types.values()) if (t.entries.size > 0) return false;
+    for (const t of this.#types.values()) for (const e of t.entries.values()) if (e.watchers.size > 0) return false;
     return true;
+  }
+
+  /** Drop the entries nobody watches any more. */
+  #prune(t: TypeState): void {
+    for (const [key, entry] of t.entries) {
+      if (entry.watchers.size > 0) continue;
+      this.#clearTimer(entry);
+      t.entries.delete(key);
+    }
   }
 
   close(): void {
@@ -239,6 +248,10 @@ export class XdsServerConnection {
 
   #flush(): void {
     if (this.#closed) return;
+    for (const typeUrl of this.#dirty) {
+      const t = this.#types.get(typeUrl);
+      if (t) this.#prune(t);
+    }
     if (!this.#stream.isOpen) {
       if (this.isIdle) return;
       // The stream opens lazily, here, so the first request already carries every name
@@ -261,6 +274,7 @@ export class XdsServerConnection {
   }
 
   #sendRequest(t: TypeState, extra: { errorMessage?: string }): void {
+    this.#prune(t);
     const names = [...t.entries.keys()];
     const request: OutgoingDiscoveryRequest = {
       type_url: t.type.typeUrl,

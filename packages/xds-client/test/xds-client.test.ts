@@ -326,6 +326,24 @@ describe('XdsClient (SotW over a scripted ADS server)', () => {
     expect(w2.last).toEqual({ kind: 'changed', value: { name: 'a', altStatName: 's' } });
   });
 
+  it('a cancel and re-watch of one name in one turn keeps the cache and sends nothing', async () => {
+    const { server, client } = await setup();
+    const cancel = client.watch(clusterType, 'a', new RecordingWatcher());
+    await server.waitForRequest(isType(CDS));
+    server.respond(CDS, 'v1', [cluster('a', 's')]);
+    await server.waitForRequest((r) => r.version_info === 'v1');
+    const count = server.requests.length;
+    cancel();
+    const w = new RecordingWatcher<TestCluster>();
+    client.watch(clusterType, 'a', w);
+    await w.waitFor(1);
+    expect(w.last).toEqual({ kind: 'changed', value: { name: 'a', altStatName: 's' } });
+    // A fence on another type: nothing was sent for CDS in between.
+    client.watch(routeType, 'fence', new RecordingWatcher());
+    await server.waitForRequest(isType(RDS));
+    expect(server.requests.slice(count).map((r) => r.type_url)).toEqual([RDS]);
+  });
+
   it('unsubscribes: the remaining names, then an empty list', async () => {
     const { server, client } = await setup();
     const cancelA = client.watch(clusterType, 'a', new RecordingWatcher());
