@@ -101,7 +101,7 @@ describe('RouteConfiguration', () => {
       match: {
         prefix: '/',
         headers: [
-          { name: 'a', string_match: { exact: 'x', ignore_case: true } },
+          { name: 'A', string_match: { exact: 'x', ignore_case: true } },
           { name: 'b', string_match: { prefix: 'p' } },
           { name: 'c', string_match: { suffix: 's' } },
           { name: 'd', string_match: { contains: 'c' } },
@@ -357,6 +357,7 @@ describe('RouteConfiguration', () => {
       bad(R, T.route, route({ match: { prefix: '/' }, route: { cluster: 'c', regex_rewrite: { pattern: { regex: '[' }, substitution: '' } } }), 'route.regex_rewrite.pattern.regex');
       bad(R, T.route, route({ match: { prefix: '/' }, route: { cluster: 'c', hash_policy: [{ header: { header_name: 'h', regex_rewrite: { pattern: { regex: '*' } } } }] } }), 'hash_policy[0].header.regex_rewrite.pattern.regex');
       bad(R, T.route, route({ match: { prefix: '/', query_parameters: [{ name: 'q', string_match: { safe_regex: { regex: '(?<n>x)\\k<n>' } } }] }, route: { cluster: 'c' } }), 'query_parameters[0].string_match.safe_regex.regex');
+      bad(R, T.route, route({ match: { safe_regex: { regex: '' } }, route: { cluster: 'c' } }), 'match.safe_regex.regex', 'must not be empty');
     });
     it('weighted_clusters with zero total weight', () => {
       bad(R, T.route, route({ match: { prefix: '/' }, route: { weighted_clusters: { clusters: [{ name: 'a' }, { name: 'b', weight: 0 }] } } }), 'route.weighted_clusters.clusters', 'sum of the cluster weights is 0');
@@ -391,6 +392,16 @@ describe('RouteConfiguration', () => {
     it('a typed_per_filter_config of an unknown type unless optional', () => {
       bad(R, T.route, rc([], { typed_per_filter_config: { x: { '@type': 'type.googleapis.com/google.protobuf.Empty' } } }), 'virtual_hosts[0].typed_per_filter_config["x"]', 'unsupported filter override type');
       bad(R, T.route, rc([], { typed_per_filter_config: { r: { '@type': url(T.router) } } }), 'typed_per_filter_config["r"]', 'does not support per-route overrides');
+      // RBAC's override type is RBACPerRoute; its top-level type is not an override.
+      bad(R, T.route, rc([], { typed_per_filter_config: { r: { '@type': url(T.rbac) } } }), 'typed_per_filter_config["r"]', 'does not support per-route overrides');
+      const ok2 = ok(R, T.route, rc([], {
+        typed_per_filter_config: {
+          r: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute', rbac: { rules: { action: 'ALLOW' } } },
+          none: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute' },
+        },
+      }));
+      expect(ok2.virtualHosts[0]!.typedPerFilterConfig.r?.config).toMatchObject({ rbac: { rules: { action: 'ALLOW', policies: {} } } });
+      expect(ok2.virtualHosts[0]!.typedPerFilterConfig.none?.config).toEqual({ rbac: undefined });
     });
     it('an unknown cluster specifier plugin', () => {
       bad(R, T.route, route({ match: { prefix: '/' }, route: { cluster_specifier_plugin: 'nope' } }), 'route.cluster_specifier_plugin', 'unknown cluster specifier plugin "nope"');

@@ -154,6 +154,8 @@ export function checkRe2(pattern: string, path: string): string {
 
 export function regexMatcher(m: envoy_type_matcher_v3_RegexMatcher | null | undefined, path: string): string {
   if (!m) fail(path, 'regex matcher is required');
+  // regex.proto: regex has min_len 1.
+  if (!m.regex) fail(sub(path, 'regex'), 'must not be empty');
   return checkRe2(m.regex, sub(path, 'regex'));
 }
 
@@ -235,7 +237,13 @@ export function headerMatcher(h: envoy_config_route_v3_HeaderMatcher, path: stri
       // Envoy: a HeaderMatcher with no specifier matches when the header is present.
       match = { kind: 'present', present: true };
   }
-  return { name, match, invertMatch: h.invert_match, treatMissingHeaderAsEmpty: h.treat_missing_header_as_empty };
+  // Header names compare case-insensitively; Node hands them over lowercased.
+  return {
+    name: name.toLowerCase(),
+    match,
+    invertMatch: h.invert_match,
+    treatMissingHeaderAsEmpty: h.treat_missing_header_as_empty,
+  };
 }
 
 export function headerMatchers(list: readonly envoy_config_route_v3_HeaderMatcher[], path: string): HeaderMatcher[] {

@@ -250,7 +250,6 @@ function parseRbac(config: TypedConfig): RbacFilterConfig {
 }
 
 function parseRbacOverride(config: TypedConfig): RbacPerRouteConfig {
-  if (config.typeUrl === RBAC_URL) return { rbac: parseRbac(config) };
   const r = typedConfigMessage<envoy_extensions_filters_http_rbac_v3_RBACPerRoute>(
     'envoy.extensions.filters.http.rbac.v3.RBACPerRoute',
     config,
@@ -297,7 +296,6 @@ function parseStatefulSession(config: TypedConfig): StatefulSessionConfig {
 }
 
 function parseStatefulSessionOverride(config: TypedConfig): StatefulSessionPerRouteConfig {
-  if (config.typeUrl === STATEFUL_SESSION_URL) return { disabled: false, statefulSession: parseStatefulSession(config) };
   const m = typedConfigMessage<envoy_extensions_filters_http_stateful_session_v3_StatefulSessionPerRoute>(
     'envoy.extensions.filters.http.stateful_session.v3.StatefulSessionPerRoute',
     config,
@@ -310,14 +308,16 @@ function parseStatefulSessionOverride(config: TypedConfig): StatefulSessionPerRo
 }
 
 registerHttpFilter(ROUTER_URL, { parseTopLevel: parseRouter, isTerminal: true });
-registerHttpFilter(STATEFUL_SESSION_URL, { parseTopLevel: parseStatefulSession, parseOverride: parseStatefulSessionOverride });
+registerHttpFilter(STATEFUL_SESSION_URL, { parseTopLevel: parseStatefulSession });
 registerHttpFilter(STATEFUL_SESSION_PER_ROUTE_URL, {
   parseTopLevel: () => fail('', 'StatefulSessionPerRoute is only valid in typed_per_filter_config'),
   parseOverride: parseStatefulSessionOverride,
 });
 registerHttpFilter(FAULT_URL, { parseTopLevel: parseFault, parseOverride: parseFault });
-registerHttpFilter(RBAC_URL, { parseTopLevel: parseRbac, parseOverride: parseRbacOverride });
-// RBACPerRoute only ever appears as an override.
+// Filters whose override has its own message type register that type separately;
+// gRFC A39: the top-level type is then not accepted as an override, nor the
+// override type at top level.
+registerHttpFilter(RBAC_URL, { parseTopLevel: parseRbac });
 registerHttpFilter(RBAC_PER_ROUTE_URL, {
   parseTopLevel: () => fail('', 'RBACPerRoute is only valid in typed_per_filter_config'),
   parseOverride: parseRbacOverride,
