@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { lstatSync, unlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
-import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
+import { Server, ServerCredentials, status, type ServerDuplexStream } from '@grpc/grpc-js';
 import { MeshletError, tracer } from '@meshlet/xds-client';
 import { adsServiceDefinition, type DiscoveryRequest } from './ads-service.js';
 import { ConfigDirWatcher, type ConfigLoadResult } from './config-dir.js';
@@ -212,6 +212,11 @@ export class ControlPlane extends EventEmitter {
   }
 
   private acceptStream(call: ServerDuplexStream<DiscoveryRequest, PreparedResponse>): void {
+    if (!this.server) {
+      // Arrived while stop() is closing the server.
+      call.emit('error', Object.assign(new Error('meshlet control plane stopping'), { code: status.UNAVAILABLE }));
+      return;
+    }
     const streamId = this.nextStreamId++;
     const stream = new SotwStream(call, {
       streamId,
