@@ -2,9 +2,11 @@
 // resource types here are small test decoders over real Envoy messages, so these tests
 // do not depend on src/resources (the repo-root test/xds-client.test.ts uses the real ones
 // with @meshlet/control-plane).
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExponentialBackoff } from '../src/backoff.js';
 import { MeshletError } from '../src/errors.js';
@@ -456,6 +458,45 @@ describe('XdsClient (SotW over a scripted ADS server)', () => {
     client.watch(clusterType, 'u', w);
     await server.waitForRequest(isType(CDS));
     server.respond(CDS, 'v1', [cluster('u')]);
+    await w.waitFor(1);
+    expect(w.last?.kind).toBe('changed');
+  });
+
+  it('connects with tls channel credentials (gRFC A65): CA, certificate and key files, mutual TLS', async () => {
+    const certs = fileURLToPath(new URL('../../../../shared/fixtures/istio/certs/', import.meta.url));
+    const server = new ScriptedAdsServer();
+    const read = (f: string) => readFileSync(join(certs, f));
+    const uri = await server.start(
+      '127.0.0.1:0',
+      grpc.ServerCredentials.createSsl(read('root-cert.pem'), [{ cert_chain: read('cert-chain.pem'), private_key: read('key.pem') }], true),
+    );
+    cleanups.push(() => server.stop());
+    const client = new XdsClient({
+      bootstrap: {
+        xds_servers: [
+          {
+            server_uri: uri,
+            channel_creds: [
+              {
+                type: 'tls',
+                config: {
+                  ca_certificate_file: join(certs, 'root-cert.pem'),
+                  certificate_file: join(certs, 'cert-chain.pem'),
+                  private_key_file: join(certs, 'key.pem'),
+                },
+              },
+            ],
+          },
+        ],
+      },
+      // The fixture certificate names a workload, not 127.0.0.1.
+      channelOptions: { 'grpc.ssl_target_name_override': 'default.default.svc.cluster.local' },
+    });
+    cleanups.push(() => client.close());
+    const w = new RecordingWatcher<TestCluster>();
+    client.watch(clusterType, 'tls', w);
+    await server.waitForRequest(isType(CDS));
+    server.respond(CDS, 'v1', [cluster('tls')]);
     await w.waitFor(1);
     expect(w.last?.kind).toBe('changed');
   });

@@ -28,7 +28,7 @@ export class ScriptedAdsServer {
   #nonce = 0;
 
   /** Listen on `address` (host:port with port 0, or unix:path); resolves with a server_uri. */
-  async start(address = '127.0.0.1:0'): Promise<string> {
+  async start(address = '127.0.0.1:0', credentials = grpc.ServerCredentials.createInsecure()): Promise<string> {
     const server = new grpc.Server();
     const definition: grpc.ServiceDefinition = {
       StreamAggregatedResources: {
@@ -59,7 +59,7 @@ export class ScriptedAdsServer {
       },
     });
     const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))),
     );
     this.#server = server;
     return address.startsWith('unix:') ? address : `127.0.0.1:${port}`;
