@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { listenerResourceType, registerHttpFilter, resourceTypeForUrl } from '../src/resources/index.js';
+import { listenerResourceType, registerHttpFilter, registerResourceType, resourceTypeForUrl } from '../src/resources/index.js';
 import type { FaultFilterConfig, ListenerResource, RbacFilterConfig } from '../src/resources/index.js';
 import { TYPE_URLS } from '../src/proto.js';
 import { bad, clientListener, ctx, hcm, ok, routerFilter, T, url } from './fixtures/resources.js';
@@ -9,6 +9,10 @@ const L = listenerResourceType;
 describe('Listener', () => {
   it('registry and SotW flags', () => {
     expect(resourceTypeForUrl(TYPE_URLS.listener)).toBe(L);
+    expect(resourceTypeForUrl('type.googleapis.com/test.Thing')).toBeUndefined();
+    const thing = { typeUrl: 'type.googleapis.com/test.Thing', shortName: 'Thing', allResourcesRequiredInSotW: false, decode: () => ({ error: 'x' }) };
+    registerResourceType(thing);
+    expect(resourceTypeForUrl(thing.typeUrl)).toBe(thing);
     expect(L.allResourcesRequiredInSotW).toBe(true);
     expect(L.shortName).toBe('Listener');
   });
@@ -307,6 +311,9 @@ describe('Listener', () => {
   describe('rejects', () => {
     it('a listener with neither api_listener nor address', () => {
       bad(L, T.listener, { name: 'x' }, 'neither api_listener', 'nor address');
+    });
+    it('a server listener without filter chains', () => {
+      bad(L, T.listener, { name: 'in', address: { socket_address: { address: '0.0.0.0', port_value: 1 } } }, 'filter_chains', 'at least one filter chain');
     });
     it('an HCM with neither rds nor route_config', () => {
       bad(L, T.listener, clientListener(hcm({ rds: undefined })), 'api_listener', 'neither rds nor route_config');

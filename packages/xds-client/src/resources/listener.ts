@@ -47,6 +47,10 @@ export function parseListener(l: envoy_config_listener_v3_Listener): ListenerRes
     fail('', 'listener has neither api_listener (client listener) nor address (server listener)');
   }
   const address = socketAddress(l.address, 'address');
+  // Envoy rejects a listener with no filter chain at all: it could accept nothing.
+  if (l.filter_chains.length === 0 && !l.default_filter_chain) {
+    fail('filter_chains', 'a server listener needs at least one filter chain or a default_filter_chain');
+  }
   const filterChains: FilterChain[] = [];
   for (let i = 0; i < l.filter_chains.length; i++) {
     filterChains.push(filterChain(l.filter_chains[i]!, `filter_chains[${i}]`));
