@@ -54,11 +54,15 @@ describe('@grpc/grpc-js-xds against @meshlet/control-plane', () => {
   });
 
   it('routes by path and balances round robin over the EDS endpoints', async () => {
-    const replies: string[] = [];
-    for (let i = 0; i < 6; i++) replies.push(await client.echo(`m${i}`));
-    const names = replies.map((r) => r.split(':')[0]);
-    expect(new Set(names)).toEqual(new Set(['a1', 'a2']));
+    // Round robin picks among READY subchannels: call until both have answered once,
+    // then every pair of calls must hit both.
+    const seen = new Set<string>();
+    for (let i = 0; i < 50 && seen.size < 2; i++) seen.add((await client.echo(`warm${i}`)).split(':')[0]!);
+    expect(seen).toEqual(new Set(['a1', 'a2']));
+    const names: string[] = [];
+    for (let i = 0; i < 6; i++) names.push((await client.echo(`m${i}`)).split(':')[0]!);
     expect(names.filter((n) => n === 'a1')).toHaveLength(3);
+    expect(names.filter((n) => n === 'a2')).toHaveLength(3);
   });
 
   it('routes by header to another cluster', async () => {

@@ -1,0 +1,108 @@
+// `meshlet dump <target>`: resolve a target through LDS → RDS → CDS → EDS with the
+// bootstrap this process would use, print the chain as JSON, exit 0; or print one
+// line naming the resource that is missing or rejected, and exit 1.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { listenerNameFor, parseTarget, XdsDependencyManager, type XdsConfig } from '@meshlet/core';
+import { loadBootstrap, MeshletError, XdsClient, type Bootstrap } from '@meshlet/xds-client';
+
+/** How long to wait for a resource the server never sends before calling it missing. */
+const DEFAULT_TIMEOUT_S = 5;
+
+export async function runDump(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { bootstrap: { type: 'string' }, timeout: { type: 'string' } },
+    });
+  } catch (err) {
+    return usageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) return usageError('want exactly one <target>');
+  const timeoutS = values.timeout === undefined ? DEFAULT_TIMEOUT_S : Number(values.timeout);
+  if (!Number.isFinite(timeoutS) || timeoutS <= 0) return usageError(`--timeout: want a positive number of seconds, got ${JSON.stringify(values.timeout)}`);
+
+  let bootstrap: Bootstrap;
+  let authority: string;
+  let listenerName: string;
+  try {
+    const target = parseTarget(positionals[0]!);
+    bootstrap = loadBootstrap(values.bootstrap === undefined ? {} : { bootstrap: readFileSync(values.bootstrap, 'utf8') });
+    authority = target.authority;
+    const auth = target.xdsAuthority === undefined ? undefined : bootstrap.authorities[target.xdsAuthority];
+    if (target.xdsAuthority !== undefined && !auth) {
+      throw new MeshletError('MESHLET_INVALID_OPTION', `target: authority "${target.xdsAuthority}" is not in the bootstrap's authorities`);
+    }
+    const template =
+      auth?.clientListenerResourceNameTemplate ??
+      (target.xdsAuthority === undefined ? bootstrap.clientDefaultListenerResourceNameTemplate : `xdstp://${target.xdsAuthority}/envoy.config.listener.v3.Listener/%s`);
+    listenerName = listenerNameFor(authority, template);
+  } catch (err) {
+    return fail(err);
+  }
+
+  const client = new XdsClient({ bootstrap, resourceDoesNotExistTimeoutMs: timeoutS * 1000 });
+  try {
+    const config = await new Promise<XdsConfig>((resolve, reject) => {
+      // A server that never answers: say so rather than hang.
+      const timer = setTimeout(
+        () => reject(new MeshletError('MESHLET_XDS_UNAVAILABLE', `no complete answer from ${bootstrap.xdsServers.map((s) => s.serverUri).join(', ')} within ${timeoutS * 2}s`)),
+        timeoutS * 2000,
+      );
+      const dm = new XdsDependencyManager(client, { listenerName, authority }, {
+        onUpdate: (c) => {
+          clearTimeout(timer);
+          dm.close();
+          resolve(c);
+        },
+        onError: (e) => {
+          clearTimeout(timer);
+          dm.close();
+          reject(e);
+        },
+      });
+    });
+    const problems = [...config.clusters.values()].flatMap((c) => (c.ok ? [] : [c.error]));
+    if (problems.length > 0) return fail(problems[0]);
+    process.stdout.write(`${JSON.stringify(renderConfig(positionals[0]!, listenerName, config), null, 2)}\n`);
+    return 0;
+  } catch (err) {
+    return fail(err);
+  } finally {
+    client.close();
+  }
+}
+
+export function renderConfig(target: string, listenerName: string, config: XdsConfig): unknown {
+  const clusters: Record<string, unknown> = {};
+  const endpoints: Record<string, unknown> = {};
+  for (const [name, c] of config.clusters) {
+    if (!c.ok) continue;
+    clusters[name] = c.leafClusters ? { ...c.cluster, leafClusters: c.leafClusters } : c.cluster;
+    if (c.endpoints) endpoints[name] = { source: c.endpoints.kind, ...c.endpoints.endpoints };
+  }
+  return {
+    target,
+    listenerName,
+    listener: config.listener,
+    routeConfiguration: { name: config.routeConfig.name, virtualHostCount: config.routeConfig.virtualHosts.length },
+    virtualHost: { name: config.virtualHost.name, domains: config.virtualHost.domains },
+    routes: config.virtualHost.routes,
+    clusters,
+    endpoints,
+  };
+}
+
+function usageError(message: string): number {
+  process.stderr.write(`meshlet dump: ${message}\nusage: meshlet dump <target> [--bootstrap FILE] [--timeout SECONDS]\n`);
+  return 2;
+}
+
+function fail(err: unknown): number {
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`meshlet dump: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+  return 1;
+}

@@ -1,0 +1,2 @@
+export { main } from './main.js';
+export { runDump, renderConfig } from './dump.js';

@@ -1,0 +1,365 @@
+// Follows one target's chain of xDS resources, Listener → RouteConfiguration →
+// Clusters (through aggregate clusters) → endpoints, and reports the whole chain
+// once every part of it has arrived (gRFC A74, "xDS Config Tears"): a consumer never
+// sees a route table whose clusters are not known yet.
+//
+// Errors follow A74: a Listener or RouteConfiguration that is missing, NACKed with no
+// last good value, or whose virtual hosts do not match the authority is an error of the
+// whole target; a cluster's own problem (missing, NACKed, a cycle, no endpoints) is
+// reported inside the config for that cluster only, so the other clusters keep working.
+import { lookup } from 'node:dns/promises';
+import {
+  clusterResourceType,
+  endpointResourceType,
+  listenerResourceType,
+  MeshletError,
+  routeConfigurationResourceType,
+  tracer,
+  type ClusterResource,
+  type EndpointsResource,
+  type ListenerResource,
+  type RouteConfigurationResource,
+  type VirtualHost,
+  type XdsClient,
+  type XdsResourceType,
+  type XdsWatcher,
+} from '@meshlet/xds-client';
+import { compileDomainMatcher } from './vhost-match.js';
+
+const trace = tracer('xds_resolver');
+
+/** gRFC A37: aggregate clusters nest at most this deep. */
+export const MAX_AGGREGATE_DEPTH = 16;
+
+export interface ResolvedEndpoints {
+  readonly kind: 'eds' | 'dns' | 'static';
+  readonly endpoints: EndpointsResource;
+}
+
+export type ClusterConfig =
+  | {
+      readonly ok: true;
+      readonly cluster: ClusterResource;
+      /** For EDS, LOGICAL_DNS and STATIC clusters. */
+      readonly endpoints: ResolvedEndpoints | undefined;
+      /** For aggregate clusters: the leaf clusters, in priority order (gRFC A37). */
+      readonly leafClusters: readonly string[] | undefined;
+    }
+  | { readonly ok: false; readonly error: MeshletError };
+
+export interface XdsConfig {
+  readonly listener: ListenerResource;
+  readonly routeConfig: RouteConfigurationResource;
+  readonly virtualHost: VirtualHost;
+  /** Every cluster the virtual host's routes name, and every cluster below an aggregate one. */
+  readonly clusters: ReadonlyMap<string, ClusterConfig>;
+}
+
+export interface DependencyWatcher {
+  /** A complete, consistent chain. Called again on every change. */
+  onUpdate(config: XdsConfig): void;
+  /** The target cannot be resolved (Listener or RouteConfiguration problem, or no matching virtual host). */
+  onError(error: MeshletError): void;
+}
+
+export interface DependencyManagerOptions {
+  /** The Listener resource name (after the bootstrap's listener name template). */
+  listenerName: string;
+  /** The authority the data plane matches virtual hosts with (host:port of the target). */
+  authority: string;
+  /** Resolve LOGICAL_DNS hostnames; defaults to the system resolver. */
+  resolveDns?: (host: string) => Promise<string[]>;
+}
+
+interface Watched<T> {
+  value: T | undefined;
+  error: MeshletError | undefined;
+  cancel: () => void;
+}
+
+async function systemResolve(host: string): Promise<string[]> {
+  const results = await lookup(host, { all: true });
+  return results.map((r) => r.address);
+}
+
+function resourceError(kind: string, name: string, what: 'does not exist' | string): MeshletError {
+  return what === 'does not exist'
+    ? new MeshletError('MESHLET_XDS_RESOURCE_DOES_NOT_EXIST', `${kind} "${name}" does not exist`)
+    : new MeshletError('MESHLET_XDS_RESOURCE_INVALID', `${kind} "${name}": ${what}`);
+}
+
+export class XdsDependencyManager {
+  private readonly client: XdsClient;
+  private readonly opts: Required<DependencyManagerOptions>;
+  private readonly watcher: DependencyWatcher;
+  private listener: Watched<ListenerResource> | undefined;
+  private routeName: string | undefined;
+  private route: Watched<RouteConfigurationResource> | undefined;
+  private readonly clusters = new Map<string, Watched<ClusterResource>>();
+  private readonly endpoints = new Map<string, Watched<EndpointsResource>>();
+  private readonly dns = new Map<string, { host: string; port: number; value?: EndpointsResource; error?: MeshletError }>();
+  private closed = false;
+  private scheduled = false;
+
+  constructor(client: XdsClient, options: DependencyManagerOptions, watcher: DependencyWatcher) {
+    this.client = client;
+    this.opts = { resolveDns: systemResolve, ...options };
+    this.watcher = watcher;
+    this.listener = this.watchResource(listenerResourceType, options.listenerName);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.listener?.cancel();
+    this.route?.cancel();
+    for (const w of this.clusters.values()) w.cancel();
+    for (const w of this.endpoints.values()) w.cancel();
+    this.clusters.clear();
+    this.endpoints.clear();
+    this.dns.clear();
+  }
+
+  private watchResource<T>(type: XdsResourceType<T>, name: string): Watched<T> {
+    const state: Watched<T> = { value: undefined, error: undefined, cancel: () => {} };
+    const w: XdsWatcher<T> = {
+      onChanged: (value) => {
+        state.value = value;
+        state.error = undefined;
+        this.schedule();
+      },
+      onError: (error) => {
+        // A NACK or a stream error keeps the last good value in force (gRFC A88).
+        if (state.value === undefined) state.error = error;
+        this.schedule();
+      },
+      onDoesNotExist: () => {
+        state.value = undefined;
+        state.error = resourceError(type.shortName, name, 'does not exist');
+        this.schedule();
+      },
+    };
+    state.cancel = this.client.watch(type, name, w);
+    return state;
+  }
+
+  /** Coalesce the callbacks of one response into one evaluation. */
+  private schedule(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      if (!this.closed) this.evaluate();
+    });
+  }
+
+  private evaluate(): void {
+    const listener = this.listener!;
+    if (listener.error) return this.fail(listener.error);
+    if (!listener.value) return;
+    const hcm = listener.value.apiListener;
+    if (!hcm) {
+      return this.fail(resourceError('Listener', this.opts.listenerName, 'not a client listener (no api_listener)'));
+    }
+
+    // Route configuration: inline, or over RDS.
+    let routeConfig: RouteConfigurationResource | undefined = hcm.routeConfig;
+    if (routeConfig) {
+      this.setRouteWatch(undefined);
+    } else {
+      const name = hcm.routeConfigName!;
+      this.setRouteWatch(name);
+      const rds = this.route!;
+      if (rds.error) return this.fail(rds.error);
+      routeConfig = rds.value;
+      if (!routeConfig) return;
+    }
+
+    const vhost = compileDomainMatcher(
+      routeConfig.virtualHosts.map((v) => ({ value: v, domains: v.domains })),
+      { ignorePort: routeConfig.ignorePortInHostMatching },
+    ).match(this.opts.authority);
+    if (!vhost) {
+      return this.fail(
+        resourceError('RouteConfiguration', routeConfig.name, `no virtual host matches authority "${this.opts.authority}"`),
+      );
+    }
+
+    // Clusters the virtual host's routes name, then everything below aggregates.
+    const roots = new Set<string>();
+    for (const r of vhost.routes) {
+      if (r.action.kind !== 'route') continue;
+      const c = r.action.cluster;
+      if (c.kind === 'cluster') roots.add(c.name);
+      else if (c.kind === 'weighted_clusters') for (const wc of c.clusters) roots.add(wc.name);
+    }
+    const configs = new Map<string, ClusterConfig>();
+    const wantedClusters = new Set<string>();
+    const wantedEds = new Set<string>();
+    const wantedDns = new Set<string>();
+    let complete = true;
+    for (const root of roots) {
+      if (!this.resolveCluster(root, 0, [], configs, wantedClusters, wantedEds, wantedDns)) complete = false;
+    }
+    this.prune(wantedClusters, wantedEds, wantedDns);
+    if (!complete) return;
+    trace(() => `${this.opts.listenerName}: complete, ${configs.size} cluster(s)`);
+    this.watcher.onUpdate({ listener: listener.value, routeConfig, virtualHost: vhost, clusters: configs });
+  }
+
+  private setRouteWatch(name: string | undefined): void {
+    if (name === this.routeName) return;
+    this.route?.cancel();
+    this.route = undefined;
+    this.routeName = name;
+    if (name !== undefined) this.route = this.watchResource(routeConfigurationResourceType, name);
+  }
+
+  /** Returns false while something this cluster needs has not arrived. */
+  private resolveCluster(
+    name: string,
+    depth: number,
+    path: string[],
+    configs: Map<string, ClusterConfig>,
+    wantedClusters: Set<string>,
+    wantedEds: Set<string>,
+    wantedDns: Set<string>,
+  ): boolean {
+    if (configs.has(name)) return true;
+    wantedClusters.add(name);
+    let w = this.clusters.get(name);
+    if (!w) {
+      w = this.watchResource(clusterResourceType, name);
+      this.clusters.set(name, w);
+    }
+    if (w.error) {
+      configs.set(name, { ok: false, error: w.error });
+      return true;
+    }
+    const cluster = w.value;
+    if (!cluster) return false;
+    switch (cluster.type) {
+      case 'EDS': {
+        const edsName = cluster.edsServiceName ?? cluster.name;
+        wantedEds.add(edsName);
+        let e = this.endpoints.get(edsName);
+        if (!e) {
+          e = this.watchResource(endpointResourceType, edsName);
+          this.endpoints.set(edsName, e);
+        }
+        if (e.error) configs.set(name, { ok: false, error: e.error });
+        else if (e.value) configs.set(name, { ok: true, cluster, endpoints: { kind: 'eds', endpoints: e.value }, leafClusters: undefined });
+        else return false;
+        return true;
+      }
+      case 'STATIC':
+        configs.set(name, { ok: true, cluster, endpoints: { kind: 'static', endpoints: cluster.loadAssignment }, leafClusters: undefined });
+        return true;
+      case 'LOGICAL_DNS': {
+        const key = `${cluster.dnsHost}:${cluster.dnsPort}`;
+        wantedDns.add(key);
+        const d = this.startDns(key, cluster.dnsHost, cluster.dnsPort, cluster.name);
+        if (d.error) configs.set(name, { ok: false, error: d.error });
+        else if (d.value) configs.set(name, { ok: true, cluster, endpoints: { kind: 'dns', endpoints: d.value }, leafClusters: undefined });
+        else return false;
+        return true;
+      }
+      case 'AGGREGATE': {
+        if (depth >= MAX_AGGREGATE_DEPTH) {
+          configs.set(name, { ok: false, error: resourceError('Cluster', name, `aggregate clusters nest deeper than ${MAX_AGGREGATE_DEPTH}`) });
+          return true;
+        }
+        if (path.includes(name)) {
+          configs.set(name, { ok: false, error: resourceError('Cluster', name, `aggregate cluster cycle: ${[...path, name].join(' -> ')}`) });
+          return true;
+        }
+        let complete = true;
+        const leaves: string[] = [];
+        for (const child of cluster.aggregateClusters) {
+          if (!this.resolveCluster(child, depth + 1, [...path, name], configs, wantedClusters, wantedEds, wantedDns)) {
+            complete = false;
+            continue;
+          }
+          const cc = configs.get(child);
+          if (cc?.ok && cc.leafClusters) {
+            for (const leaf of cc.leafClusters) if (!leaves.includes(leaf)) leaves.push(leaf);
+          } else if (cc?.ok && !leaves.includes(child)) {
+            leaves.push(child);
+          }
+        }
+        if (!complete) return false;
+        if (leaves.length === 0) {
+          configs.set(name, { ok: false, error: resourceError('Cluster', name, 'aggregate cluster has no usable leaf cluster') });
+        } else {
+          configs.set(name, { ok: true, cluster, endpoints: undefined, leafClusters: leaves });
+        }
+        return true;
+      }
+    }
+  }
+
+  private startDns(key: string, host: string, port: number, clusterName: string) {
+    let d = this.dns.get(key);
+    if (!d) {
+      const entry: { host: string; port: number; value?: EndpointsResource; error?: MeshletError } = { host, port };
+      d = entry;
+      this.dns.set(key, entry);
+      this.opts.resolveDns(host).then(
+        (addrs) => {
+          if (this.dns.get(key) !== entry) return;
+          entry.value = {
+            clusterName,
+            priorities: [
+              [
+                {
+                  locality: { region: '', zone: '', subZone: '' },
+                  weight: 1,
+                  priority: 0,
+                  // Envoy's LOGICAL_DNS connects to the first address the resolver returns.
+                  endpoints: addrs.slice(0, 1).map((a) => ({
+                    addresses: [{ host: a, port }],
+                    hostname: host,
+                    healthStatus: 'UNKNOWN' as const,
+                    weight: 1,
+                    metadata: undefined,
+                  })),
+                  metadata: undefined,
+                },
+              ],
+            ],
+            dropOverloads: [],
+            overprovisioningFactor: 140,
+            weightedPriorityHealth: false,
+          };
+          this.schedule();
+        },
+        (err: unknown) => {
+          if (this.dns.get(key) !== entry) return;
+          entry.error = new MeshletError('MESHLET_NO_HEALTHY_UPSTREAM', `Cluster "${clusterName}": DNS resolution of ${host} failed: ${(err as Error).message}`);
+          this.schedule();
+        },
+      );
+    }
+    return d;
+  }
+
+  private prune(clusters: Set<string>, eds: Set<string>, dns: Set<string>): void {
+    for (const [name, w] of this.clusters) {
+      if (!clusters.has(name)) {
+        w.cancel();
+        this.clusters.delete(name);
+      }
+    }
+    for (const [name, w] of this.endpoints) {
+      if (!eds.has(name)) {
+        w.cancel();
+        this.endpoints.delete(name);
+      }
+    }
+    for (const key of this.dns.keys()) if (!dns.has(key)) this.dns.delete(key);
+  }
+
+  private fail(error: MeshletError): void {
+    trace(() => `${this.opts.listenerName}: ${error.message}`);
+    this.watcher.onError(error);
+  }
+}

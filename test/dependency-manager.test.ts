@@ -1,0 +1,140 @@
+// gRFC A74 resolution against the real control plane: the chain is reported only
+// when complete, follows changes, and keeps a cluster's error to that cluster.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ControlPlane } from '@meshlet/control-plane';
+import { XdsDependencyManager, type XdsConfig } from '@meshlet/core';
+import { TYPE_URLS, XdsClient, type MeshletError } from '@meshlet/xds-client';
+import { bootstrapFor, edsCluster, endpoints, listener, routeConfig } from './helpers/xds-resources.js';
+
+const TARGET = 'svc.test:80';
+
+class Recorder {
+  updates: XdsConfig[] = [];
+  errors: MeshletError[] = [];
+  private waiters: Array<() => void> = [];
+  onUpdate = (c: XdsConfig): void => {
+    this.updates.push(c);
+    this.flush();
+  };
+  onError = (e: MeshletError): void => {
+    this.errors.push(e);
+    this.flush();
+  };
+  private flush(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+  async until(pred: () => boolean, ms = 5000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!pred()) {
+      if (Date.now() > deadline) throw new Error('timed out waiting for the dependency manager');
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 50);
+      });
+    }
+  }
+}
+
+describe('XdsDependencyManager', () => {
+  let cp: ControlPlane;
+  let client: XdsClient;
+  let dm: XdsDependencyManager | undefined;
+
+  beforeEach(async () => {
+    cp = new ControlPlane();
+    const { address } = await cp.start();
+    client = new XdsClient({ bootstrap: bootstrapFor(address), resourceDoesNotExistTimeoutMs: 500 });
+    cp.setResources(TYPE_URLS.listener, [listener(TARGET, 'rc')]);
+    cp.setResources(TYPE_URLS.routeConfiguration, [routeConfig('rc', [{ domains: ['*'], routes: [{ prefix: '/', cluster: 'agg' }] }])]);
+    cp.setResources(TYPE_URLS.cluster, [
+      {
+        '@type': TYPE_URLS.cluster,
+        name: 'agg',
+        cluster_type: {
+          name: 'envoy.clusters.aggregate',
+          typed_config: { '@type': 'type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig', clusters: ['primary', 'dns'] },
+        },
+        lb_policy: 'CLUSTER_PROVIDED',
+      },
+      edsCluster('primary'),
+      {
+        '@type': TYPE_URLS.cluster,
+        name: 'dns',
+        type: 'LOGICAL_DNS',
+        load_assignment: {
+          cluster_name: 'dns',
+          endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'localhost', port_value: 8443 } } } }] }],
+        },
+      },
+    ]);
+    cp.setResources(TYPE_URLS.clusterLoadAssignment, [endpoints('primary', [['127.0.0.1', 1001]])]);
+  });
+
+  afterEach(async () => {
+    dm?.close();
+    client.close();
+    await cp.stop();
+  });
+
+  it('reports the complete chain through an aggregate cluster', async () => {
+    const rec = new Recorder();
+    dm = new XdsDependencyManager(client, { listenerName: TARGET, authority: TARGET, resolveDns: async () => ['127.0.0.9', '127.0.0.10'] }, rec);
+    await rec.until(() => rec.updates.length > 0);
+    const c = rec.updates[0]!;
+    expect(c.routeConfig.name).toBe('rc');
+    const agg = c.clusters.get('agg');
+    expect(agg?.ok && agg.leafClusters).toEqual(['primary', 'dns']);
+    const dns = c.clusters.get('dns');
+    expect(dns?.ok && dns.endpoints?.kind).toBe('dns');
+    // Envoy's LOGICAL_DNS uses the first address only.
+    expect(dns?.ok && dns.endpoints?.endpoints.priorities[0]?.[0]?.endpoints.map((e) => e.addresses[0])).toEqual([{ host: '127.0.0.9', port: 8443 }]);
+    const primary = c.clusters.get('primary');
+    expect(primary?.ok && primary.endpoints?.endpoints.priorities[0]?.[0]?.endpoints[0]?.addresses[0]).toEqual({ host: '127.0.0.1', port: 1001 });
+    expect(rec.errors).toHaveLength(0);
+  });
+
+  it('follows a route change to new clusters and drops the old watches', async () => {
+    const rec = new Recorder();
+    dm = new XdsDependencyManager(client, { listenerName: TARGET, authority: TARGET, resolveDns: async () => ['127.0.0.9'] }, rec);
+    await rec.until(() => rec.updates.length > 0);
+    cp.updateResources(TYPE_URLS.cluster, [edsCluster('other')]);
+    cp.updateResources(TYPE_URLS.clusterLoadAssignment, [endpoints('other', [['127.0.0.1', 2002]])]);
+    cp.setResources(TYPE_URLS.routeConfiguration, [routeConfig('rc', [{ domains: ['*'], routes: [{ prefix: '/', cluster: 'other' }] }])]);
+    await rec.until(() => rec.updates.some((u) => u.clusters.has('other')));
+    const last = rec.updates.at(-1)!;
+    expect([...last.clusters.keys()]).toEqual(['other']);
+    // The client unsubscribed from the clusters no longer named.
+    const cds = await cp.waitForRequest((r) => r.typeUrl === TYPE_URLS.cluster && r.resourceNames.length === 1 && r.resourceNames[0] === 'other');
+    expect(cds.resourceNames).toEqual(['other']);
+  });
+
+  it('keeps a missing cluster to itself and fails the target on a missing route table', async () => {
+    cp.setResources(TYPE_URLS.routeConfiguration, [
+      routeConfig('rc', [{ domains: ['*'], routes: [{ prefix: '/a', cluster: 'primary' }, { prefix: '/b', cluster: 'ghost' }] }]),
+    ]);
+    const rec = new Recorder();
+    dm = new XdsDependencyManager(client, { listenerName: TARGET, authority: TARGET }, rec);
+    await rec.until(() => rec.updates.length > 0);
+    const u = rec.updates.at(-1)!;
+    expect(u.clusters.get('primary')?.ok).toBe(true);
+    const ghost = u.clusters.get('ghost');
+    expect(ghost?.ok).toBe(false);
+    expect(!ghost?.ok && ghost?.error.message).toMatch(/Cluster "ghost" does not exist/);
+
+    const rec2 = new Recorder();
+    cp.setResources(TYPE_URLS.listener, [listener(TARGET, 'rc'), listener('other.test:80', 'rc-none')]);
+    const dm2 = new XdsDependencyManager(client, { listenerName: 'other.test:80', authority: 'other.test:80' }, rec2);
+    await rec2.until(() => rec2.errors.length > 0);
+    expect(rec2.errors[0]?.message).toMatch(/RouteConfiguration "rc-none" does not exist/);
+    expect(rec2.updates).toHaveLength(0);
+    dm2.close();
+  });
+
+  it('fails the target when no virtual host matches the authority', async () => {
+    cp.setResources(TYPE_URLS.routeConfiguration, [routeConfig('rc', [{ domains: ['elsewhere:80'], routes: [{ prefix: '/', cluster: 'primary' }] }])]);
+    const rec = new Recorder();
+    dm = new XdsDependencyManager(client, { listenerName: TARGET, authority: TARGET }, rec);
+    await rec.until(() => rec.errors.length > 0);
+    expect(rec.errors[0]?.message).toMatch(/no virtual host matches authority "svc.test:80"/);
+  });
+});
