@@ -1,6 +1,7 @@
 // Reconnect backoff for the ADS stream, as gRPC's connection-backoff document specifies
 // (doc/connection-backoff.md in grpc/grpc): the first retry waits INITIAL_BACKOFF, each
 // later one MULTIPLIER times longer up to MAX_BACKOFF, every wait jittered by ±JITTER.
+import { MeshletError } from './errors.js';
 
 export interface BackoffOptions {
   /** First wait, ms. gRPC: 1 s. */
@@ -29,6 +30,14 @@ export class ExponentialBackoff {
     this.#jitter = options.jitter ?? 0.2;
     this.#maxMs = options.maxMs ?? 120_000;
     this.#random = options.random ?? Math.random;
+    const check = (ok: boolean, option: string, rule: string, value: unknown) => {
+      if (!ok) throw new MeshletError('MESHLET_INVALID_OPTION', `backoff.${option}: ${rule}, got ${String(value)}`);
+    };
+    check(this.#initialMs > 0 && Number.isFinite(this.#initialMs), 'initialMs', 'expected a positive number', this.#initialMs);
+    check(this.#multiplier >= 1 && Number.isFinite(this.#multiplier), 'multiplier', 'expected a number >= 1', this.#multiplier);
+    check(this.#jitter >= 0 && this.#jitter <= 1, 'jitter', 'expected a number in [0, 1]', this.#jitter);
+    check(this.#maxMs >= this.#initialMs, 'maxMs', 'expected a number >= initialMs', this.#maxMs);
+    check(typeof this.#random === 'function', 'random', 'expected a function', this.#random);
     this.#current = this.#initialMs;
   }
 

@@ -2,7 +2,7 @@
 // an xDS server (xdstp:// names to their authority's servers, gRFC A47; others to the
 // bootstrap's xds_servers) and keeps one ADS connection per server.
 import type { ChannelOptions } from '@grpc/grpc-js';
-import type { BackoffOptions } from './backoff.js';
+import { ExponentialBackoff, type BackoffOptions } from './backoff.js';
 import { loadBootstrap, type Bootstrap, type XdsServerConfig } from './bootstrap.js';
 import { systemClock, type Clock } from './clock.js';
 import { MeshletError } from './errors.js';
@@ -58,6 +58,12 @@ export class XdsClient {
       throw new MeshletError('MESHLET_INVALID_OPTION', `resourceDoesNotExistTimeoutMs: expected a non-negative number, got ${timeout}`);
     }
     this.#doesNotExistTimeoutMs = timeout;
+    // Options are checked here, where they are given, not at the first connection.
+    if (options.backoff) new ExponentialBackoff(options.backoff);
+    const clock = this.#clock as Partial<Clock>;
+    if (typeof clock.now !== 'function' || typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function') {
+      throw new MeshletError('MESHLET_INVALID_OPTION', 'clock: expected { now(), setTimeout(), clearTimeout() }');
+    }
   }
 
   /**

@@ -522,6 +522,21 @@ describe('XdsClient (SotW over a scripted ADS server)', () => {
   });
 });
 
+describe('XdsClient options', () => {
+  const bootstrap = { xds_servers: [{ server_uri: '127.0.0.1:1', channel_creds: [{ type: 'insecure' }] }] };
+  it('are validated in the constructor, naming the option', () => {
+    expect(() => new XdsClient({ bootstrap, backoff: { jitter: -1 } })).toThrow(/backoff\.jitter/);
+    expect(() => new XdsClient({ bootstrap, resourceDoesNotExistTimeoutMs: -5 })).toThrow(/resourceDoesNotExistTimeoutMs/);
+    expect(() => new XdsClient({ bootstrap, clock: {} as never })).toThrow(/clock/);
+  });
+  it('load the bootstrap from the environment when none is given', () => {
+    const client = new XdsClient({ env: { GRPC_XDS_BOOTSTRAP_CONFIG: JSON.stringify(bootstrap) } });
+    expect(client.bootstrap.xdsServers[0]?.serverUri).toBe('127.0.0.1:1');
+    client.close();
+    expect(() => new XdsClient({ env: {} })).toThrow(expect.objectContaining({ code: 'MESHLET_BOOTSTRAP_NOT_FOUND' }));
+  });
+});
+
 describe('ExponentialBackoff', () => {
   it('follows the connection-backoff sequence and caps at max', () => {
     const b = new ExponentialBackoff({ random: () => 0.5 });
@@ -530,6 +545,13 @@ describe('ExponentialBackoff', () => {
     expect(seq.at(-1)).toBe(120_000);
     b.reset();
     expect(b.next()).toBe(1000);
+  });
+
+  it('validates its options, naming them', () => {
+    expect(() => new ExponentialBackoff({ initialMs: 0 })).toThrow(/backoff\.initialMs/);
+    expect(() => new ExponentialBackoff({ multiplier: 0.5 })).toThrow(/backoff\.multiplier/);
+    expect(() => new ExponentialBackoff({ jitter: 2 })).toThrow(/backoff\.jitter/);
+    expect(() => new ExponentialBackoff({ initialMs: 10, maxMs: 5 })).toThrow(/backoff\.maxMs/);
   });
 
   it('jitters by ±20 %', () => {
