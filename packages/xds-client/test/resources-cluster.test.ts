@@ -76,8 +76,9 @@ describe('Cluster', () => {
         name: 'envoy.clusters.aggregate',
         typed_config: { '@type': 'type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig', clusters: ['primary', 'fallback'] },
       },
+      lb_policy: 'CLUSTER_PROVIDED',
     });
-    expect(agg).toMatchObject({ type: 'AGGREGATE', aggregateClusters: ['primary', 'fallback'] });
+    expect(agg).toMatchObject({ type: 'AGGREGATE', aggregateClusters: ['primary', 'fallback'], lbPolicy: [] });
   });
 
   it('converts the legacy lb_policy enum with its configs', () => {

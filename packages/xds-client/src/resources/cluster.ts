@@ -37,7 +37,9 @@ export function parseCluster(c: envoy_config_cluster_v3_Cluster): ClusterResourc
   const upstreamHttpProtocolOptions = httpProtocolOptions(c);
   const common: ClusterCommon = {
     name: c.name,
-    lbPolicy: parseClusterLbPolicy(c),
+    // An aggregate cluster balances through its children's policies (gRFC A37/A75);
+    // Envoy requires lb_policy CLUSTER_PROVIDED on it, so its own policy is not read.
+    lbPolicy: discovery.type === 'AGGREGATE' ? [] : parseClusterLbPolicy(c),
     circuitBreakers: circuitBreakers(c.circuit_breakers, 'circuit_breakers'),
     outlierDetection: c.outlier_detection ? outlierDetection(c.outlier_detection, 'outlier_detection') : undefined,
     // cluster.proto: connect_timeout gt 0, default 5 s.

@@ -589,7 +589,7 @@ export type ClusterDiscovery =
 
 export interface ClusterCommon {
   readonly name: string;
-  /** Supported policies in the order given; the first is the one to use. */
+  /** Supported policies in the order given; the first is the one to use. Empty for an AGGREGATE cluster. */
   readonly lbPolicy: readonly LbPolicyConfig[];
   readonly circuitBreakers: CircuitBreakers;
   readonly outlierDetection: OutlierDetection | undefined;
