@@ -2,7 +2,7 @@
 // xds.type.v3) wraps a config as JSON under the type URL it stands for; both forms
 // reach a parser as one TypedConfig, so a registered filter or LB policy handles
 // either without knowing which one the control plane sent.
-import { protoTypeForUrl, protoType } from '../proto.js';
+import { protoType } from '../proto.js';
 import { encodeProto3Json } from '../proto-json.js';
 import type { google_protobuf_Any, udpa_type_v1_TypedStruct } from '../generated/pb.js';
 import { fail, errorMessage, ResourceError, structToJson, sub } from './common.js';
@@ -26,16 +26,11 @@ export const TYPED_STRUCT_URLS: ReadonlySet<string> = new Set([
 export function unwrapAny(any: google_protobuf_Any | null | undefined, path: string): TypedConfig {
   if (!any) fail(path, 'typed config is required');
   if (TYPED_STRUCT_URLS.has(any.type_url)) {
-    const ts = decodeBytes<udpa_type_v1_TypedStruct>(any.type_url.slice(any.type_url.lastIndexOf('/') + 1), any.value, path);
+    const ts = decodeBytes<udpa_type_v1_TypedStruct>(messageNameOf(any.type_url), any.value, path);
     if (!ts.type_url) fail(sub(path, 'type_url'), 'TypedStruct type_url must not be empty');
-    return { typeUrl: normalizeTypeUrl(ts.type_url), json: structToJson(ts.value) };
+    return { typeUrl: ts.type_url, json: structToJson(ts.value) };
   }
   return { typeUrl: any.type_url, bytes: any.value };
-}
-
-/** TypedStruct type URLs may use any host (`type.googleapis.com/`, a custom one, or none). */
-function normalizeTypeUrl(url: string): string {
-  return url;
 }
 
 /** The message name of a type URL (everything after the last '/'). */
@@ -64,11 +59,6 @@ export function typedConfigMessage<T>(fullName: string, config: TypedConfig, pat
   } catch (e) {
     fail(path, `cannot convert TypedStruct to ${fullName}: ${errorMessage(e)}`);
   }
-}
-
-/** Whether meshlet's protobuf root knows the message a type URL names. */
-export function isKnownType(typeUrl: string): boolean {
-  return protoTypeForUrl(typeUrl) !== undefined;
 }
 
 /**
