@@ -103,6 +103,15 @@ describe('meshlet dump', () => {
     expect(noCluster.stderr.trim()).toMatch(/Cluster "details-missing" does not exist/);
   });
 
+  it('says when the xDS server cannot be reached', async () => {
+    const r = await meshlet(['dump', 'x:80'], {
+      GRPC_XDS_BOOTSTRAP_CONFIG: JSON.stringify({ xds_servers: [{ server_uri: '127.0.0.1:1', channel_creds: [{ type: 'insecure' }] }], node: { id: 'n' } }),
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^meshlet dump: xDS server 127\.0\.0\.1:1: .*UNAVAILABLE/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
   it('reports a malformed bootstrap by field, and bad usage with exit 2', async () => {
     const bad = await meshlet(['dump', 'x:80'], { GRPC_XDS_BOOTSTRAP_CONFIG: JSON.stringify({ xds_servers: [{ server_uri: 5 }], node: { id: 'n' } }) });
     expect(bad.code).toBe(1);

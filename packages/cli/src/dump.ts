@@ -47,10 +47,12 @@ export async function runDump(argv: string[]): Promise<number> {
   const client = new XdsClient({ bootstrap, resourceDoesNotExistTimeoutMs: timeoutS * 1000 });
   try {
     const config = await new Promise<XdsConfig>((resolve, reject) => {
-      // A server that never answers: say so rather than hang.
+      // A server that accepts the stream but never answers: say so rather than hang.
+      // (One that refuses connections fails sooner, through the watchers' onError.)
+      const overallS = timeoutS + 10;
       const timer = setTimeout(
-        () => reject(new MeshletError('MESHLET_XDS_UNAVAILABLE', `no complete answer from ${bootstrap.xdsServers.map((s) => s.serverUri).join(', ')} within ${timeoutS * 2}s`)),
-        timeoutS * 2000,
+        () => reject(new MeshletError('MESHLET_XDS_UNAVAILABLE', `no complete answer from ${bootstrap.xdsServers.map((s) => s.serverUri).join(', ')} within ${overallS}s`)),
+        overallS * 1000,
       );
       const dm = new XdsDependencyManager(client, { listenerName, authority }, {
         onUpdate: (c) => {
