@@ -370,8 +370,10 @@ describe('RouteConfiguration', () => {
       bad(R, T.route, route({ match: { prefix: '/' }, route: { cluster: 'c', retry_policy: { retry_back_off: {} } } }), 'retry_back_off.base_interval', 'required');
       bad(R, T.route, route({ match: { prefix: '/' }, route: { cluster: 'c', retry_policy: { retry_back_off: { base_interval: '1s', max_interval: '0.5s' } } } }), 'retry_back_off.max_interval', 'less than base_interval');
     });
-    it('num_retries of 0 (gRFC A44)', () => {
-      bad(R, T.route, route({ match: { prefix: '/' }, route: { cluster: 'c', retry_policy: { num_retries: 0 } } }), 'route.retry_policy.num_retries', 'at least 1');
+    it('accepts num_retries of 0 as Envoy does ("no retries"), where gRPC C-core would NACK', () => {
+      const zero = ok(R, T.route, route({ match: { prefix: '/' }, route: { cluster: 'c', retry_policy: { num_retries: 0 } } }));
+      const action = zero.virtualHosts[0]!.routes[0]!.action;
+      expect(action.kind === 'route' && action.retryPolicy?.numRetries).toBe(0);
     });
     it('negative and overflowing durations', () => {
       bad(R, T.route, route({ match: { prefix: '/' }, route: { cluster: 'c', timeout: '-2s' } }), 'routes[0].route.timeout', 'outside [0, 315576000000]');

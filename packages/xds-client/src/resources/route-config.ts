@@ -374,10 +374,11 @@ function retryPolicy(r: envoy_config_route_v3_RetryPolicy, path: string): RetryP
     const c = r.retriable_status_codes[i]!;
     if (c < 100 || c > 599) fail(`${sub(path, 'retriable_status_codes')}[${i}]`, `invalid HTTP status ${c}`);
   }
-  // gRFC A44: num_retries defaults to 1 and must not be less than 1 (Envoy would
-  // read 0 as "no retries"; a control plane expresses that by omitting the policy).
+  // num_retries defaults to 1. gRPC C-core NACKs an explicit 0, but Envoy reads it as
+  // "no retries" and the same resource serves HTTP clients, which follow Envoy, so 0
+  // is accepted here; the gRPC layer treats it as no retry policy (gRFC A44 converts
+  // num_retries to maxAttempts = num_retries + 1).
   const numRetries = u32(r.num_retries, 1);
-  if (numRetries < 1) fail(sub(path, 'num_retries'), 'must be at least 1');
   return {
     retryOn,
     numRetries,
