@@ -33,7 +33,7 @@ export function scaleResources(n, endpointsPerCluster, realBackendPort) {
       const host = i === 0 && j === 0 ? '127.0.0.1' : `127.1.${(i >> 8) & 255}.${i & 255}`;
       lb.push({ endpoint: { address: { socket_address: { address: host, port_value: port === 1 ? 20000 + j : port } } } });
     }
-    clas.push({ cluster_name: clusterName(i), endpoints: [{ locality: { zone: 'z1' }, lb_endpoints: i === 0 ? lb.slice(0, 1) : lb }] });
+    clas.push({ cluster_name: clusterName(i), endpoints: [{ locality: { zone: 'z1' }, load_balancing_weight: 1, lb_endpoints: i === 0 ? lb.slice(0, 1) : lb }] });
   }
   return { listener, routeConfig, clusters, clas };
 }
