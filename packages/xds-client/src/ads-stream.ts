@@ -63,6 +63,9 @@ export class AdsStream {
   #retryTimer: TimerHandle | undefined;
   #receivedResponse = false;
   #closed = false;
+  /** onSent callbacks waiting for the channel to connect. */
+  #pendingSent: Array<() => void> = [];
+  #watchingConnectivity = false;
   #streamCount = 0;
 
   constructor(server: XdsServerConfig, handler: AdsStreamHandler, options: AdsStreamOptions) {
@@ -85,9 +88,9 @@ export class AdsStream {
   }
 
   /**
-   * Write a request on the open stream. `onSent` runs once grpc-js has handed it to the
-   * transport (a connection exists), not when it is merely queued; never if the stream
-   * ends first.
+   * Write a request on the open stream. `onSent` runs once the request can actually go
+   * out, i.e. the channel is connected (at once if it already is), and never if the
+   * stream ends first.
    */
   send(request: OutgoingDiscoveryRequest, onSent?: () => void): boolean {
     const call = this.#call;
@@ -100,10 +103,36 @@ export class AdsStream {
           request.error_detail ? ` NACK: ${request.error_detail.message}` : ''
         }`,
     );
-    call.write(request, (error: unknown) => {
-      if (!error && this.#call === call) onSent?.();
-    });
+    call.write(request);
+    if (onSent) {
+      // grpc-js calls a write's callback as soon as the message is buffered, even while
+      // the channel is still connecting, so readiness is read from the channel instead.
+      this.#pendingSent.push(() => {
+        if (this.#call === call) onSent();
+      });
+      this.#runWhenReady();
+    }
     return true;
+  }
+
+  #runWhenReady(): void {
+    const channel = this.#client?.getChannel();
+    if (!channel || this.#watchingConnectivity) return;
+    const check = () => {
+      this.#watchingConnectivity = false;
+      if (this.#closed || this.#pendingSent.length === 0) return;
+      const state = channel.getConnectivityState(false);
+      if (state === grpc.connectivityState.READY) {
+        const callbacks = this.#pendingSent;
+        this.#pendingSent = [];
+        for (const callback of callbacks) callback();
+        return;
+      }
+      if (state === grpc.connectivityState.SHUTDOWN) return;
+      this.#watchingConnectivity = true;
+      channel.watchConnectivityState(state, Infinity, check);
+    };
+    check();
   }
 
   close(): void {
@@ -113,6 +142,7 @@ export class AdsStream {
     this.#retryTimer = undefined;
     const call = this.#call;
     this.#call = undefined;
+    this.#pendingSent = [];
     call?.cancel();
     this.#client?.close();
     this.#client = undefined;
@@ -151,6 +181,7 @@ export class AdsStream {
       ended = true;
       if (this.#call !== call) return;
       this.#call = undefined;
+      this.#pendingSent = [];
       const received = this.#receivedResponse;
       trace(`${this.server.serverUri} stream ${id} ended: ${status.code} ${status.details} (responses: ${received})`);
       const error = new MeshletError(
