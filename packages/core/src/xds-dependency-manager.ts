@@ -100,6 +100,7 @@ export class XdsDependencyManager {
   private readonly dns = new Map<string, { host: string; port: number; value?: EndpointsResource; error?: MeshletError }>();
   private closed = false;
   private scheduled = false;
+  private vhostFor: { routeConfig: RouteConfigurationResource; vhost: VirtualHost | undefined } | undefined;
 
   constructor(client: XdsClient, options: DependencyManagerOptions, watcher: DependencyWatcher) {
     this.client = client;
@@ -174,10 +175,15 @@ export class XdsDependencyManager {
       if (!routeConfig) return;
     }
 
-    const vhost = compileDomainMatcher(
-      routeConfig.virtualHosts.map((v) => ({ value: v, domains: v.domains })),
-      { ignorePort: routeConfig.ignorePortInHostMatching },
-    ).match(this.opts.authority);
+    // Route tables are immutable values: select the virtual host once per table.
+    if (this.vhostFor?.routeConfig !== routeConfig) {
+      const matcher = compileDomainMatcher(
+        routeConfig.virtualHosts.map((v) => ({ value: v, domains: v.domains })),
+        { ignorePort: routeConfig.ignorePortInHostMatching },
+      );
+      this.vhostFor = { routeConfig, vhost: matcher.match(this.opts.authority) };
+    }
+    const vhost = this.vhostFor.vhost;
     if (!vhost) {
       return this.fail(
         resourceError('RouteConfiguration', routeConfig.name, `no virtual host matches authority "${this.opts.authority}"`),
