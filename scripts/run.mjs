@@ -3,7 +3,7 @@
 // install with the pinned pnpm when node_modules is missing or stale, build, then run.
 // Only Node and npm are needed on the machine.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -40,9 +40,23 @@ build();
 switch (task) {
   case 'build':
     break;
-  case 'test':
-    run(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...rest]);
-    break;
+  case 'test': {
+    // vitest's own summary plus a JSON report, from which one plain closing line is
+    // printed ("vitest: N passed, N failed, N skipped") that any CI can read.
+    const report = join(root, 'node_modules/.cache/meshlet-vitest.json');
+    rmSync(report, { force: true });
+    const r = spawnSync(
+      process.execPath,
+      ['node_modules/vitest/vitest.mjs', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...rest],
+      { cwd: root, stdio: 'inherit' },
+    );
+    if (existsSync(report)) {
+      const j = JSON.parse(readFileSync(report, 'utf8'));
+      const skipped = (j.numPendingTests ?? 0) + (j.numTodoTests ?? 0);
+      console.log(`vitest: ${j.numPassedTests} passed, ${j.numFailedTests} failed, ${skipped} skipped`);
+    }
+    process.exit(r.status ?? 1);
+  }
   case 'demo':
     run(process.execPath, ['examples/demo.mjs', ...rest]);
     break;
