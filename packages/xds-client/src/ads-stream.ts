@@ -11,7 +11,7 @@ import type {
   envoy_service_discovery_v3_DiscoveryRequest as DiscoveryRequest,
   envoy_service_discovery_v3_DiscoveryResponse as DiscoveryResponse,
 } from './generated/pb.js';
-import { protoType } from './proto.js';
+import { protoType, strictBytes } from './proto.js';
 import { tracer } from './trace.js';
 
 const trace = tracer('xds_client');
@@ -41,7 +41,7 @@ function serializeRequest(value: OutgoingDiscoveryRequest): Buffer {
 }
 
 function deserializeResponse(bytes: Buffer): DiscoveryResponse {
-  return protoType('envoy.service.discovery.v3.DiscoveryResponse').decode(bytes) as unknown as DiscoveryResponse;
+  return protoType('envoy.service.discovery.v3.DiscoveryResponse').decode(strictBytes(bytes)) as unknown as DiscoveryResponse;
 }
 
 function channelCredentials(server: XdsServerConfig): grpc.ChannelCredentials {

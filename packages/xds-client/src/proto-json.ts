@@ -5,7 +5,7 @@
 // module walks the reflection types itself. Used for config files, tests and dumps;
 // not on any request path.
 import type { Enum, Field, Message, Type } from 'protobufjs';
-import { protoType, protoTypeForUrl, typeUrlOf } from './proto.js';
+import { protoType, protoTypeForUrl, strictBytes, typeUrlOf } from './proto.js';
 
 export class ProtoJsonError extends Error {
   readonly path: string;
@@ -171,8 +171,12 @@ function messageFromJson(type: Type, json: unknown, path: string): unknown {
   for (const [key, value] of Object.entries(json)) {
     const fieldPath = path ? `${path}.${key}` : key;
     const field = fields.get(key);
-    if (!field) throw new ProtoJsonError(fieldPath, `unknown field of ${name}`);
-    if (value === null && fullNameOfResolved(field) !== 'google.protobuf.Value') continue;
+    if (!field) {
+      if (value === undefined) continue;
+      throw new ProtoJsonError(fieldPath, `unknown field of ${name}`);
+    }
+    // null means "default" in proto3 JSON; undefined is how JS spells an absent key.
+    if (value === undefined || (value === null && fullNameOfResolved(field) !== 'google.protobuf.Value')) continue;
     if (field.partOf) {
       const other = seenOneofs.get(field.partOf.name);
       if (other !== undefined) throw new ProtoJsonError(fieldPath, `oneof ${field.partOf.name} already set by ${other}`);
@@ -302,7 +306,7 @@ function messageToJson(type: Type, msg: Record<string, unknown>, opts: ToJsonOpt
       const inner = protoTypeForUrl(typeUrl);
       const bytes = msg['value'] as Uint8Array | undefined;
       if (!inner || !bytes) return { '@type': typeUrl, value: Buffer.from(bytes ?? []).toString('base64') };
-      const decoded = inner.decode(bytes) as unknown as Record<string, unknown>;
+      const decoded = inner.decode(strictBytes(bytes)) as unknown as Record<string, unknown>;
       const body = messageToJson(inner, decoded, opts);
       return isPlainObject(body) && !WRAPPERS.has(fullNameOf(inner)) && fullNameOf(inner) !== 'google.protobuf.Struct'
         ? { '@type': typeUrl, ...body }

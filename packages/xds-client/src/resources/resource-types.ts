@@ -1,7 +1,7 @@
 // The four xDS resource types as XdsResourceType objects: decode bytes, validate,
 // and turn a ResourceError thrown anywhere below into a DecodeResult.
 import type { AnyMessage, DecodeContext, DecodeResult, XdsResourceType } from '../resource-type.js';
-import { TYPE_URLS, protoType } from '../proto.js';
+import { TYPE_URLS, protoType, strictBytes } from '../proto.js';
 import type {
   envoy_config_cluster_v3_Cluster,
   envoy_config_endpoint_v3_ClusterLoadAssignment,
@@ -33,7 +33,7 @@ function resourceType<M, T>(
       }
       let message: M;
       try {
-        message = protoType(fullName).decode(resource.value) as unknown as M;
+        message = protoType(fullName).decode(strictBytes(resource.value)) as unknown as M;
       } catch (e) {
         return { error: `cannot decode ${shortName}: ${errorMessage(e)}` };
       }

@@ -2,7 +2,7 @@
 // xds.type.v3) wraps a config as JSON under the type URL it stands for; both forms
 // reach a parser as one TypedConfig, so a registered filter or LB policy handles
 // either without knowing which one the control plane sent.
-import { protoType } from '../proto.js';
+import { protoType, strictBytes } from '../proto.js';
 import { encodeProto3Json } from '../proto-json.js';
 import type { google_protobuf_Any, udpa_type_v1_TypedStruct } from '../generated/pb.js';
 import { fail, errorMessage, ResourceError, structToJson, sub } from './common.js';
@@ -40,7 +40,7 @@ export function messageNameOf(typeUrl: string): string {
 
 export function decodeBytes<T>(fullName: string, bytes: Uint8Array, path: string): T {
   try {
-    return protoType(fullName).decode(bytes) as unknown as T;
+    return protoType(fullName).decode(strictBytes(bytes)) as unknown as T;
   } catch (e) {
     fail(path, `cannot decode ${fullName}: ${errorMessage(e)}`);
   }
