@@ -43,10 +43,10 @@ interface ResourceEntry {
   hasValue: boolean;
   value: unknown;
   raw: AnyMessage | undefined;
-  /** The accepted bytes, as a string, to skip decoding an unchanged resend. */
-  rawKey: string | undefined;
+  /** The accepted bytes, to tell an unchanged resend from a change. */
+  rawKey: Uint8Array | undefined;
   /** The rejected bytes, so a resend of the same bad resource is not reported twice. */
-  errorKey: string | undefined;
+  errorKey: Uint8Array | undefined;
   version: string;
   lastUpdated: number | undefined;
   error: ResourceErrorState | undefined;
@@ -62,17 +62,40 @@ interface TypeState {
   nonce: string;
   readonly entries: Map<string, ResourceEntry>;
   /** Resources seen through a `*` subscription: name → accepted bytes. */
-  readonly wildcardSeen: Map<string, string>;
-  /** Decoded results of the last response, keyed by bytes (SotW resends everything). */
-  memo: Map<string, DecodeResult<unknown>>;
+  readonly wildcardSeen: Map<string, Uint8Array>;
+  /**
+   * The last response's resources and their decode results, by position: a SotW server
+   * resends everything, mostly in the same order, so comparing bytes with the resource
+   * at the same index skips decoding whatever did not change.
+   */
+  lastDecoded: Array<{ readonly bytes: Uint8Array; readonly result: DecodeResult<unknown> }>;
   /** Whether a request for the type went out on the current stream. */
   sentOnStream: boolean;
   /** The resource_names of the last request sent, joined, to skip a request that changes nothing. */
   lastSentNames: string | undefined;
 }
 
-function bytesKey(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.byteLength !== b.byteLength) return false;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+/** One watch of one watcher (the same watcher may watch twice; each watch cancels alone). A class, not closures: a mesh holds tens of thousands. */
+class WatchHandle implements XdsWatcher<unknown> {
+  readonly #watcher: XdsWatcher<unknown>;
+  constructor(watcher: XdsWatcher<unknown>) {
+    this.#watcher = watcher;
+  }
+  onChanged(value: unknown): void {
+    this.#watcher.onChanged(value);
+  }
+  onError(error: MeshletError): void {
+    this.#watcher.onError(error);
+  }
+  onDoesNotExist(): void {
+    this.#watcher.onDoesNotExist();
+  }
 }
 
 function notify(watchers: Set<XdsWatcher<unknown>>, call: (w: XdsWatcher<unknown>) => void): void {
@@ -129,18 +152,14 @@ export class XdsServerConnection {
         nonce: '',
         entries: new Map(),
         wildcardSeen: new Map(),
-        memo: new Map(),
+        lastDecoded: [],
         sentOnStream: false,
         lastSentNames: undefined,
       };
       this.#types.set(type.typeUrl, typeState);
     }
     // The same watcher object may watch twice; each watch gets its own cancel.
-    const handle: XdsWatcher<unknown> = {
-      onChanged: (v) => watcher.onChanged(v),
-      onError: (e) => watcher.onError(e),
-      onDoesNotExist: () => watcher.onDoesNotExist(),
-    };
+    const handle: XdsWatcher<unknown> = new WatchHandle(watcher);
     let entry = typeState.entries.get(key);
     if (!entry) {
       entry = {
@@ -367,10 +386,10 @@ export class XdsServerConnection {
     const now = this.#options.clock.now();
     const errors: string[] = [];
     let unnamedErrors = 0;
-    const valid = new Map<string, { value: unknown; raw: AnyMessage; key: string }>();
-    const invalid = new Map<string, { reason: string; key: string | undefined }>();
+    const valid = new Map<string, { value: unknown; raw: AnyMessage; key: Uint8Array }>();
+    const invalid = new Map<string, { reason: string; key: Uint8Array | undefined }>();
     const seen = new Set<string>();
-    const memo = new Map<string, DecodeResult<unknown>>();
+    const decoded: TypeState['lastDecoded'] = new Array(response.resources.length);
 
     for (const [index, any] of response.resources.entries()) {
       const unwrapped = this.#unwrap(t, any);
@@ -387,8 +406,9 @@ export class XdsServerConnection {
         continue;
       }
       const raw = unwrapped.any;
-      const key = bytesKey(raw.value);
-      let result = memo.get(key) ?? t.memo.get(key);
+      const key = raw.value;
+      const previous = t.lastDecoded[index];
+      let result = previous && sameBytes(previous.bytes, key) ? previous.result : undefined;
       if (!result) {
         try {
           result = t.type.decode(this.#decodeContext, raw);
@@ -396,7 +416,7 @@ export class XdsServerConnection {
           result = { error: `decoder failed: ${(error as Error)?.message ?? String(error)}` };
         }
       }
-      memo.set(key, result);
+      decoded[index] = { bytes: key, result };
       const rawName = result.name ?? unwrapped.name;
       if (rawName === undefined) {
         unnamedErrors += 1;
@@ -420,7 +440,7 @@ export class XdsServerConnection {
         valid.set(name, { value: result.value, raw, key });
       }
     }
-    t.memo = memo;
+    t.lastDecoded = decoded;
 
     const notifications: Array<() => void> = [];
     const version = response.version_info;
@@ -432,7 +452,7 @@ export class XdsServerConnection {
         continue;
       }
       this.#clearTimer(entry);
-      const changed = !entry.hasValue || entry.rawKey !== v.key;
+      const changed = !entry.hasValue || !sameBytes(entry.rawKey, v.key);
       entry.value = v.value;
       entry.hasValue = true;
       entry.raw = v.raw;
@@ -449,7 +469,7 @@ export class XdsServerConnection {
       const entry = t.entries.get(name);
       if (!entry) continue;
       this.#clearTimer(entry);
-      const repeated = entry.state === 'nacked' && bad.key !== undefined && entry.errorKey === bad.key;
+      const repeated = entry.state === 'nacked' && bad.key !== undefined && sameBytes(entry.errorKey, bad.key);
       entry.state = 'nacked';
       entry.errorKey = bad.key;
       const message = `${shortName} "${name}": ${bad.reason}`;
@@ -500,12 +520,12 @@ export class XdsServerConnection {
   #wildcardUpdate(
     t: TypeState,
     name: string,
-    v: { value: unknown; key: string },
+    v: { value: unknown; key: Uint8Array },
     notifications: Array<() => void>,
   ): void {
     const wildcard = t.entries.get(WILDCARD);
     if (!wildcard) return; // not asked for: ignored, as gRPC does
-    if (t.wildcardSeen.get(name) === v.key) return;
+    if (sameBytes(t.wildcardSeen.get(name), v.key)) return;
     t.wildcardSeen.set(name, v.key);
     notifications.push(() => notify(wildcard.watchers, (w) => w.onChanged(v.value)));
   }
