@@ -71,10 +71,39 @@ export interface DependencyManagerOptions {
   resolveDns?: (host: string) => Promise<string[]>;
 }
 
-interface Watched<T> {
+/** One resource the manager follows; a class rather than closures, as there may be 20,000. */
+class Watched<T> implements XdsWatcher<T> {
   value: T | undefined;
   error: MeshletError | undefined;
-  cancel: () => void;
+  readonly cancel: () => void;
+  readonly #owner: XdsDependencyManager;
+  readonly #type: XdsResourceType<T>;
+  readonly #name: string;
+
+  constructor(owner: XdsDependencyManager, client: XdsClient, type: XdsResourceType<T>, name: string) {
+    this.#owner = owner;
+    this.#type = type;
+    this.#name = name;
+    this.cancel = client.watch(type, name, this);
+  }
+
+  onChanged(value: T): void {
+    this.value = value;
+    this.error = undefined;
+    this.#owner.schedule();
+  }
+
+  onError(error: MeshletError): void {
+    // A NACK or a stream error keeps the last good value in force (gRFC A88).
+    if (this.value === undefined) this.error = error;
+    this.#owner.schedule();
+  }
+
+  onDoesNotExist(): void {
+    this.value = undefined;
+    this.error = resourceError(this.#type.shortName, this.#name, 'does not exist');
+    this.#owner.schedule();
+  }
 }
 
 async function systemResolve(host: string): Promise<string[]> {
@@ -121,30 +150,11 @@ export class XdsDependencyManager {
   }
 
   private watchResource<T>(type: XdsResourceType<T>, name: string): Watched<T> {
-    const state: Watched<T> = { value: undefined, error: undefined, cancel: () => {} };
-    const w: XdsWatcher<T> = {
-      onChanged: (value) => {
-        state.value = value;
-        state.error = undefined;
-        this.schedule();
-      },
-      onError: (error) => {
-        // A NACK or a stream error keeps the last good value in force (gRFC A88).
-        if (state.value === undefined) state.error = error;
-        this.schedule();
-      },
-      onDoesNotExist: () => {
-        state.value = undefined;
-        state.error = resourceError(type.shortName, name, 'does not exist');
-        this.schedule();
-      },
-    };
-    state.cancel = this.client.watch(type, name, w);
-    return state;
+    return new Watched(this, this.client, type, name);
   }
 
-  /** Coalesce the callbacks of one response into one evaluation. */
-  private schedule(): void {
+  /** Coalesce the callbacks of one response into one evaluation. @internal */
+  schedule(): void {
     if (this.scheduled || this.closed) return;
     this.scheduled = true;
     queueMicrotask(() => {
