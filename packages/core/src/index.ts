@@ -9,3 +9,5 @@ export {
   type ResolvedEndpoints,
   type XdsConfig,
 } from './xds-dependency-manager.js';
+export { systemRandom, seededRandom, type Random } from './random.js';
+export { headersFromRecord, type MeshRequest, type RequestHeaders } from './request.js';
