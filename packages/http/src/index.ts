@@ -1,0 +1,1 @@
+export { EndpointPools, type PoolFactory } from './endpoint-pools.js';
