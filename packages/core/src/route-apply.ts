@@ -1,0 +1,81 @@
+// Applying a routing decision to the request that goes upstream and to the response
+// that goes back: pure functions over the decision and a MutableHeaders the HTTP or
+// gRPC layer adapts. Envoy's order for a forwarded request
+// (RouteEntryImplBase::finalizeRequestHeaders):
+//   1. header mutations (weighted cluster, then the levels in the table's order);
+//   2. host rewrite (weighted cluster literal, then the route's; x-forwarded-host);
+//   3. path rewrite (prefix_rewrite or regex_rewrite).
+// finalizeForwardRequest does the three; the pieces are exported for callers that
+// need only one.
+import {
+  applyHeaderOpsChain,
+  type HeaderFormatContext,
+  type MutableHeaders,
+} from './header-mutation.js';
+import { rewritePath } from './path-rewrite.js';
+import type { DirectResponseDecision, ForwardDecision, NonForwardingDecision, RedirectDecision } from './route-decision.js';
+import { appendForwardedHost, routeHost } from './route-host-rewrite.js';
+
+type RoutedDecision = ForwardDecision | DirectResponseDecision | RedirectDecision | NonForwardingDecision;
+
+function context(decision: RoutedDecision, upstreamRemoteAddress: string | undefined): HeaderFormatContext {
+  return upstreamRemoteAddress === undefined
+    ? { request: decision.request }
+    : { request: decision.request, upstreamRemoteAddress };
+}
+
+/** Request header mutations of a forward decision, in Envoy's order. */
+export function applyRequestHeaderMutations(
+  decision: ForwardDecision,
+  headers: MutableHeaders,
+  options: { upstreamRemoteAddress?: string } = {},
+): void {
+  if (decision.requestHeaderOps.length === 0) return;
+  applyHeaderOpsChain(decision.requestHeaderOps, headers, context(decision, options.upstreamRemoteAddress));
+}
+
+/** Response header mutations of any decision that matched a route (direct responses and redirects too). */
+export function applyResponseHeaderMutations(
+  decision: RoutedDecision,
+  headers: MutableHeaders,
+  options: { upstreamRemoteAddress?: string } = {},
+): void {
+  if (decision.responseHeaderOps.length === 0) return;
+  applyHeaderOpsChain(decision.responseHeaderOps, headers, context(decision, options.upstreamRemoteAddress));
+}
+
+/** The upstream path after prefix_rewrite / regex_rewrite, or undefined when unchanged. */
+export function rewriteForwardPath(decision: ForwardDecision, path: string = decision.request.path): string | undefined {
+  return rewritePath(decision.pathRewrite, path);
+}
+
+export interface ForwardRequestTarget {
+  /** The :path to send. */
+  readonly path: string;
+  /** The :authority / Host to send (before auto_host_rewrite, which the caller applies). */
+  readonly authority: string;
+}
+
+/**
+ * Steps 1 to 3 above. `headers` holds the request's ordinary headers (no pseudo
+ * headers); x-forwarded-host is updated in it when the route asks.
+ */
+export function finalizeForwardRequest(
+  decision: ForwardDecision,
+  headers: MutableHeaders,
+  options: { upstreamRemoteAddress?: string } = {},
+): ForwardRequestTarget {
+  applyRequestHeaderMutations(decision, headers, options);
+  const req = decision.request;
+  let authority = req.authority;
+  if (decision.clusterHostRewrite !== undefined) authority = decision.clusterHostRewrite;
+  const host = routeHost(decision.hostRewrite, req.path, headers);
+  if (host !== undefined) {
+    if (decision.appendXForwardedHost && authority !== '') {
+      headers.set('x-forwarded-host', appendForwardedHost(headers.get('x-forwarded-host'), authority));
+    }
+    authority = host;
+  }
+  const path = rewritePath(decision.pathRewrite, req.path) ?? req.path;
+  return { path, authority };
+}
