@@ -11,3 +11,27 @@ export {
 } from './xds-dependency-manager.js';
 export { systemRandom, seededRandom, type Random } from './random.js';
 export { headersFromRecord, type MeshRequest, type RequestHeaders } from './request.js';
+export { compileRouteTable, fractionEnabled, type RouteTable, type RouteTableOptions } from './route-table.js';
+export type {
+  RouteDecision,
+  ForwardDecision,
+  DirectResponseDecision,
+  RedirectDecision,
+  NonForwardingDecision,
+  NoRouteDecision,
+} from './route-decision.js';
+export {
+  applyRequestHeaderMutations,
+  applyResponseHeaderMutations,
+  finalizeForwardRequest,
+  rewriteForwardPath,
+  type ForwardRequestTarget,
+} from './route-apply.js';
+export { selectMirrorClusters } from './route-mirror.js';
+export {
+  mutableHeadersFromRecord,
+  type MutableHeaders,
+  type HeaderFormatContext,
+  type CompiledHeaderOps,
+} from './header-mutation.js';
+export { compileRegexRewrite, replaceAll as regexReplaceAll, type CompiledRegexRewrite } from './route-regex.js';
