@@ -35,3 +35,25 @@ export {
   type CompiledHeaderOps,
 } from './header-mutation.js';
 export { compileRegexRewrite, replaceAll as regexReplaceAll, type CompiledRegexRewrite } from './route-regex.js';
+export { xxhash64 } from './xxhash.js';
+export {
+  buildClusterLoadBalancer,
+  hostKey,
+  type ClusterLoadBalancer,
+  type ClusterLoadBalancerOptions,
+} from './lb-cluster.js';
+export { registerLoadBalancer, getLoadBalancer, selectLoadBalancer } from './lb-registry.js';
+export type {
+  AnyLoadBalancerFactory,
+  HostHealth,
+  HostPicker,
+  HostStats,
+  LbScope,
+  LoadBalancerFactory,
+  PickContext,
+  PickedHost,
+  PickerInput,
+  WrappingLoadBalancerFactory,
+} from './lb-types.js';
+export { computePriorityLoad, effectiveLocalityWeight, type PriorityCounts, type PriorityLoad, type PriorityLoadOptions } from './priority-locality.js';
+export { compileHashPolicies, computeRequestHash, type HashOptions, type RequestHasher } from './hash-policy.js';

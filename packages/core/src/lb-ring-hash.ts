@@ -1,0 +1,120 @@
+// RING_HASH (Envoy load_balancers "Ring hash"; ring_hash_lb.cc). The ring is built
+// once per priority from the normalized host weights: the lightest host gets
+// ceil(min_weight × minimum_ring_size) entries, every host is scaled by the same
+// factor (the ring stays within maximum_ring_size), and running sums of the
+// fractional counts decide how many entries each host gets. Entry i of a host is
+// xxHash64("<address>_<i>", seed 0); the ring is sorted by hash and a request hash
+// maps to the first entry at or after it, wrapping to the start.
+//
+// A retry that excludes hosts walks on around the ring to the next host not
+// excluded (Envoy instead offsets the position by the attempt number; walking on
+// gives the same "next host on the ring" without landing on an excluded host again).
+import type { RingHashConfig } from '@meshlet/xds-client';
+import { isExcluded, type HostPicker, type LoadBalancerFactory, type PickContext, type PickedHost, type PickerInput } from './lb-types.js';
+import type { Random } from './random.js';
+import { xxhash64Into } from './xxhash.js';
+
+const DEFAULTS: RingHashConfig = { minRingSize: 1024, maxRingSize: 8_388_608, hashFunction: 'XX_HASH' };
+
+export class RingHashPicker implements HostPicker {
+  /** Sorted ring: hash high and low halves, and the host index of each entry. */
+  readonly hashHi: Uint32Array;
+  readonly hashLo: Uint32Array;
+  readonly hostIndex: Int32Array;
+
+  constructor(
+    private readonly hosts: readonly PickedHost[],
+    weights: readonly number[],
+    config: RingHashConfig,
+  ) {
+    let minW = Infinity;
+    for (const w of weights) if (w < minW) minW = w;
+    if (hosts.length === 0 || !(minW > 0)) {
+      this.hashHi = new Uint32Array(0);
+      this.hashLo = new Uint32Array(0);
+      this.hostIndex = new Int32Array(0);
+      return;
+    }
+    // Scale so the lightest host gets a whole number of entries, capped by the max size.
+    const scale = Math.min(Math.ceil(minW * config.minRingSize) / minW, config.maxRingSize);
+    const capacity = Math.ceil(scale) + hosts.length; // running sums may round up by one per host
+    let hi = new Uint32Array(capacity);
+    let lo = new Uint32Array(capacity);
+    let idx = new Int32Array(capacity);
+    const out = new Uint32Array(2);
+    let n = 0;
+    let current = 0;
+    let target = 0;
+    for (let h = 0; h < hosts.length; h++) {
+      const prefix = `${hosts[h]!.key}_`;
+      target += scale * weights[h]!;
+      for (let i = 0; current < target; i++, current++) {
+        xxhash64Into(prefix + i, 0, out);
+        hi[n] = out[0]!;
+        lo[n] = out[1]!;
+        idx[n] = h;
+        n++;
+      }
+    }
+    // Sort entries by hash (ties, vanishingly rare, keep construction order).
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    order.sort((a, b) => hi[a]! - hi[b]! || lo[a]! - lo[b]! || a - b);
+    const sh = new Uint32Array(n), sl = new Uint32Array(n), si = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const o = order[i]!;
+      sh[i] = hi[o]!;
+      sl[i] = lo[o]!;
+      si[i] = idx[o]!;
+    }
+    hi = sh;
+    lo = sl;
+    idx = si;
+    this.hashHi = hi;
+    this.hashLo = lo;
+    this.hostIndex = idx;
+  }
+
+  get size(): number {
+    return this.hostIndex.length;
+  }
+
+  /** Index of the first ring entry whose hash is >= (h, l), wrapping to 0. */
+  find(h: number, l: number): number {
+    const hi = this.hashHi, lo = this.hashLo;
+    let a = 0, b = hi.length;
+    while (a < b) {
+      const m = (a + b) >>> 1;
+      const mh = hi[m]!;
+      if (mh < h || (mh === h && lo[m]! < l)) a = m + 1;
+      else b = m;
+    }
+    return a === hi.length ? 0 : a;
+  }
+
+  pick(ctx: PickContext, random: Random): PickedHost | undefined {
+    const n = this.hostIndex.length;
+    if (n === 0) return undefined;
+    let h: number, l: number;
+    if (ctx.hash !== undefined) {
+      h = Number((ctx.hash >> 32n) & 0xffffffffn);
+      l = Number(ctx.hash & 0xffffffffn);
+    } else {
+      h = random.nextUint32();
+      l = random.nextUint32();
+    }
+    const start = this.find(h, l);
+    const first = this.hosts[this.hostIndex[start]!]!;
+    if (!isExcluded(ctx, first)) return first;
+    for (let k = 1; k < n; k++) {
+      const host = this.hosts[this.hostIndex[(start + k) % n]!]!;
+      if (!isExcluded(ctx, host)) return host;
+    }
+    return undefined;
+  }
+}
+
+export const ringHashFactory: LoadBalancerFactory = {
+  scope: 'priority',
+  create: (input: PickerInput) => new RingHashPicker(input.hosts, input.weights, (input.config as RingHashConfig | undefined) ?? DEFAULTS),
+};
