@@ -1,8 +1,10 @@
 // Resources from a directory of files, for the demo and `meshlet control-plane`.
 // Every *.yaml, *.yml and *.json file directly in the directory holds one resource with
 // an "@type", a list of them, or `{ resources: [...] }`; a YAML file may hold several
-// documents. The set is all-or-nothing: one bad file and the last good set stays in
-// force, so a half-saved edit never reaches a client.
+// documents. Each file is all-or-nothing: a file that does not parse, or holds one
+// invalid resource, keeps its last good resources in force (none, if it never loaded)
+// while every other file's changes apply, so a half-saved edit never reaches a client
+// and never holds the rest of the directory back.
 import { readdirSync, readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { extname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -28,23 +30,60 @@ export interface LoadedResource {
   file: string;
 }
 
-export type ConfigLoadResult =
-  | { ok: true; dir: string; files: string[]; byType: Map<string, LoadedResource[]>; resourceCount: number }
-  | { ok: false; dir: string; errors: ConfigFileError[] };
+export interface ConfigLoadResult {
+  /** No file had a problem. */
+  ok: boolean;
+  dir: string;
+  files: string[];
+  /** The resources in force: each good file's, and each bad file's last good ones. */
+  byType: Map<string, LoadedResource[]>;
+  resourceCount: number;
+  errors: ConfigFileError[];
+  /** The resources in force per file, to pass back as `lastGood` next time. */
+  perFile: Map<string, LoadedResource[]>;
+}
 
-/** Read and encode every config file in `dir`. Never throws for bad content; reports it. */
-export function loadConfigDir(dir: string): ConfigLoadResult {
+interface FileResource extends LoadedResource {
+  typeUrl: string;
+  where: string;
+}
+
+/**
+ * Read and encode every config file in `dir`. Never throws for bad content; reports it.
+ * A file with a problem contributes its `lastGood` resources instead of its new ones.
+ */
+export function loadConfigDir(dir: string, lastGood: ReadonlyMap<string, readonly LoadedResource[]> = new Map()): ConfigLoadResult {
+  const errors: ConfigFileError[] = [];
+  const byType = new Map<string, LoadedResource[]>();
+  const perFile = new Map<string, LoadedResource[]>();
+  const files: string[] = [];
+  let resourceCount = 0;
   let entries: string[];
   try {
     entries = readdirSync(dir).filter((f) => EXTENSIONS.has(extname(f).toLowerCase())).sort();
   } catch (err) {
-    return { ok: false, dir, errors: [{ file: dir, message: `cannot read the directory: ${messageOf(err)}` }] };
+    // The directory is unreadable: everything stays as it was.
+    errors.push({ file: dir, message: `cannot read the directory: ${messageOf(err)}` });
+    entries = [];
+    for (const [file, list] of lastGood) perFile.set(file, [...list]);
   }
-  const errors: ConfigFileError[] = [];
-  const byType = new Map<string, LoadedResource[]>();
   const owner = new Map<string, string>(); // `${typeUrl} ${name}` -> file
-  const files: string[] = [];
-  let resourceCount = 0;
+  const keep = (file: string, list: readonly FileResource[] | readonly LoadedResource[]): void => {
+    const kept: LoadedResource[] = [];
+    for (const r of list) {
+      const typeUrl = 'typeUrl' in r ? (r as FileResource).typeUrl : r.any.type_url;
+      const key = `${typeUrl} ${r.name}`;
+      if (owner.has(key)) continue; // a last-good resource another file now defines
+      const where = 'where' in r ? (r as FileResource).where : '';
+      owner.set(key, `${file}${where ? ` ${where}` : ''}`);
+      kept.push({ name: r.name, any: r.any, file });
+      let bucket = byType.get(typeUrl);
+      if (!bucket) byType.set(typeUrl, (bucket = []));
+      bucket.push({ name: r.name, any: r.any, file });
+      resourceCount++;
+    }
+    perFile.set(file, kept);
+  };
   for (const file of entries) {
     const path = join(dir, file);
     let text: string;
@@ -58,35 +97,33 @@ export function loadConfigDir(dir: string): ConfigLoadResult {
       continue;
     }
     files.push(file);
-    let items: { value: unknown; where: string }[];
+    const errorsBefore = errors.length;
+    let items: { value: unknown; where: string }[] = [];
     try {
       items = parseFile(file, text);
     } catch (err) {
       errors.push({ file, message: messageOf(err) });
-      continue;
     }
+    const fresh: FileResource[] = [];
+    const inFile = new Set<string>();
     for (const { value, where } of items) {
       try {
         const { typeUrl, name, any } = encodeItem(value);
         const key = `${typeUrl} ${name}`;
         const first = owner.get(key);
-        if (first !== undefined) {
-          throw new Error(`also defined in ${first}`);
-        }
-        owner.set(key, `${file}${where ? ` ${where}` : ''}`);
-        let list = byType.get(typeUrl);
-        if (!list) byType.set(typeUrl, (list = []));
-        list.push({ name, any, file });
-        resourceCount++;
+        if (first !== undefined) throw new Error(`also defined in ${first}`);
+        if (inFile.has(key)) throw new Error('defined twice in this file');
+        inFile.add(key);
+        fresh.push({ typeUrl, name, any, file, where });
       } catch (err) {
         const what = describeItem(value);
         const prefix = where && what ? `${where} (${what})` : where || what;
         errors.push({ file, message: prefix ? `${prefix}: ${messageOf(err)}` : messageOf(err) });
       }
     }
+    keep(file, errors.length > errorsBefore ? (lastGood.get(file) ?? []) : fresh);
   }
-  if (errors.length > 0) return { ok: false, dir, errors };
-  return { ok: true, dir, files, byType, resourceCount };
+  return { ok: errors.length === 0, dir, files, byType, resourceCount, errors, perFile };
 }
 
 /** The resources in one file, each with where it sits (`resource [2]`, `document 3`). */
@@ -169,6 +206,7 @@ function messageOf(err: unknown): string {
  */
 export class ConfigDirWatcher {
   private fsWatcher: FSWatcher | undefined;
+  private lastGood: ReadonlyMap<string, readonly LoadedResource[]> = new Map();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -192,7 +230,8 @@ export class ConfigDirWatcher {
   }
 
   reload(): ConfigLoadResult {
-    const result = loadConfigDir(this.dir);
+    const result = loadConfigDir(this.dir, this.lastGood);
+    this.lastGood = result.perFile;
     trace(() => (result.ok ? `loaded ${result.resourceCount} resources from ${this.dir}` : `config errors in ${this.dir}: ${result.errors.length}`));
     this.options.onLoad(result);
     return result;

@@ -239,9 +239,8 @@ export class ControlPlane extends EventEmitter {
   private applyConfig(result: ConfigLoadResult): void {
     const logLine = this.options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
     if (!result.ok) {
-      for (const e of result.errors) logLine(`meshlet control-plane: ${e.file}: ${e.message} (keeping the last good config)`);
+      for (const e of result.errors) logLine(`meshlet control-plane: ${e.file}: ${e.message} (keeping that file's last good resources)`);
       this.emit('configError', result);
-      return;
     }
     const changedTypes: string[] = [];
     const types = new Set([...this.typesFromFiles, ...result.byType.keys()]);

@@ -126,7 +126,7 @@ describe('config directory', () => {
     expect(namesIn(await client.next())).toEqual(['c:80']);
   });
 
-  it('keeps the last good set when a file breaks, logging one line naming the file and the field', async () => {
+  it('keeps a broken file\'s last good resources, logging one line naming the file and the field, and applies the other files', async () => {
     const dir = tempDir();
     writeConfig(dir);
     const { cp, client, sink } = await serving(dir);
@@ -136,7 +136,7 @@ describe('config directory', () => {
 
     let logged = sink.next(/clusters\.yaml/);
     writeFileSync(join(dir, 'clusters.yaml'), `"@type": ${CDS}\nname: c1\nconnect_timeout: soon\n`);
-    expect(await logged).toMatch(/^meshlet control-plane: clusters\.yaml: Cluster "c1": connect_timeout: invalid duration .*keeping the last good config\)$/);
+    expect(await logged).toMatch(/^meshlet control-plane: clusters\.yaml: Cluster "c1": connect_timeout: invalid duration .*keeping that file's last good resources\)$/);
     expect(cp.version(CDS)).toBe(version);
 
     logged = sink.next(/listeners\.yml/);
@@ -144,7 +144,15 @@ describe('config directory', () => {
     expect(await logged).toMatch(/listeners\.yml: not valid YAML \(line \d+/);
     expect([...cp.getResources(LDS).keys()]).toEqual(['a:80', 'b:80']);
 
-    // One line per problem, and nothing applied while any file is bad.
+    // A good edit of another file applies while those two are broken.
+    const edsVersion = cp.version(EDS);
+    const applied = nextReload(cp);
+    writeFileSync(join(dir, 'endpoints.json'), JSON.stringify({ resources: [{ '@type': EDS, cluster_name: 'c1', endpoints: [] }] }));
+    await applied;
+    expect(cp.version(EDS)).not.toBe(edsVersion);
+    expect([...cp.getResources(CDS).keys()].sort()).toEqual(['c1', 'c2']);
+
+    // One line per problem.
     logged = sink.next(/endpoints\.json/);
     writeFileSync(join(dir, 'endpoints.json'), '{"resources": [ {"@type": "nope"} ]}');
     expect(await logged).toMatch(/endpoints\.json: resources\[0\] \(nope\): @type: unknown type/);
@@ -194,6 +202,17 @@ describe('config directory', () => {
       { file: 'more.yaml', message: 'Cluster "c2": also defined in clusters.yaml document 2' },
       { file: 'untyped.json', message: expect.stringMatching(/^@type: missing/) },
     ]);
+  });
+
+  it('serves the good files when one is bad from the start', () => {
+    const dir = tempDir();
+    writeConfig(dir);
+    writeFileSync(join(dir, 'typo.yaml'), `"@type": ${CDS}\nname: c9\nconnect_timeout: soon\n`);
+    const result = loadConfigDir(dir);
+    expect(result.ok).toBe(false);
+    expect(result.errors).toEqual([{ file: 'typo.yaml', message: expect.stringMatching(/^Cluster "c9": connect_timeout: invalid duration/) }]);
+    expect([...(result.byType.get(CDS) ?? [])].map((r) => r.name).sort()).toEqual(['c1', 'c2']);
+    expect(result.perFile.get('typo.yaml')).toEqual([]);
   });
 
   it('refuses a configDir that is not a directory', async () => {
