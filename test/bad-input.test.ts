@@ -25,6 +25,7 @@ interface Outcome {
   value?: unknown;
   error?: MeshletError;
   missing?: boolean;
+  changes?: number;
 }
 
 describe('invalid xDS resources', () => {
@@ -36,7 +37,10 @@ describe('invalid xDS resources', () => {
     const o: Outcome = {};
     outcomes.set(`${type.shortName}/${name}`, o);
     client.watch(type, name, {
-      onChanged: (v) => (o.value = v),
+      onChanged: (v) => {
+        o.value = v;
+        o.changes = (o.changes ?? 0) + 1;
+      },
       onError: (e) => (o.error = e),
       onDoesNotExist: () => (o.missing = true),
     });
@@ -144,7 +148,6 @@ describe('invalid xDS resources', () => {
   });
 
   it('NACKs undecodable bytes without a name, and deletes nothing by omission then', () => {
-    console.log(JSON.stringify(cp.requests.filter((r) => r.typeUrl === CDS)));
     expect(cp.nacks(CDS).at(-1)?.errorDetail?.message).toMatch(/Cluster \(resource 5\): cannot decode Cluster/);
     expect(outcomes.get('Cluster/c-garbage')).toEqual({});
   });
@@ -169,5 +172,29 @@ describe('invalid xDS resources', () => {
     const state = client.dump().resources.find((r) => r.typeUrl === RDS && r.name === 'rc-ok');
     expect(state?.state).toBe('nacked');
     expect(state?.value).toBe(before);
+
+    // Fixed back to the very same resource: the watcher hears it is good again.
+    // (The response still NACKs: the other bad route tables are in it too.)
+    const changesBefore = o.changes ?? 0;
+    const rdsRequests = cp.requests.filter((r) => r.typeUrl === RDS).length;
+    cp.updateResources(RDS, [routeConfig('rc-ok', [{ domains: ['*'], routes: [{ prefix: '/', cluster: 'c-ok' }] }])]);
+    await cp.waitForRequest((r) => r.typeUrl === RDS && cp.requests.filter((q) => q.typeUrl === RDS).length > rdsRequests);
+    expect(o.changes).toBe(changesBefore + 1);
+    expect(client.dump().resources.find((r) => r.typeUrl === RDS && r.name === 'rc-ok')?.state).toBe('acked');
+  });
+
+  it('deletes no cached cluster by omission from a response that holds an unnamed bad resource', async () => {
+    const acksBefore = cp.acks(CDS).length;
+    const nacksBefore = cp.nacks(CDS).length;
+    // c-ok is left out; the undecodable resource might be it, so it must stay.
+    cp.setRawResources(CDS, [{ name: 'c-garbage', any: { type_url: CDS, value: new Uint8Array([0x0a, 0xff, 0xff, 0xff, 0x0f, 0x02]) } }]);
+    await cp.waitForRequest((r) => r.typeUrl === CDS && cp.nacks(CDS).length > nacksBefore);
+    expect(outcomes.get('Cluster/c-ok')?.missing).toBeUndefined();
+    expect(client.dump().resources.find((r) => r.typeUrl === CDS && r.name === 'c-ok')?.state).toBe('acked');
+    // Without the bad resource, omission deletes (LDS/CDS state of the world).
+    cp.setRawResources(CDS, []);
+    await cp.waitForRequest((r) => r.typeUrl === CDS && r.kind === 'ack' && cp.acks(CDS).length > acksBefore);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(outcomes.get('Cluster/c-ok')?.missing).toBe(true);
   });
 });

@@ -452,7 +452,9 @@ export class XdsServerConnection {
         continue;
       }
       this.#clearTimer(entry);
-      const changed = !entry.hasValue || !sameBytes(entry.rawKey, v.key);
+      // A resource that was NACKed and is now good again is news even when it is the
+      // same as the last good value: its watchers were told of the error.
+      const changed = !entry.hasValue || entry.state === 'nacked' || !sameBytes(entry.rawKey, v.key);
       entry.value = v.value;
       entry.hasValue = true;
       entry.raw = v.raw;
