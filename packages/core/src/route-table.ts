@@ -36,6 +36,11 @@ export interface RouteTableOptions {
    * HCM strip_matching_host_port / strip_any_host_port are off by default).
    */
   readonly ignorePortInHostMatching?: boolean;
+  /**
+   * Index routes by their first path segment (default true; tables of fewer than 8
+   * routes are scanned anyway). False scans every table; the result is the same.
+   */
+  readonly indexRoutes?: boolean;
 }
 
 export interface RouteTable {
@@ -136,6 +141,62 @@ interface CompiledVirtualHost {
   readonly vhost: VirtualHost;
   readonly routes: readonly CompiledRoute[];
   readonly noRoute: NoRouteDecision;
+  readonly index: SegmentIndex | undefined;
+}
+
+// A first-segment index keeps route() fast on large tables without changing what
+// "first match wins" means. Most routes require the path to begin with a literal
+// whose first segment is complete ("/reviews/" or the exact path "/reviews"): such a
+// route can only match a request whose first segment is that one. Those routes are
+// bucketed by segment; every other route (prefix "/", "/rev", regexes, case-insensitive
+// ones) is a wildcard. route() walks the request's bucket and the wildcards merged in
+// configuration order, so it tests exactly the routes that could match, in order.
+
+interface SegmentIndex {
+  readonly buckets: ReadonlyMap<string, Int32Array>;
+  readonly wildcards: Int32Array;
+}
+
+const INDEX_MIN_ROUTES = 8;
+const NO_ROUTES = new Int32Array(0);
+
+/** End of the first path segment: the first "/", "?" or "#" after the first character. */
+function firstSegmentEnd(s: string): number {
+  for (let i = 1; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 47 || c === 63 || c === 35) return i;
+  }
+  return s.length;
+}
+
+/** The first segment every matching request path has, or undefined when it is not fixed. */
+function requiredSegment(m: PathMatcher, caseSensitive: boolean): string | undefined {
+  if (!caseSensitive || m.kind === 'safe_regex') return undefined;
+  const v = m.value;
+  if (v === '') return undefined;
+  const end = firstSegmentEnd(v);
+  // A prefix fixes the segment only when a separator follows it inside the prefix;
+  // an exact path and a path-separated prefix always end at a segment boundary.
+  if (m.kind === 'prefix' && end === v.length) return undefined;
+  return v.slice(0, end);
+}
+
+function buildIndex(routes: readonly CompiledRoute[], enabled: boolean): SegmentIndex | undefined {
+  if (!enabled || routes.length < INDEX_MIN_ROUTES) return undefined;
+  const buckets = new Map<string, number[]>();
+  const wildcards: number[] = [];
+  routes.forEach((r, i) => {
+    const seg = requiredSegment(r.route.match.path, r.route.match.caseSensitive);
+    if (seg === undefined) wildcards.push(i);
+    else {
+      let b = buckets.get(seg);
+      if (!b) buckets.set(seg, (b = []));
+      b.push(i);
+    }
+  });
+  const frozen = new Map<string, Int32Array>();
+  for (const [k, v] of buckets) frozen.set(k, Int32Array.from(v));
+  return { buckets: frozen, wildcards: Int32Array.from(wildcards) };
 }
 
 const NO_VHOST: NoRouteDecision = Object.freeze({ kind: 'no_route', status: 404, flag: 'NR', virtualHost: undefined });
@@ -174,7 +235,10 @@ function chain(levels: readonly (CompiledHeaderOps | undefined)[], mostSpecificW
 class Compiler {
   readonly rcOps;
   needsRandom = false;
-  constructor(readonly rc: RouteConfigurationResource) {
+  constructor(
+    readonly rc: RouteConfigurationResource,
+    readonly indexRoutes: boolean,
+  ) {
     this.rcOps = compileHeaderMutations(rc.headerMutations);
   }
 
@@ -185,6 +249,7 @@ class Compiler {
       vhost: vh,
       routes,
       noRoute: Object.freeze({ kind: 'no_route', status: 404, flag: 'NR', virtualHost: vh }),
+      index: buildIndex(routes, this.indexRoutes),
     };
   }
 
@@ -277,7 +342,7 @@ class Compiler {
       action.regexRewrite,
     );
     const hostRewrite: CompiledHostRewrite | undefined = compileHostRewrite(action);
-    const base = {
+    const base: ForwardBase = {
       route: r,
       virtualHost: vh,
       action,
@@ -295,56 +360,32 @@ class Compiler {
     switch (spec.kind) {
       case 'cluster': {
         const cluster = spec.name;
-        return (req, randomValue): ForwardDecision => ({
-          kind: 'forward',
-          ...base,
-          request: req,
-          randomValue,
-          cluster,
-          clusterNotFound: undefined,
-          clusterSpecifierPlugin: undefined,
-          weightedCluster: undefined,
-          requestHeaderOps,
-          responseHeaderOps,
-          clusterHostRewrite: undefined,
-        });
+        return (req, randomValue) =>
+          forwardDecision(base, req, randomValue, cluster, undefined, undefined, undefined, requestHeaderOps, responseHeaderOps);
       }
       case 'cluster_header': {
         const header = spec.header;
-        return (req, randomValue): ForwardDecision => {
+        return (req, randomValue) => {
           // Envoy takes the header's first value; several values reach us joined with ",".
           const name = req.headers.get(header);
           const found = name !== undefined && name !== '';
-          return {
-            kind: 'forward',
-            ...base,
-            request: req,
+          return forwardDecision(
+            base,
+            req,
             randomValue,
-            cluster: found ? name : undefined,
-            clusterNotFound: found ? undefined : notFound,
-            clusterSpecifierPlugin: undefined,
-            weightedCluster: undefined,
+            found ? name : undefined,
+            found ? undefined : notFound,
+            undefined,
+            undefined,
             requestHeaderOps,
             responseHeaderOps,
-            clusterHostRewrite: undefined,
-          };
+          );
         };
       }
       case 'cluster_specifier_plugin': {
         const plugin = spec.name;
-        return (req, randomValue): ForwardDecision => ({
-          kind: 'forward',
-          ...base,
-          request: req,
-          randomValue,
-          cluster: undefined,
-          clusterNotFound: undefined,
-          clusterSpecifierPlugin: plugin,
-          weightedCluster: undefined,
-          requestHeaderOps,
-          responseHeaderOps,
-          clusterHostRewrite: undefined,
-        });
+        return (req, randomValue) =>
+          forwardDecision(base, req, randomValue, undefined, undefined, plugin, undefined, requestHeaderOps, responseHeaderOps);
       }
       case 'weighted_clusters': {
         this.needsRandom = true;
@@ -364,7 +405,7 @@ class Compiler {
         }
         const total = spec.totalWeight;
         const headerName = spec.headerName;
-        return (req, randomValue): ForwardDecision => {
+        return (req, randomValue) => {
           let selected: number | undefined;
           if (headerName !== undefined) {
             // header_name: a single numeric value replaces the random value.
@@ -372,23 +413,73 @@ class Compiler {
             if (v !== undefined) selected = uint64Mod(v, total);
           }
           const picked = pickWeighted(clusters, selected ?? randomValue % total);
-          return {
-            kind: 'forward',
-            ...base,
-            request: req,
+          return forwardDecision(
+            base,
+            req,
             randomValue,
-            cluster: picked.entry.name,
-            clusterNotFound: undefined,
-            clusterSpecifierPlugin: undefined,
-            weightedCluster: picked.entry,
-            requestHeaderOps: picked.requestHeaderOps,
-            responseHeaderOps: picked.responseHeaderOps,
-            clusterHostRewrite: picked.entry.hostRewriteLiteral || undefined,
-          };
+            picked.entry.name,
+            undefined,
+            undefined,
+            picked.entry,
+            picked.requestHeaderOps,
+            picked.responseHeaderOps,
+          );
         };
       }
     }
   }
+}
+
+type ForwardBase = Pick<
+  ForwardDecision,
+  | 'route'
+  | 'virtualHost'
+  | 'action'
+  | 'retryPolicy'
+  | 'hashPolicies'
+  | 'timeout'
+  | 'autoHostRewrite'
+  | 'appendXForwardedHost'
+  | 'mirrorPolicies'
+  | 'pathRewrite'
+  | 'hostRewrite'
+>;
+
+/** Every forward decision is built here, so they all share one object shape. */
+function forwardDecision(
+  base: ForwardBase,
+  request: MeshRequest,
+  randomValue: number,
+  cluster: string | undefined,
+  clusterNotFound: ForwardDecision['clusterNotFound'],
+  clusterSpecifierPlugin: string | undefined,
+  weightedCluster: WeightedClusterEntry | undefined,
+  requestHeaderOps: readonly CompiledHeaderOps[],
+  responseHeaderOps: readonly CompiledHeaderOps[],
+): ForwardDecision {
+  return {
+    kind: 'forward',
+    route: base.route,
+    virtualHost: base.virtualHost,
+    request,
+    randomValue,
+    responseHeaderOps,
+    action: base.action,
+    cluster,
+    clusterNotFound,
+    clusterSpecifierPlugin,
+    weightedCluster,
+    retryPolicy: base.retryPolicy,
+    hashPolicies: base.hashPolicies,
+    timeout: base.timeout,
+    autoHostRewrite: base.autoHostRewrite,
+    appendXForwardedHost: base.appendXForwardedHost,
+    mirrorPolicies: base.mirrorPolicies,
+    requestHeaderOps,
+    pathRewrite: base.pathRewrite,
+    hostRewrite: base.hostRewrite,
+    clusterHostRewrite: weightedCluster?.hostRewriteLiteral || undefined,
+  };
 }
 
 class CompiledRouteTable implements RouteTable {
@@ -411,22 +502,39 @@ class CompiledRouteTable implements RouteTable {
     const randomValue = this.needsRandom ? drawRandomValue(random) : 0;
     const path = req.path;
     const routes = vh.routes;
-    outer: for (let i = 0; i < routes.length; i++) {
+    const index = vh.index;
+    if (index === undefined) {
+      for (let i = 0; i < routes.length; i++) {
+        const r = routes[i]!;
+        if (routeMatches(r, req, path, randomValue)) return r.decide(req, randomValue);
+      }
+      return vh.noRoute;
+    }
+    const bucket = index.buckets.get(path.slice(0, firstSegmentEnd(path))) ?? NO_ROUTES;
+    const wild = index.wildcards;
+    let a = 0;
+    let b = 0;
+    while (a < bucket.length || b < wild.length) {
+      const i = b >= wild.length || (a < bucket.length && bucket[a]! < wild[b]!) ? bucket[a++]! : wild[b++]!;
       const r = routes[i]!;
-      if (!r.matchPath(path)) continue;
-      if (r.runtimeFraction !== undefined && !fractionEnabled(r.runtimeFraction, randomValue)) continue;
-      if (r.grpcOnly && req.grpc !== true) continue;
-      for (let j = 0; j < r.headers.length; j++) if (!r.headers[j]!(req)) continue outer;
-      for (let j = 0; j < r.query.length; j++) if (!r.query[j]!(path)) continue outer;
-      return r.decide(req, randomValue);
+      if (routeMatches(r, req, path, randomValue)) return r.decide(req, randomValue);
     }
     return vh.noRoute;
   }
 }
 
+function routeMatches(r: CompiledRoute, req: MeshRequest, path: string, randomValue: number): boolean {
+  if (!r.matchPath(path)) return false;
+  if (r.runtimeFraction !== undefined && !fractionEnabled(r.runtimeFraction, randomValue)) return false;
+  if (r.grpcOnly && req.grpc !== true) return false;
+  for (let j = 0; j < r.headers.length; j++) if (!r.headers[j]!(req)) return false;
+  for (let j = 0; j < r.query.length; j++) if (!r.query[j]!(path)) return false;
+  return true;
+}
+
 /** Compile a route configuration; everything expensive happens here. */
 export function compileRouteTable(rc: RouteConfigurationResource, options: RouteTableOptions = {}): RouteTable {
-  const compiler = new Compiler(rc);
+  const compiler = new Compiler(rc, options.indexRoutes !== false);
   const vhosts = rc.virtualHosts.map((vh) => compiler.virtualHost(vh));
   const domains = compileDomainMatcher(
     vhosts.map((c) => ({ value: c, domains: c.vhost.domains })),
