@@ -7,7 +7,7 @@ import { listenerNameFor, parseTarget, XdsDependencyManager, type XdsConfig } fr
 import { loadBootstrap, MeshletError, XdsClient, type Bootstrap } from '@meshlet/xds-client';
 
 /** How long to wait for a resource the server never sends before calling it missing. */
-const DEFAULT_TIMEOUT_S = 5;
+const DEFAULT_TIMEOUT_S = 3;
 
 export async function runDump(argv: string[]): Promise<number> {
   let parsed;

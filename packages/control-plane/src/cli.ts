@@ -3,6 +3,7 @@
 // bin (packages/cli) dispatches here.
 import type { EventEmitter } from 'node:events';
 import { resolve } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { ControlPlane } from './control-plane.js';
 
 const USAGE = `usage: meshlet control-plane --config DIR [--port N] [--host H] [--unix-socket PATH]
@@ -106,6 +107,9 @@ export async function runControlPlaneCommand(argv: string[], io: CommandIo = {})
     return 2;
   }
 
+  // grpc-js logs its own errors (a busy port, say) to stderr; this command reports them
+  // itself, in one line. GRPC_VERBOSITY still turns grpc-js's logging back on.
+  if (process.env.GRPC_VERBOSITY === undefined) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
   const dir = resolve(flags.config);
   const cp = new ControlPlane({
     configDir: dir,

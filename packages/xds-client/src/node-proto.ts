@@ -8,9 +8,11 @@ export const USER_AGENT_VERSION = '0.1.0';
 
 /**
  * Client features a control plane may key on: meshlet accepts Resource-wrapped entries
- * in SotW responses, and, like gRPC, does not implement EDS overprovisioning per locality.
+ * in SotW responses. It does not send `envoy.lb.does_not_support_overprovisioning`
+ * (which gRPC sends): HTTP calls apply Envoy's overprovisioning factor, so a control
+ * plane must not rewrite assignments for meshlet as it would for gRPC.
  */
-export const CLIENT_FEATURES = ['envoy.lb.does_not_support_overprovisioning', 'xds.config.resource-in-sotw'];
+export const CLIENT_FEATURES = ['xds.config.resource-in-sotw'];
 
 /** The Node as a plain object ready for protoType(...).fromObject (field names as in the .proto). */
 export function nodeMessage(node: NodeConfig, userAgent?: { name?: string; version?: string }): Record<string, unknown> {
