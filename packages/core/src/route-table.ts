@@ -17,6 +17,7 @@ import type {
   VirtualHost,
   WeightedClusterEntry,
 } from '@meshlet/xds-client';
+import { tracer } from '@meshlet/xds-client';
 import { compileHeaderMutations, type CompiledHeaderOps } from './header-mutation.js';
 import { compilePathRewrite, pathWithoutQuery, rewritePath, type CompiledPathRewrite } from './path-rewrite.js';
 import type { Random } from './random.js';
@@ -51,6 +52,8 @@ export interface RouteTable {
   /** The virtual host an authority selects. */
   virtualHostFor(authority: string): VirtualHost | undefined;
 }
+
+const trace = tracer('route');
 
 const DENOMINATOR = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 } as const;
 
@@ -534,8 +537,14 @@ function routeMatches(r: CompiledRoute, req: MeshRequest, path: string, randomVa
 
 /** Compile a route configuration; everything expensive happens here. */
 export function compileRouteTable(rc: RouteConfigurationResource, options: RouteTableOptions = {}): RouteTable {
+  const started = performance.now();
   const compiler = new Compiler(rc, options.indexRoutes !== false);
   const vhosts = rc.virtualHosts.map((vh) => compiler.virtualHost(vh));
+  trace(() => {
+    const routes = vhosts.reduce((n, v) => n + v.routes.length, 0);
+    const indexed = vhosts.filter((v) => v.index !== undefined).length;
+    return `compiled ${rc.name}: ${vhosts.length} virtual hosts, ${routes} routes (${indexed} hosts indexed) in ${(performance.now() - started).toFixed(1)} ms`;
+  });
   const domains = compileDomainMatcher(
     vhosts.map((c) => ({ value: c, domains: c.vhost.domains })),
     { ignorePort: options.ignorePortInHostMatching ?? rc.ignorePortInHostMatching },
