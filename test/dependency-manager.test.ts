@@ -130,6 +130,25 @@ describe('XdsDependencyManager', () => {
     dm2.close();
   });
 
+  it('subscribes to a route table\'s 1,000 clusters in one CDS request and their endpoints in one EDS request', async () => {
+    const names = Array.from({ length: 1000 }, (_, i) => `c${i}`);
+    cp.setResources(TYPE_URLS.routeConfiguration, [
+      routeConfig('rc', [{ domains: ['*'], routes: names.map((n) => ({ path: `/${n}`, cluster: n })) }]),
+    ]);
+    cp.setResources(TYPE_URLS.cluster, names.map((n) => edsCluster(n)));
+    cp.setResources(TYPE_URLS.clusterLoadAssignment, names.map((n, i) => endpoints(n, [['127.0.0.1', 1000 + i]])));
+    const rec = new Recorder();
+    dm = new XdsDependencyManager(client, { listenerName: TARGET, authority: TARGET }, rec);
+    await rec.until(() => rec.updates.length > 0, 10_000);
+    expect(rec.updates[0]!.clusters.size).toBe(1000);
+    for (const type of [TYPE_URLS.cluster, TYPE_URLS.clusterLoadAssignment]) {
+      // Every request for the type that is not an ACK: the subscription itself.
+      const subscriptions = cp.requests.filter((r) => r.typeUrl === type && r.kind !== 'ack');
+      expect(subscriptions, type).toHaveLength(1);
+      expect(subscriptions[0]!.resourceNames).toHaveLength(1000);
+    }
+  });
+
   it('fails the target when no virtual host matches the authority', async () => {
     cp.setResources(TYPE_URLS.routeConfiguration, [routeConfig('rc', [{ domains: ['elsewhere:80'], routes: [{ prefix: '/', cluster: 'primary' }] }])]);
     const rec = new Recorder();
