@@ -56,14 +56,24 @@ export interface ForwardRequestTarget {
   readonly authority: string;
 }
 
+export interface FinalizeOptions {
+  /** For %UPSTREAM_REMOTE_ADDRESS% in header values. */
+  readonly upstreamRemoteAddress?: string;
+  /**
+   * Record the original path in x-envoy-original-path when the path is rewritten, as
+   * Envoy's router does unless its suppress_envoy_headers is set. Default true.
+   */
+  readonly insertEnvoyOriginalPath?: boolean;
+}
+
 /**
  * Steps 1 to 3 above. `headers` holds the request's ordinary headers (no pseudo
- * headers); x-forwarded-host is updated in it when the route asks.
+ * headers); x-forwarded-host and x-envoy-original-path are updated in it.
  */
 export function finalizeForwardRequest(
   decision: ForwardDecision,
   headers: MutableHeaders,
-  options: { upstreamRemoteAddress?: string } = {},
+  options: FinalizeOptions = {},
 ): ForwardRequestTarget {
   applyRequestHeaderMutations(decision, headers, options);
   const req = decision.request;
@@ -72,10 +82,14 @@ export function finalizeForwardRequest(
   const host = routeHost(decision.hostRewrite, req.path, headers);
   if (host !== undefined) {
     if (decision.appendXForwardedHost && authority !== '') {
-      headers.set('x-forwarded-host', appendForwardedHost(headers.get('x-forwarded-host'), authority));
+      const xfh = appendForwardedHost(headers.get('x-forwarded-host'), authority);
+      if (xfh !== undefined) headers.set('x-forwarded-host', xfh);
     }
     authority = host;
   }
-  const path = rewritePath(decision.pathRewrite, req.path) ?? req.path;
-  return { path, authority };
+  const rewritten = rewritePath(decision.pathRewrite, req.path);
+  if (rewritten !== undefined && options.insertEnvoyOriginalPath !== false) {
+    headers.set('x-envoy-original-path', req.path);
+  }
+  return { path: rewritten ?? req.path, authority };
 }

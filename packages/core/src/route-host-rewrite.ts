@@ -6,7 +6,8 @@
 //   when present and not empty, read after header mutations); host_rewrite_path_regex
 //   (RE2::GlobalReplace over the path without its query, before any path rewrite);
 // - when the route rewrites the host and append_x_forwarded_host is set, the host it
-//   replaces is appended to x-forwarded-host (Http::Utility::updateAuthority).
+//   replaces is appended to x-forwarded-host unless it is already the last value
+//   there (Http::Utility::updateAuthority).
 // auto_host_rewrite needs the picked endpoint's hostname, so it is left to the caller
 // (the decision carries the flag; Envoy appends x-forwarded-host there too).
 import type { ForwardAction } from '@meshlet/xds-client';
@@ -50,7 +51,13 @@ export function routeHost(
   }
 }
 
-/** x-forwarded-host after appending `host` with "," (HeaderMap::appendForwardedHost). */
-export function appendForwardedHost(existing: string | undefined, host: string): string {
-  return existing === undefined || existing === '' ? host : `${existing},${host}`;
+/**
+ * x-forwarded-host after appending `host` with "," (Http::Utility::updateAuthority),
+ * or undefined when nothing changes: Envoy (append_xfh_idempotent, on by default)
+ * does not append a host that is already the last value.
+ */
+export function appendForwardedHost(existing: string | undefined, host: string): string | undefined {
+  if (existing === undefined || existing === '') return host;
+  const last = existing.slice(existing.lastIndexOf(',') + 1);
+  return last === host ? undefined : `${existing},${host}`;
 }

@@ -16,8 +16,8 @@ import { compileStringMatcher, type StringPredicate } from './route-header-match
 export function firstQueryValue(path: string, name: string): string | undefined {
   const q = path.indexOf('?');
   if (q < 0) return undefined;
-  let end = path.indexOf('#', q + 1);
-  if (end < 0) end = path.length;
+  // Envoy's parser runs to the end of :path; a "#" is part of the last value.
+  const end = path.length;
   let start = q + 1;
   while (start <= end) {
     let amp = path.indexOf('&', start);

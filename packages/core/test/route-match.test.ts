@@ -218,6 +218,8 @@ describe('query parameters', () => {
     const enc = q('q', { string_match: { exact: 'a%20b' } });
     expect(enc({ path: '/?q=a%20b' })).toBe(true);
     expect(q('q', { string_match: { exact: 'A B', ignore_case: true } })({ path: '/?q=a b' })).toBe(true);
+    // Envoy's parser runs to the end of :path: a "#" belongs to the value.
+    expect(q('q', { string_match: { exact: '1#f' } })({ path: '/?q=1#f' })).toBe(true);
   });
   it('present_match and a parameter without a value', () => {
     const m = q('flag', { present_match: true });

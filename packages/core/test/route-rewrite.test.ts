@@ -115,6 +115,19 @@ describe('host rewrites and x-forwarded-host', () => {
     expect(fresh.headers['x-forwarded-host']).toBe('a.com');
     const off = finalize({ host_rewrite_literal: 'b.com' }, { authority: 'a.com' });
     expect(off.headers['x-forwarded-host']).toBeUndefined();
+    // Idempotent (Envoy's append_xfh_idempotent): the host is not appended twice in a row.
+    const again = finalize({ host_rewrite_literal: 'b.com', append_x_forwarded_host: true }, { authority: 'a.com' }, { 'x-forwarded-host': 'z.com,a.com' });
+    expect(again.headers['x-forwarded-host']).toBe('z.com,a.com');
+  });
+  it('x-envoy-original-path records a rewritten path unless turned off', () => {
+    const r = finalize({ prefix_rewrite: '/v2/' }, { path: '/old?q=1' });
+    expect(r.path).toBe('/v2/old?q=1');
+    expect(r.headers['x-envoy-original-path']).toBe('/old?q=1');
+    expect(finalize({}, { path: '/old' }).headers['x-envoy-original-path']).toBeUndefined();
+    const d = decide([{ match: { prefix: '/' }, route: { cluster: 'c', prefix_rewrite: '/v2/' } }], { path: '/old' });
+    const h: Record<string, string | string[]> = {};
+    expect(finalizeForwardRequest(d, mutableHeadersFromRecord(h), { insertEnvoyOriginalPath: false }).path).toBe('/v2/old');
+    expect(h).toEqual({});
   });
   it('auto_host_rewrite is a flag for the caller', () => {
     const r = finalize({ auto_host_rewrite: true, append_x_forwarded_host: true }, { authority: 'a.com' });
