@@ -1,0 +1,297 @@
+// The mesh runtime, shared by @meshlet/http and @meshlet/grpc: one xDS client, and per
+// target authority an immutable snapshot (compiled route table, one load balancer per
+// cluster) rebuilt whenever the target's xDS chain changes. The request path only reads
+// `target.snapshot`; an update swaps the reference, so a request keeps the snapshot it
+// started with.
+import {
+  MeshletError,
+  tracer,
+  XdsClient,
+  type Bootstrap,
+  type ClusterResource,
+  type EndpointsResource,
+  type XdsClientOptions,
+} from '@meshlet/xds-client';
+import { buildClusterLoadBalancer, type ClusterLoadBalancer } from './lb-cluster.js';
+import type { HostStats } from './lb-types.js';
+import { systemRandom, type Random } from './random.js';
+import { compileRouteTable, type RouteTable } from './route-table.js';
+import { listenerNameFor, parseTarget } from './target.js';
+import { XdsDependencyManager, type XdsConfig } from './xds-dependency-manager.js';
+
+const trace = tracer('mesh');
+
+export interface ClusterSnapshot {
+  readonly name: string;
+  /** Undefined when the cluster could not be resolved; see `error`. */
+  readonly cluster: ClusterResource | undefined;
+  /** The cluster's load balancer (for an aggregate cluster, over its leaf clusters' endpoints). */
+  readonly lb: ClusterLoadBalancer | undefined;
+  /** Why the cluster has no load balancer: missing, NACKed with no last good value, a cycle... */
+  readonly error: MeshletError | undefined;
+}
+
+export interface TargetSnapshot {
+  readonly authority: string;
+  readonly listenerName: string;
+  readonly config: XdsConfig;
+  readonly routeTable: RouteTable;
+  readonly clusters: ReadonlyMap<string, ClusterSnapshot>;
+  /** Every endpoint key (`host:port`) of every cluster, to close connection pools of endpoints that left. */
+  readonly endpointKeys: ReadonlySet<string>;
+}
+
+export type TargetState = 'pending' | 'ready' | 'not_found' | 'error';
+
+export interface MeshOptions extends Pick<XdsClientOptions, 'env' | 'resourceDoesNotExistTimeoutMs'> {
+  /** The bootstrap (a Bootstrap, its JSON object or text); else the environment's (gRFC A27 lookup). */
+  readonly bootstrap?: Bootstrap | object | string;
+  /** Use this xDS client instead of creating one (it is not closed with the mesh). */
+  readonly xdsClient?: XdsClient;
+  /** Randomness for routing and load balancing (seed it in tests). */
+  readonly random?: Random;
+}
+
+/** One target authority (host:port): its snapshot and what became of its resolution. */
+export class MeshTarget {
+  readonly authority: string;
+  readonly listenerName: string;
+  #state: TargetState = 'pending';
+  #snapshot: TargetSnapshot | undefined;
+  #error: MeshletError | undefined;
+  #waiters: Array<{ resolve: (s: TargetSnapshot) => void; reject: (e: MeshletError) => void }> = [];
+  readonly #listeners = new Set<(t: MeshTarget) => void>();
+  #dm: XdsDependencyManager | undefined;
+
+  constructor(authority: string, listenerName: string) {
+    this.authority = authority;
+    this.listenerName = listenerName;
+  }
+
+  get state(): TargetState {
+    return this.#state;
+  }
+
+  /** The snapshot in force, or undefined before the first complete config. */
+  get snapshot(): TargetSnapshot | undefined {
+    return this.#snapshot;
+  }
+
+  /** Why the target has no usable config (state not_found or error). */
+  get error(): MeshletError | undefined {
+    return this.#error;
+  }
+
+  /**
+   * The snapshot, waiting for the first one. Rejects when the Listener does not exist
+   * (MESHLET_XDS_RESOURCE_DOES_NOT_EXIST) or the chain cannot be resolved. A target that
+   * has a snapshot keeps it through later errors (the last good config stays in force).
+   */
+  ready(): Promise<TargetSnapshot> {
+    if (this.#snapshot) return Promise.resolve(this.#snapshot);
+    if (this.#state === 'not_found' || this.#state === 'error') return Promise.reject(this.#error!);
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  /** Called after every change of state or snapshot; returns the unsubscribe function. */
+  onChange(listener: (t: MeshTarget) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** @internal */
+  attach(dm: XdsDependencyManager): void {
+    this.#dm = dm;
+  }
+
+  /** @internal */
+  update(snapshot: TargetSnapshot): void {
+    this.#snapshot = snapshot;
+    this.#state = 'ready';
+    this.#error = undefined;
+    for (const w of this.#waiters.splice(0)) w.resolve(snapshot);
+    this.#emit();
+  }
+
+  /** @internal */
+  fail(error: MeshletError): void {
+    this.#error = error;
+    // With a snapshot in force, an error changes nothing on the request path (A88).
+    if (!this.#snapshot) {
+      this.#state = error.code === 'MESHLET_XDS_RESOURCE_DOES_NOT_EXIST' && error.message.startsWith('Listener') ? 'not_found' : 'error';
+      for (const w of this.#waiters.splice(0)) w.reject(error);
+    }
+    this.#emit();
+  }
+
+  /** @internal */
+  close(): void {
+    this.#dm?.close();
+    this.#dm = undefined;
+    const error = new MeshletError('MESHLET_XDS_UNAVAILABLE', `mesh closed while resolving ${this.authority}`);
+    for (const w of this.#waiters.splice(0)) w.reject(error);
+    this.#listeners.clear();
+  }
+
+  #emit(): void {
+    for (const l of [...this.#listeners]) l(this);
+  }
+}
+
+/**
+ * One mesh: an xDS client and the targets resolved through it. Most applications use
+ * the process-wide default (`@meshlet/http`'s `meshFetch` does); tests and applications
+ * that need several create their own.
+ */
+export class Mesh {
+  readonly client: XdsClient;
+  readonly random: Random;
+  readonly #ownsClient: boolean;
+  readonly #targets = new Map<string, MeshTarget>();
+  /** Live counters per endpoint key, kept across snapshots so least-request sees in-flight calls. */
+  readonly #hostStats = new Map<string, HostStats>();
+  #closed = false;
+
+  constructor(options: MeshOptions = {}) {
+    this.random = options.random ?? systemRandom;
+    if (options.xdsClient) {
+      this.client = options.xdsClient;
+      this.#ownsClient = false;
+    } else {
+      this.client = new XdsClient({
+        ...(options.bootstrap !== undefined ? { bootstrap: options.bootstrap } : {}),
+        ...(options.env ? { env: options.env } : {}),
+        ...(options.resourceDoesNotExistTimeoutMs !== undefined ? { resourceDoesNotExistTimeoutMs: options.resourceDoesNotExistTimeoutMs } : {}),
+      });
+      this.#ownsClient = true;
+    }
+  }
+
+  /** The counters of one endpoint (`host:port`), the same object for the mesh's lifetime. */
+  hostStats(key: string): HostStats {
+    let s = this.#hostStats.get(key);
+    if (!s) {
+      s = { activeRequests: 0 };
+      this.#hostStats.set(key, s);
+    }
+    return s;
+  }
+
+  /**
+   * The target for an authority (`host:port`, or anything parseTarget takes), resolving it
+   * on first use. Synchronous: check `snapshot`, or await `ready()`.
+   */
+  target(authority: string): MeshTarget {
+    let t = this.#targets.get(authority);
+    if (t) return t;
+    if (this.#closed) throw new MeshletError('MESHLET_INVALID_OPTION', 'the mesh is closed');
+    const parsed = parseTarget(authority);
+    const bootstrap = this.client.bootstrap;
+    const auth = parsed.xdsAuthority === undefined ? undefined : bootstrap.authorities[parsed.xdsAuthority];
+    if (parsed.xdsAuthority !== undefined && !auth) {
+      throw new MeshletError('MESHLET_INVALID_OPTION', `target ${authority}: authority "${parsed.xdsAuthority}" is not in the bootstrap`);
+    }
+    const template = auth?.clientListenerResourceNameTemplate ?? bootstrap.clientDefaultListenerResourceNameTemplate;
+    const listenerName = listenerNameFor(parsed.authority, template);
+    const target = new MeshTarget(parsed.authority, listenerName);
+    this.#targets.set(authority, target);
+    const dm = new XdsDependencyManager(
+      this.client,
+      { listenerName, authority: parsed.authority },
+      {
+        onUpdate: (config) => {
+          try {
+            target.update(this.#buildSnapshot(target, config));
+          } catch (err) {
+            target.fail(err instanceof MeshletError ? err : new MeshletError('MESHLET_XDS_RESOURCE_INVALID', String(err)));
+          }
+        },
+        onError: (error) => target.fail(error),
+      },
+    );
+    target.attach(dm);
+    return target;
+  }
+
+  /** Stop resolving; close the xDS client when the mesh created it. */
+  close(): void {
+    this.#closed = true;
+    for (const t of this.#targets.values()) t.close();
+    this.#targets.clear();
+    if (this.#ownsClient) this.client.close();
+  }
+
+  #buildSnapshot(target: MeshTarget, config: XdsConfig): TargetSnapshot {
+    const previous = target.snapshot;
+    // A route table is an immutable value from the xDS client: recompile only when it changed.
+    const routeTable =
+      previous && previous.config.routeConfig === config.routeConfig ? previous.routeTable : compileRouteTable(config.routeConfig);
+    const clusters = new Map<string, ClusterSnapshot>();
+    const endpointKeys = new Set<string>();
+    const options = { random: this.random, hostStats: (key: string) => this.hostStats(key) };
+    for (const [name, cc] of config.clusters) {
+      if (!cc.ok) {
+        clusters.set(name, { name, cluster: undefined, lb: undefined, error: cc.error });
+        continue;
+      }
+      const endpoints = cc.leafClusters ? aggregateEndpoints(name, cc.leafClusters, config) : cc.endpoints?.endpoints;
+      const lbCluster = cc.leafClusters ? firstLeafCluster(cc.leafClusters, config) ?? cc.cluster : cc.cluster;
+      const prev = previous?.clusters.get(name);
+      let lb: ClusterLoadBalancer | undefined;
+      let error: MeshletError | undefined;
+      if (prev?.lb && prev.cluster === cc.cluster && sameEndpoints(prev, endpoints, cc.leafClusters, config, previous!)) {
+        lb = prev.lb; // nothing this cluster depends on changed: keep its balancer and its state
+      } else if (endpoints) {
+        try {
+          lb = buildClusterLoadBalancer(lbCluster, endpoints, options);
+        } catch (err) {
+          error = err instanceof MeshletError ? err : new MeshletError('MESHLET_INVALID_OPTION', String(err));
+        }
+      }
+      if (lb) for (const h of lb.hosts) endpointKeys.add(h.key);
+      clusters.set(name, { name, cluster: cc.cluster, lb, error });
+    }
+    trace(() => `${target.authority}: snapshot with ${clusters.size} cluster(s), ${endpointKeys.size} endpoint(s)`);
+    return { authority: target.authority, listenerName: target.listenerName, config, routeTable, clusters, endpointKeys };
+  }
+}
+
+/** gRFC A37 / Envoy: an aggregate cluster's endpoints are its leaf clusters' priorities, in order. */
+function aggregateEndpoints(name: string, leaves: readonly string[], config: XdsConfig): EndpointsResource | undefined {
+  const priorities: EndpointsResource['priorities'][number][] = [];
+  for (const leaf of leaves) {
+    const c = config.clusters.get(leaf);
+    if (!c?.ok || !c.endpoints) continue;
+    for (const p of c.endpoints.endpoints.priorities) priorities.push(p.map((l) => ({ ...l, priority: priorities.length })));
+  }
+  if (priorities.length === 0) return undefined;
+  return { clusterName: name, priorities, dropOverloads: [], overprovisioningFactor: 140, weightedPriorityHealth: false };
+}
+
+/** The aggregate cluster balances with its first leaf cluster's policy (Envoy's CLUSTER_PROVIDED). */
+function firstLeafCluster(leaves: readonly string[], config: XdsConfig): ClusterResource | undefined {
+  for (const leaf of leaves) {
+    const c = config.clusters.get(leaf);
+    if (c?.ok) return c.cluster;
+  }
+  return undefined;
+}
+
+function sameEndpoints(
+  prev: ClusterSnapshot,
+  endpoints: EndpointsResource | undefined,
+  leaves: readonly string[] | undefined,
+  config: XdsConfig,
+  previous: TargetSnapshot,
+): boolean {
+  if (!leaves) {
+    const before = previous.config.clusters.get(prev.name);
+    return !!before?.ok && before.endpoints?.endpoints === endpoints;
+  }
+  // Aggregates: every leaf's cluster and endpoints must be the very same values.
+  return leaves.every((leaf) => {
+    const a = previous.config.clusters.get(leaf);
+    const b = config.clusters.get(leaf);
+    return !!a?.ok && !!b?.ok && a.cluster === b.cluster && a.endpoints?.endpoints === b.endpoints?.endpoints;
+  });
+}
