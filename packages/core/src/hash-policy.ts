@@ -20,7 +20,7 @@
 import type { HashPolicy, Millis } from '@meshlet/xds-client';
 import type { MeshRequest } from './request.js';
 import { compileRegexRewrite, replaceAll } from './route-regex.js';
-import { xxhash64 } from './xxhash.js';
+import { joinHash, xxhash64Into } from './xxhash.js';
 
 export interface HashOptions {
   /**
@@ -35,8 +35,6 @@ export type RequestHasher = (req: MeshRequest, options?: HashOptions) => bigint 
 
 type ValueOf = (req: MeshRequest, options: HashOptions | undefined) => string | undefined;
 
-const MASK64 = (1n << 64n) - 1n;
-
 /** Compile a hash_policy list (RE2 patterns included) into a function of the request. */
 export function compileHashPolicies(policies: readonly HashPolicy[]): RequestHasher {
   if (policies.length === 0) return () => undefined;
@@ -44,17 +42,31 @@ export function compileHashPolicies(policies: readonly HashPolicy[]): RequestHas
     value: compileOne(p),
     terminal: p.terminal,
   }));
+  // The hash is combined in 32-bit halves and made a bigint once, at the end.
+  const h = new Uint32Array(2);
   return (req, options) => {
-    let hash: bigint | undefined;
+    let found = false;
+    let hi = 0;
+    let lo = 0;
     for (const step of steps) {
       const v = step.value(req, options);
       if (v !== undefined) {
-        const h = xxhash64(v);
-        hash = hash === undefined ? h : (((hash << 1n) | (hash >> 63n)) & MASK64) ^ h;
+        xxhash64Into(v, 0, h);
+        if (found) {
+          // rotl64(hash, 1) XOR h
+          const rh = ((hi << 1) | (lo >>> 31)) >>> 0;
+          const rl = ((lo << 1) | (hi >>> 31)) >>> 0;
+          hi = (rh ^ h[0]!) >>> 0;
+          lo = (rl ^ h[1]!) >>> 0;
+        } else {
+          hi = h[0]!;
+          lo = h[1]!;
+          found = true;
+        }
       }
-      if (step.terminal && hash !== undefined) break;
+      if (step.terminal && found) break;
     }
-    return hash;
+    return found ? joinHash(hi, lo) : undefined;
   };
 }
 

@@ -29,6 +29,7 @@ import {
 } from './lb-types.js';
 import { computePriorityLoad, effectiveLocalityWeight, type PriorityCounts, type PriorityLoad } from './priority-locality.js';
 import type { Random } from './random.js';
+import { mod64, splitHash } from './xxhash.js';
 
 export interface ClusterLoadBalancerOptions {
   /** Source of randomness for build-time choices and for picks without their own. */
@@ -294,15 +295,26 @@ export function buildClusterLoadBalancer(
   for (let p = 0; p < n; p++) cumulative[n + p] = acc += load.degraded[p]!;
 
   const hashScoped = scope === 'priority';
+  // The common case, all load on the healthy hosts of P0, needs no draw.
+  const onlyFirst = n > 0 && cumulative[0] === 100;
+  const halves = new Uint32Array(2);
 
   function pickFrom(ctx: PickContext, random: Random): PickedHost | undefined {
     if (clusterPicker) return clusterPicker.pick(ctx, random);
     if (n === 0) return undefined;
-    // Envoy's choosePriority: a number in 1..100 against the cumulative loads; hash
-    // based policies draw it from the request hash.
-    const r = hashScoped && ctx.hash !== undefined ? Number(ctx.hash % 100n) + 1 : (random.nextUint32() % 100) + 1;
     let slot = 0;
-    while (slot < 2 * n - 1 && r > cumulative[slot]!) slot++;
+    if (!onlyFirst) {
+      // Envoy's choosePriority: a number in 1..100 against the cumulative loads; hash
+      // based policies draw it from the request hash.
+      let r: number;
+      if (hashScoped && ctx.hash !== undefined) {
+        splitHash(ctx.hash, halves);
+        r = mod64(halves[0]!, halves[1]!, 100) + 1;
+      } else {
+        r = (random.nextUint32() % 100) + 1;
+      }
+      while (slot < 2 * n - 1 && r > cumulative[slot]!) slot++;
+    }
     const p = slot < n ? slot : slot - n;
     const state = states[p]!;
     if (state.panic && failOnPanic) return undefined;

@@ -10,15 +10,10 @@
 import type { MaglevConfig } from '@meshlet/xds-client';
 import { isExcluded, type HostPicker, type LoadBalancerFactory, type PickContext, type PickedHost, type PickerInput } from './lb-types.js';
 import type { Random } from './random.js';
-import { xxhash64Into } from './xxhash.js';
+import { mod64, splitHash, xxhash64Into } from './xxhash.js';
 
 const DEFAULT_TABLE_SIZE = 65537;
-const TWO_32 = 0x1_0000_0000;
-
-/** (hi · 2^32 + lo) mod m, exactly, for m < 2^26. */
-function mod64(hi: number, lo: number, m: number): number {
-  return ((hi % m) * (TWO_32 % m) + lo) % m;
-}
+const halves = new Uint32Array(2);
 
 export class MaglevPicker implements HostPicker {
   /** Host index per slot (−1 only when there are no hosts). */
@@ -37,12 +32,14 @@ export class MaglevPicker implements HostPicker {
       this.table = new Int32Array(0);
       return;
     }
-    const offset = new Float64Array(n), skip = new Float64Array(n), next = new Float64Array(n), targetWeight = new Float64Array(n);
+    // pos[i] is host i's next candidate slot, (offset + skip × next) mod M, advanced by
+    // adding skip (integer arithmetic only: M is below 2^23).
+    const pos = new Int32Array(n), skip = new Int32Array(n), targetWeight = new Float64Array(n);
     const out = new Uint32Array(2);
     for (let i = 0; i < n; i++) {
       const key = hosts[i]!.key;
       xxhash64Into(key, 0, out);
-      offset[i] = mod64(out[0]!, out[1]!, m);
+      pos[i] = mod64(out[0]!, out[1]!, m);
       xxhash64Into(key, 1, out);
       skip[i] = mod64(out[0]!, out[1]!, m - 1) + 1;
     }
@@ -53,13 +50,15 @@ export class MaglevPicker implements HostPicker {
         // A host of weight maxW takes a slot every iteration, one of maxW / k every k-th.
         if (iteration * weights[i]! < targetWeight[i]!) continue;
         targetWeight[i]! += maxW;
-        let c = (offset[i]! + skip[i]! * (next[i]! % m)) % m;
+        let c = pos[i]!;
+        const step = skip[i]!;
         while (table[c] !== -1) {
-          next[i]!++;
-          c = (offset[i]! + skip[i]! * (next[i]! % m)) % m;
+          c += step;
+          if (c >= m) c -= m;
         }
         table[c] = i;
-        next[i]!++;
+        c += step;
+        pos[i] = c >= m ? c - m : c;
         filled++;
       }
     }
@@ -72,7 +71,8 @@ export class MaglevPicker implements HostPicker {
     if (m === 0) return undefined;
     let slot: number;
     if (ctx.hash !== undefined) {
-      slot = mod64(Number((ctx.hash >> 32n) & 0xffffffffn), Number(ctx.hash & 0xffffffffn), m);
+      splitHash(ctx.hash, halves);
+      slot = mod64(halves[0]!, halves[1]!, m);
     } else {
       slot = mod64(random.nextUint32(), random.nextUint32(), m);
     }

@@ -12,7 +12,9 @@
 import type { RingHashConfig } from '@meshlet/xds-client';
 import { isExcluded, type HostPicker, type LoadBalancerFactory, type PickContext, type PickedHost, type PickerInput } from './lb-types.js';
 import type { Random } from './random.js';
-import { xxhash64Into } from './xxhash.js';
+import { splitHash, xxhash64Into } from './xxhash.js';
+
+const halves = new Uint32Array(2);
 
 const DEFAULTS: RingHashConfig = { minRingSize: 1024, maxRingSize: 8_388_608, hashFunction: 'XX_HASH' };
 
@@ -97,8 +99,9 @@ export class RingHashPicker implements HostPicker {
     if (n === 0) return undefined;
     let h: number, l: number;
     if (ctx.hash !== undefined) {
-      h = Number((ctx.hash >> 32n) & 0xffffffffn);
-      l = Number(ctx.hash & 0xffffffffn);
+      splitHash(ctx.hash, halves);
+      h = halves[0]!;
+      l = halves[1]!;
     } else {
       h = random.nextUint32();
       l = random.nextUint32();
