@@ -18,6 +18,40 @@ const halves = new Uint32Array(2);
 
 const DEFAULTS: RingHashConfig = { minRingSize: 1024, maxRingSize: 8_388_608, hashFunction: 'XX_HASH' };
 
+/**
+ * Stable LSD radix sort of 64-bit keys (hi, lo) carrying a payload, 16 bits per
+ * pass: linear time, which matters for rings of millions of entries.
+ */
+function radixSort(hi: Uint32Array, lo: Uint32Array, idx: Int32Array): [Uint32Array, Uint32Array, Int32Array] {
+  const n = hi.length;
+  let h = hi, l = lo, x = idx;
+  let h2: Uint32Array = new Uint32Array(n), l2: Uint32Array = new Uint32Array(n), x2: Int32Array = new Int32Array(n);
+  const count = new Uint32Array(65536);
+  for (let pass = 0; pass < 4; pass++) {
+    const src = pass < 2 ? l : h;
+    const shift = (pass & 1) * 16;
+    count.fill(0);
+    for (let i = 0; i < n; i++) count[(src[i]! >>> shift) & 0xffff]!++;
+    let sum = 0;
+    for (let d = 0; d < 65536; d++) {
+      const c = count[d]!;
+      count[d] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const d = (src[i]! >>> shift) & 0xffff;
+      const j = count[d]!++;
+      h2[j] = h[i]!;
+      l2[j] = l[i]!;
+      x2[j] = x[i]!;
+    }
+    [h, h2] = [h2, h];
+    [l, l2] = [l2, l];
+    [x, x2] = [x2, x];
+  }
+  return [h, l, x];
+}
+
 export class RingHashPicker implements HostPicker {
   /** Sorted ring: hash high and low halves, and the host index of each entry. */
   readonly hashHi: Uint32Array;
@@ -40,9 +74,9 @@ export class RingHashPicker implements HostPicker {
     // Scale so the lightest host gets a whole number of entries, capped by the max size.
     const scale = Math.min(Math.ceil(minW * config.minRingSize) / minW, config.maxRingSize);
     const capacity = Math.ceil(scale) + hosts.length; // running sums may round up by one per host
-    let hi = new Uint32Array(capacity);
-    let lo = new Uint32Array(capacity);
-    let idx = new Int32Array(capacity);
+    let hi: Uint32Array = new Uint32Array(capacity);
+    let lo: Uint32Array = new Uint32Array(capacity);
+    let idx: Int32Array = new Int32Array(capacity);
     const out = new Uint32Array(2);
     let n = 0;
     let current = 0;
@@ -58,20 +92,8 @@ export class RingHashPicker implements HostPicker {
         n++;
       }
     }
-    // Sort entries by hash (ties, vanishingly rare, keep construction order).
-    const order = new Uint32Array(n);
-    for (let i = 0; i < n; i++) order[i] = i;
-    order.sort((a, b) => hi[a]! - hi[b]! || lo[a]! - lo[b]! || a - b);
-    const sh = new Uint32Array(n), sl = new Uint32Array(n), si = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      const o = order[i]!;
-      sh[i] = hi[o]!;
-      sl[i] = lo[o]!;
-      si[i] = idx[o]!;
-    }
-    hi = sh;
-    lo = sl;
-    idx = si;
+    // Sort entries by hash; ties (vanishingly rare) keep construction order.
+    [hi, lo, idx] = radixSort(hi.subarray(0, n), lo.subarray(0, n), idx.subarray(0, n));
     this.hashHi = hi;
     this.hashLo = lo;
     this.hostIndex = idx;

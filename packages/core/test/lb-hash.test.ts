@@ -109,6 +109,19 @@ describe('ring construction (Envoy ring_hash_lb.cc)', () => {
     expect([...countKeys([...ring.hostIndex].map(String)).values()]).toEqual([342, 342, 342]);
   });
 
+  it('sorts a large ring by unsigned 64-bit hash', () => {
+    const ring = new RingHashPicker(fakeHosts(10), Array(10).fill(0.1), { minRingSize: 50_000, maxRingSize: 8_388_608, hashFunction: 'XX_HASH' });
+    expect(ring.size).toBe(50_000);
+    for (let i = 1; i < ring.size; i++) {
+      const a = ring.hashHi[i - 1]!, b = ring.hashHi[i]!;
+      if (a > b || (a === b && ring.hashLo[i - 1]! > ring.hashLo[i]!)) throw new Error(`ring not sorted at ${i}`);
+    }
+    // Host 3's entry 7 is where its hash sorts.
+    const h = xxhash64('10.0.0.4:80_7');
+    const at = ring.find(Number(h >> 32n), Number(h & 0xffffffffn));
+    expect(ring.hostIndex[at]).toBe(3);
+  });
+
   it('caps the ring at the maximum size', () => {
     const ring = new RingHashPicker(fakeHosts(2), [0.0001, 0.9999], { minRingSize: 1024, maxRingSize: 2048, hashFunction: 'XX_HASH' });
     // Unscaled it would be ceil(0.1024) / 0.0001 = 10,000 entries.
