@@ -14,7 +14,7 @@
 // - `exclude` (hosts a retry already tried) is honoured while any other host the
 //   load could go to remains; when every such host is excluded, the pick ignores
 //   the exclusions, as Envoy reuses a host once host-selection attempts run out.
-import { MeshletError, type ClusterResource, type EndpointsResource, type LbPolicyConfig } from '@meshlet/xds-client';
+import { MeshletError, tracer, type ClusterResource, type EndpointsResource, type LbPolicyConfig } from '@meshlet/xds-client';
 import { EdfScheduler } from './lb-edf.js';
 import { selectLoadBalancer } from './lb-registry.js';
 import {
@@ -52,6 +52,8 @@ export interface ClusterLoadBalancer {
   /** A host for one request (or one retry), or undefined when there is none (no healthy upstream). */
   pick(ctx?: PickContext): PickedHost | undefined;
 }
+
+const trace = tracer('lb');
 
 const DEFAULT_POLICY: readonly LbPolicyConfig[] = [{ name: 'round_robin', config: {} }];
 const EMPTY_CTX: PickContext = {};
@@ -333,6 +335,12 @@ export function buildClusterLoadBalancer(
     return undefined;
   }
 
+  trace(
+    () =>
+      `cluster ${cluster.name}: ${policyName} over ${allHosts.length} hosts; priority load healthy [${load.healthy.join(', ')}]` +
+      ` degraded [${load.degraded.join(', ')}]${load.panic.some(Boolean) ? ` panic [${load.panic.join(', ')}]` : ''}` +
+      `${localityWeighted ? ', locality weighted' : ''}`,
+  );
   return {
     cluster: cluster.name,
     policy: policyName,
