@@ -100,7 +100,7 @@ class LocalityPicker implements HostPicker {
 interface PriorityState {
   readonly all: readonly PickedHost[];
   /** Hosts a pick of this priority may land on (for the exclusion fallback). */
-  eligible: readonly PickedHost[];
+  readonly eligible: PickedHost[];
   panic: boolean;
   healthy: HostPicker | undefined;
   degraded: HostPicker | undefined;
@@ -204,8 +204,16 @@ export function buildClusterLoadBalancer(
   const create = (hosts: readonly PickedHost[], weights: readonly number[]): HostPicker =>
     factory.create({ config, hosts, weights, random });
 
+  // Each builder below appends the hosts its picker can return to `reached`, the
+  // list a retry falls back to when every one of them is excluded.
+
   /** A 'locality'-scope picker over the hosts of `localities` that pass `keep`. */
-  const localityScoped = (localities: readonly LocalityHosts[], keep: (h: PickedHost) => boolean, byLocality: boolean): HostPicker | undefined => {
+  const localityScoped = (
+    localities: readonly LocalityHosts[],
+    keep: (h: PickedHost) => boolean,
+    byLocality: boolean,
+    reached: PickedHost[],
+  ): HostPicker | undefined => {
     if (byLocality) {
       const pickers: HostPicker[] = [];
       const weights: number[] = [];
@@ -215,17 +223,23 @@ export function buildClusterLoadBalancer(
         if (w > 0 && eligible.length > 0) {
           pickers.push(create(eligible, eligible.map((h) => h.weight)));
           weights.push(w);
+          reached.push(...eligible);
         }
       }
       // Envoy: with no locality of positive effective weight, fall back to the flat list.
       if (pickers.length > 0) return new LocalityPicker(pickers, weights, random);
     }
     const flat = localities.flatMap((l) => l.hosts.filter(keep));
+    reached.push(...flat);
     return flat.length > 0 ? create(flat, flat.map((h) => h.weight)) : undefined;
   };
 
   /** A 'priority'-scope picker: one list with Envoy's normalized weights (thread_aware_lb_impl.cc). */
-  const priorityScoped = (localities: readonly LocalityHosts[], keep: (h: PickedHost) => boolean): HostPicker | undefined => {
+  const priorityScoped = (
+    localities: readonly LocalityHosts[],
+    keep: (h: PickedHost) => boolean,
+    reached: PickedHost[],
+  ): HostPicker | undefined => {
     const hosts: PickedHost[] = [];
     const weights: number[] = [];
     if (localityWeighted) {
@@ -249,6 +263,7 @@ export function buildClusterLoadBalancer(
       for (const h of hosts) sumHosts += h.weight;
       for (const h of hosts) weights.push(h.weight / sumHosts);
     }
+    reached.push(...hosts);
     return hosts.length > 0 ? create(hosts, weights) : undefined;
   };
 
@@ -271,18 +286,15 @@ export function buildClusterLoadBalancer(
           // One ring/table per priority: all hosts in panic, else the healthy ones
           // (the degraded ones if there are no healthy hosts).
           const keep = state.panic ? any : all.some(isHealthy) ? isHealthy : isDegraded;
-          state.healthy = priorityScoped(localities, keep);
+          state.healthy = priorityScoped(localities, keep, state.eligible);
           state.degraded = state.healthy;
-          state.eligible = all.filter(keep);
         } else if (state.panic) {
           // Panic: every host of the priority, locality weights not applied (Envoy's AllHosts source).
-          state.healthy = localityScoped(localities, any, false);
+          state.healthy = localityScoped(localities, any, false, state.eligible);
           state.degraded = state.healthy;
-          state.eligible = all;
         } else {
-          if (load.healthy[p]! > 0) state.healthy = localityScoped(localities, isHealthy, localityWeighted);
-          if (load.degraded[p]! > 0) state.degraded = localityScoped(localities, isDegraded, localityWeighted);
-          state.eligible = all.filter((h) => (load.healthy[p]! > 0 && isHealthy(h)) || (load.degraded[p]! > 0 && isDegraded(h)));
+          if (load.healthy[p]! > 0) state.healthy = localityScoped(localities, isHealthy, localityWeighted, state.eligible);
+          if (load.degraded[p]! > 0) state.degraded = localityScoped(localities, isDegraded, localityWeighted, state.eligible);
         }
       }
       states.push(state);

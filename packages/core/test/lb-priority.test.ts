@@ -222,6 +222,12 @@ describe('exclusion (retries on other hosts)', () => {
     }
   });
 
+  it('does not fall back to a locality of weight 0 under locality weighting', () => {
+    const eds = endpoints([[locality('a', ['10.0.0.1'], 1), locality('z', ['10.9.0.1'], 0)]]);
+    const lb = buildClusterLoadBalancer(cluster([RR], { localityWeightedLbConfig: true }), eds, { random: seededRandom(3) });
+    for (let i = 0; i < 20; i++) expect(lb.pick({ exclude: new Set(['10.0.0.1:80']) })!.key).toBe('10.0.0.1:80');
+  });
+
   it('does not spill a retry to a priority that takes no load; reuses a host instead', () => {
     const eds = endpoints([[locality('a', ['10.0.0.1'])], [locality('b', ['10.1.0.1'])]]);
     const lb = buildClusterLoadBalancer(cluster([RR]), eds, { random: seededRandom(3) });
