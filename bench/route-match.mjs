@@ -2,8 +2,9 @@
 // Micro-benchmark: route() over a compiled table of N routes (one virtual host,
 // Istio-like prefix routes, every tenth with a header matcher), for a request that
 // matches the first, the middle and the last route, and one that matches none.
+// --shared-prefix puts every route under /api/v1/ (one deep trie branch).
 // Prints ns per route() call and the machine; asserts nothing.
-//   node bench/route-match.mjs [--routes 10000] [--iterations 200000]
+//   node bench/route-match.mjs [--routes 10000] [--iterations 200000] [--shared-prefix]
 // Build first: node scripts/run.mjs build
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -15,14 +16,16 @@ const { values } = parseArgs({
   options: {
     routes: { type: 'string', default: '10000' },
     iterations: { type: 'string', default: '200000' },
+    'shared-prefix': { type: 'boolean', default: false },
   },
 });
 const n = Number(values.routes);
 const iterations = Number(values.iterations);
+const base = values['shared-prefix'] ? '/api/v1' : '';
 
 const routes = [];
 for (let i = 0; i < n; i++) {
-  const match = { prefix: `/svc-${i}/` };
+  const match = { prefix: `${base}/svc-${i}/` };
   if (i % 10 === 5) match.headers = [{ name: 'x-version', string_match: { exact: 'v2' } }];
   routes.push({ name: `r${i}`, match, route: { cluster: `cluster-${i}`, timeout: '5s' } });
 }
@@ -49,14 +52,14 @@ const req = (path) => ({
   headers: headersFromRecord({ 'x-version': 'v1', accept: '*/*' }),
 });
 const cases = [
-  ['early (route 0)', req('/svc-0/items?id=1')],
-  [`middle (route ${n >> 1})`, req(`/svc-${n >> 1}/items?id=1`)],
-  [`late (route ${n - 1})`, req(`/svc-${n - 1}/items?id=1`)],
-  ['no match', req('/nothing/here')],
+  ['early (route 0)', req(`${base}/svc-0/items?id=1`)],
+  [`middle (route ${n >> 1})`, req(`${base}/svc-${n >> 1}/items?id=1`)],
+  [`late (route ${n - 1})`, req(`${base}/svc-${n - 1}/items?id=1`)],
+  ['no match', req(`${base}/nothing/here`)],
 ];
 
 console.log(`machine: ${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
-console.log(`route table: ${n} routes, compiled in ${compileMs.toFixed(1)} ms`);
+console.log(`route table: ${n} routes${base ? ` under ${base}/` : ''}, compiled in ${compileMs.toFixed(1)} ms`);
 let sink = 0;
 for (const [label, r] of cases) {
   // Fewer iterations for the slow cases keep the run short; warm up first.

@@ -144,62 +144,78 @@ interface CompiledVirtualHost {
   readonly vhost: VirtualHost;
   readonly routes: readonly CompiledRoute[];
   readonly noRoute: NoRouteDecision;
-  readonly index: SegmentIndex | undefined;
+  readonly index: TrieNode | undefined;
 }
 
-// A first-segment index keeps route() fast on large tables without changing what
-// "first match wins" means. Most routes require the path to begin with a literal
-// whose first segment is complete ("/reviews/" or the exact path "/reviews"): such a
-// route can only match a request whose first segment is that one. Those routes are
-// bucketed by segment; every other route (prefix "/", "/rev", regexes, case-insensitive
-// ones) is a wildcard. route() walks the request's bucket and the wildcards merged in
-// configuration order, so it tests exactly the routes that could match, in order.
+// A segment trie keeps route() fast on large tables without changing what "first
+// match wins" means. Most routes require the path to begin with a literal: a prefix,
+// an exact path or a path-separated prefix. The complete path segments of that literal
+// ("/api", "/v1" for the prefix "/api/v1/x") must then be the request path's first
+// segments, so the route is filed under that segment sequence in the trie. Routes
+// with no complete segment (prefix "/" or "/ap", regexes, case-insensitive routes)
+// sit at the root. route() walks the request's segments down the trie and tests the
+// routes of every node it passes, merged back into configuration order: exactly the
+// routes that could match, in order.
 
-interface SegmentIndex {
-  readonly buckets: ReadonlyMap<string, Int32Array>;
-  readonly wildcards: Int32Array;
+interface TrieNode {
+  /** Indexes (ascending) of the routes filed at this node. */
+  routes: Int32Array;
+  children: Map<string, TrieNode> | undefined;
 }
 
 const INDEX_MIN_ROUTES = 8;
-const NO_ROUTES = new Int32Array(0);
+const MAX_INDEX_DEPTH = 8;
 
-/** End of the first path segment: the first "/", "?" or "#" after the first character. */
-function firstSegmentEnd(s: string): number {
-  for (let i = 1; i < s.length; i++) {
+/** End of the path segment starting at `start`: the next "/", "?" or "#" after its first character. */
+function segmentEnd(s: string, start: number): number {
+  for (let i = start + 1; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c === 47 || c === 63 || c === 35) return i;
   }
   return s.length;
 }
 
-/** The first segment every matching request path has, or undefined when it is not fixed. */
-function requiredSegment(m: PathMatcher, caseSensitive: boolean): string | undefined {
-  if (!caseSensitive || m.kind === 'safe_regex') return undefined;
+/** The path segments every request this matcher accepts starts with. */
+function requiredSegments(m: PathMatcher, caseSensitive: boolean): string[] {
+  const out: string[] = [];
+  if (!caseSensitive || m.kind === 'safe_regex') return out;
   const v = m.value;
-  if (v === '') return undefined;
-  const end = firstSegmentEnd(v);
-  // A prefix fixes the segment only when a separator follows it inside the prefix;
-  // an exact path and a path-separated prefix always end at a segment boundary.
-  if (m.kind === 'prefix' && end === v.length) return undefined;
-  return v.slice(0, end);
+  // An exact path and a path-separated prefix end at a segment boundary; a plain
+  // prefix's last segment is complete only when a separator follows it.
+  const endIsBoundary = m.kind !== 'prefix';
+  let start = 0;
+  while (start < v.length && out.length < MAX_INDEX_DEPTH) {
+    const end = segmentEnd(v, start);
+    if (end === v.length && !endIsBoundary) break;
+    out.push(v.slice(start, end));
+    if (end === v.length || v.charCodeAt(end) !== 47) break; // a query or fragment follows
+    start = end;
+  }
+  return out;
 }
 
-function buildIndex(routes: readonly CompiledRoute[], enabled: boolean): SegmentIndex | undefined {
+function buildIndex(routes: readonly CompiledRoute[], enabled: boolean): TrieNode | undefined {
   if (!enabled || routes.length < INDEX_MIN_ROUTES) return undefined;
-  const buckets = new Map<string, number[]>();
-  const wildcards: number[] = [];
+  interface Building {
+    routes: number[];
+    children: Map<string, Building> | undefined;
+  }
+  const root: Building = { routes: [], children: undefined };
   routes.forEach((r, i) => {
-    const seg = requiredSegment(r.route.match.path, r.route.match.caseSensitive);
-    if (seg === undefined) wildcards.push(i);
-    else {
-      let b = buckets.get(seg);
-      if (!b) buckets.set(seg, (b = []));
-      b.push(i);
+    let node = root;
+    for (const seg of requiredSegments(r.route.match.path, r.route.match.caseSensitive)) {
+      node.children ??= new Map();
+      let next = node.children.get(seg);
+      if (!next) node.children.set(seg, (next = { routes: [], children: undefined }));
+      node = next;
     }
+    node.routes.push(i);
   });
-  const frozen = new Map<string, Int32Array>();
-  for (const [k, v] of buckets) frozen.set(k, Int32Array.from(v));
-  return { buckets: frozen, wildcards: Int32Array.from(wildcards) };
+  const freeze = (b: Building): TrieNode => ({
+    routes: Int32Array.from(b.routes),
+    children: b.children && new Map([...b.children].map(([k, v]) => [k, freeze(v)])),
+  });
+  return freeze(root);
 }
 
 const NO_VHOST: NoRouteDecision = Object.freeze({ kind: 'no_route', status: 404, flag: 'NR', virtualHost: undefined });
@@ -513,16 +529,44 @@ class CompiledRouteTable implements RouteTable {
       }
       return vh.noRoute;
     }
-    const bucket = index.buckets.get(path.slice(0, firstSegmentEnd(path))) ?? NO_ROUTES;
-    const wild = index.wildcards;
-    let a = 0;
-    let b = 0;
-    while (a < bucket.length || b < wild.length) {
-      const i = b >= wild.length || (a < bucket.length && bucket[a]! < wild[b]!) ? bucket[a++]! : wild[b++]!;
-      const r = routes[i]!;
+    // The trie nodes along the request's path segments; their route lists are merged
+    // by index so routes are tried in configuration order.
+    const lists: Int32Array[] = [index.routes];
+    let node: TrieNode | undefined = index;
+    let start = 0;
+    while (node.children !== undefined && start < path.length) {
+      const end = segmentEnd(path, start);
+      node = node.children.get(path.slice(start, end));
+      if (node === undefined) break;
+      lists.push(node.routes);
+      if (end === path.length || path.charCodeAt(end) !== 47) break;
+      start = end;
+    }
+    if (lists.length === 1) {
+      const only = lists[0]!;
+      for (let k = 0; k < only.length; k++) {
+        const r = routes[only[k]!]!;
+        if (routeMatches(r, req, path, randomValue)) return r.decide(req, randomValue);
+      }
+      return vh.noRoute;
+    }
+    const heads = new Int32Array(lists.length);
+    for (;;) {
+      let best = -1;
+      let bestIndex = 0x7fffffff;
+      for (let k = 0; k < lists.length; k++) {
+        const list = lists[k]!;
+        const h = heads[k]!;
+        if (h < list.length && list[h]! < bestIndex) {
+          bestIndex = list[h]!;
+          best = k;
+        }
+      }
+      if (best < 0) return vh.noRoute;
+      heads[best]!++;
+      const r = routes[bestIndex]!;
       if (routeMatches(r, req, path, randomValue)) return r.decide(req, randomValue);
     }
-    return vh.noRoute;
   }
 }
 

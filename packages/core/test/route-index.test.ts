@@ -1,4 +1,4 @@
-// The first-segment index must never change which route wins: compare indexed and
+// The segment trie must never change which route wins: compare indexed and
 // scanned tables over randomly built route lists and paths.
 import { describe, expect, it } from 'vitest';
 import { seededRandom, type Random } from '../src/random.js';
@@ -7,7 +7,7 @@ import { compileRouteTable } from '../src/route-table.js';
 import { oneHost, request } from './route-fixtures.js';
 
 const SEGMENTS = ['/a', '/b', '/ab', '/A', '/a-1'];
-const TAILS = ['', '/', '/x', '/x/y', '?q=1', '/?q', '#f', 'b', '-1/x'];
+const TAILS = ['', '/', '/x', '/x/', '/x/y', '/x/y/z', '/x?q', '?q=1', '/?q', '#f', 'b', '-1/x', '//x', '?q/x/', '?q/'];
 
 function pick<T>(r: Random, list: readonly T[]): T {
   return list[r.nextUint32() % list.length]!;
@@ -24,7 +24,7 @@ function randomMatch(r: Random): Record<string, unknown> {
     case 1:
       return { path: literal, ...base, ...headers };
     case 2:
-      return { path_separated_prefix: pick(r, SEGMENTS) + pick(r, ['', '/x', '/x/y']), ...base, ...headers };
+      return { path_separated_prefix: pick(r, SEGMENTS) + pick(r, ['', '/x', '/x/y', '/x/y/z']), ...base, ...headers };
     case 3:
       return { safe_regex: { regex: `${pick(r, SEGMENTS)}.*` }, ...headers };
     default:
@@ -36,7 +36,7 @@ function label(d: RouteDecision): string {
   return d.kind === 'forward' ? d.cluster! : d.kind;
 }
 
-describe('first-segment route index', () => {
+describe('segment trie route index', () => {
   it('selects the same route as a full scan', () => {
     const r = seededRandom(2024);
     for (let t = 0; t < 40; t++) {
@@ -45,7 +45,7 @@ describe('first-segment route index', () => {
       const indexed = compileRouteTable(rc);
       const scanned = compileRouteTable(rc, { indexRoutes: false });
       for (let k = 0; k < 100; k++) {
-        const path = pick(r, SEGMENTS) + pick(r, TAILS) + pick(r, ['', '/z', '?a=b']);
+        const path = pick(r, SEGMENTS) + pick(r, TAILS) + pick(r, ['', '/z', '/x/y', '?a=b', '/']);
         const req = request({ path, headers: r.next() < 0.5 ? { x: '1' } : {} });
         expect(label(indexed.route(req, seededRandom(1))), `${path} in table ${t}`).toBe(label(scanned.route(req, seededRandom(1))));
       }
