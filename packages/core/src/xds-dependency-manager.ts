@@ -201,12 +201,19 @@ export class XdsDependencyManager {
     }
 
     // Clusters the virtual host's routes name, then everything below aggregates.
+    // Mirror targets too: a request must find their balancers in the same snapshot.
     const roots = new Set<string>();
+    const addMirrors = (policies: readonly { cluster: string }[]): void => {
+      for (const p of policies) if (p.cluster) roots.add(p.cluster);
+    };
+    addMirrors(routeConfig.requestMirrorPolicies);
+    addMirrors(vhost.requestMirrorPolicies);
     for (const r of vhost.routes) {
       if (r.action.kind !== 'route') continue;
       const c = r.action.cluster;
       if (c.kind === 'cluster') roots.add(c.name);
       else if (c.kind === 'weighted_clusters') for (const wc of c.clusters) roots.add(wc.name);
+      addMirrors(r.action.requestMirrorPolicies);
     }
     const configs = new Map<string, ClusterConfig>();
     const wantedClusters = new Set<string>();

@@ -1,0 +1,446 @@
+// MeshAgent: an undici Dispatcher that sends every request through the mesh. The
+// request's origin (host:port) names a target; its snapshot routes the request to a
+// cluster, the cluster's balancer picks an endpoint, and the endpoint's own pool sends
+// it. Hosts the control plane does not serve follow the outbound traffic policy:
+// ALLOW_ANY passes them through unchanged, REGISTRY_ONLY refuses them.
+//
+// Per request: one route(), one pick(), a header record; everything else was built
+// when the config changed (DESIGN.md, "The request path").
+import {
+  applyResponseHeaderMutations,
+  computeRequestHash,
+  finalizeForwardRequest,
+  headersFromRecord,
+  mutableHeadersFromRecord,
+  selectMirrorClusters,
+  type ForwardDecision,
+  type HostStats,
+  type Mesh,
+  type MeshRequest,
+  type MeshTarget,
+  type RouteDecision,
+  type TargetSnapshot,
+} from '@meshlet/core';
+import { MeshletError, tracer, type MeshletErrorCode } from '@meshlet/xds-client';
+import { Agent, DecoratorHandler, Dispatcher } from 'undici';
+import { EndpointPools, type PoolFactory } from './endpoint-pools.js';
+import { getDefaultMesh } from './default-mesh.js';
+
+const trace = tracer('http');
+
+export type OutboundTrafficPolicy = 'ALLOW_ANY' | 'REGISTRY_ONLY';
+
+export interface MeshAgentOptions {
+  /** The mesh to route with; default: the process-wide mesh (see createMesh/getDefaultMesh). */
+  readonly mesh?: Mesh;
+  /**
+   * What to do with a host the control plane does not serve (no Listener for host:port):
+   * Istio's meshConfig.outboundTrafficPolicy. ALLOW_ANY (default) sends it unchanged through
+   * `passthrough`; REGISTRY_ONLY fails it with MESHLET_REGISTRY_ONLY (flag NR).
+   */
+  readonly outboundTrafficPolicy?: OutboundTrafficPolicy;
+  /** The dispatcher for pass-through requests; default a new undici Agent. */
+  readonly passthrough?: Dispatcher;
+  /** How to make an endpoint's connection pool; default `new Pool(origin)`. */
+  readonly poolFactory?: PoolFactory;
+}
+
+interface OriginInfo {
+  readonly target: MeshTarget;
+  readonly scheme: string;
+  /** host:port with the scheme's default port filled in: what names the Listener. */
+  readonly authority: string;
+  /** The Host the caller sends (no default port), which virtual hosts match, as Envoy sees it. */
+  readonly host: string;
+}
+
+type Handler = Dispatcher.DispatchHandler;
+type Controller = Dispatcher.DispatchController;
+
+const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443' };
+
+export class MeshAgent extends Dispatcher {
+  readonly #meshOption: Mesh | undefined;
+  readonly #policy: OutboundTrafficPolicy;
+  readonly #passthrough: Dispatcher;
+  readonly #ownsPassthrough: boolean;
+  readonly #pools: EndpointPools;
+  readonly #origins = new Map<string, OriginInfo>();
+  readonly #unsubscribe: Array<() => void> = [];
+  #closed = false;
+
+  constructor(options: MeshAgentOptions = {}) {
+    super();
+    if (typeof options !== 'object' || options === null) throw invalid('options', 'want an object');
+    const policy = options.outboundTrafficPolicy ?? 'ALLOW_ANY';
+    if (policy !== 'ALLOW_ANY' && policy !== 'REGISTRY_ONLY') {
+      throw invalid('outboundTrafficPolicy', `want "ALLOW_ANY" or "REGISTRY_ONLY", got ${JSON.stringify(policy)}`);
+    }
+    if (options.passthrough !== undefined && typeof (options.passthrough as Dispatcher).dispatch !== 'function') {
+      throw invalid('passthrough', 'want an undici Dispatcher');
+    }
+    if (options.poolFactory !== undefined && typeof options.poolFactory !== 'function') throw invalid('poolFactory', 'want a function');
+    this.#meshOption = options.mesh;
+    this.#policy = policy;
+    this.#ownsPassthrough = options.passthrough === undefined;
+    this.#passthrough = options.passthrough ?? new Agent();
+    this.#pools = new EndpointPools(options.poolFactory);
+  }
+
+  get mesh(): Mesh {
+    return this.#meshOption ?? getDefaultMesh();
+  }
+
+  override dispatch(opts: Dispatcher.DispatchOptions, handler: Handler): boolean {
+    const h = new DecoratorHandler(handler) as unknown as Required<Pick<Handler, 'onRequestStart' | 'onResponseStart' | 'onResponseData' | 'onResponseEnd' | 'onResponseError'>> & Handler;
+    let info: OriginInfo;
+    try {
+      if (this.#closed) throw new MeshletError('MESHLET_INVALID_OPTION', 'MeshAgent is closed');
+      info = this.#origin(opts.origin);
+    } catch (err) {
+      fail(h, err);
+      return true;
+    }
+    const snapshot = info.target.snapshot;
+    if (snapshot) {
+      this.#route(snapshot, info, opts, h);
+      return true;
+    }
+    switch (info.target.state) {
+      case 'not_found':
+        this.#unknownHost(info, opts, h, handler);
+        return true;
+      case 'error':
+        fail(h, info.target.error);
+        return true;
+      default:
+        info.target.ready().then(
+          (snap) => this.#route(snap, info, opts, h),
+          (err: MeshletError) => {
+            if (info.target.state === 'not_found') this.#unknownHost(info, opts, h, handler);
+            else fail(h, err);
+          },
+        );
+        return true;
+    }
+  }
+
+  override async close(): Promise<void> {
+    this.#closed = true;
+    for (const u of this.#unsubscribe.splice(0)) u();
+    await this.#pools.close();
+    if (this.#ownsPassthrough) await this.#passthrough.close();
+  }
+
+  override async destroy(): Promise<void> {
+    this.#closed = true;
+    for (const u of this.#unsubscribe.splice(0)) u();
+    await this.#pools.destroy();
+    if (this.#ownsPassthrough) await this.#passthrough.destroy();
+  }
+
+  #origin(origin: string | URL | undefined): OriginInfo {
+    const key = origin === undefined ? '' : typeof origin === 'string' ? origin : origin.origin;
+    let info = this.#origins.get(key);
+    if (info) return info;
+    if (!key) throw invalid('origin', 'a request through MeshAgent needs an origin (an absolute URL)');
+    const url = new URL(key);
+    const port = url.port || DEFAULT_PORTS[url.protocol];
+    if (port === undefined) throw invalid('origin', `unsupported scheme ${url.protocol} in ${key}`);
+    const authority = `${url.hostname}:${port}`;
+    const target = this.mesh.target(authority);
+    info = { target, scheme: url.protocol.slice(0, -1), authority, host: url.host };
+    this.#origins.set(key, info);
+    // Endpoints that leave every target's EDS get their pools closed (gracefully).
+    this.#unsubscribe.push(target.onChange(() => this.#retainPools()));
+    return info;
+  }
+
+  #retainPools(): void {
+    const keep = new Set<string>();
+    for (const { target, scheme } of this.#origins.values()) {
+      for (const key of target.snapshot?.endpointKeys ?? []) keep.add(`${scheme}://${key}`);
+    }
+    this.#pools.retain(keep);
+  }
+
+  #unknownHost(info: OriginInfo, opts: Dispatcher.DispatchOptions, h: Handler, original: Handler): void {
+    if (this.#policy === 'REGISTRY_ONLY') {
+      fail(h, new MeshletError('MESHLET_REGISTRY_ONLY', `${info.authority} is not in the mesh and the outbound traffic policy is REGISTRY_ONLY`));
+      return;
+    }
+    trace(() => `${info.authority}: not in the mesh, passing through`);
+    this.#passthrough.dispatch(opts, original);
+  }
+
+  #route(snapshot: TargetSnapshot, info: OriginInfo, opts: Dispatcher.DispatchOptions, h: Handler): void {
+    let headers: Record<string, string | string[]>;
+    let req: MeshRequest;
+    let decision: RouteDecision;
+    try {
+      headers = normalizeHeaders(opts.headers);
+      const path = withQuery(opts.path, opts.query);
+      req = {
+        method: opts.method,
+        path,
+        authority: hostHeader(headers) ?? info.host,
+        scheme: info.scheme,
+        headers: headersFromRecord(headers),
+        grpc: isGrpc(headers['content-type']),
+      };
+      decision = snapshot.routeTable.route(req, this.mesh.random);
+    } catch (err) {
+      fail(h, err);
+      return;
+    }
+    switch (decision.kind) {
+      case 'no_route':
+        fail(h, meshError('MESHLET_NO_ROUTE', `no route for ${req.authority}${req.path}${decision.virtualHost ? ` in virtual host ${decision.virtualHost.name}` : ' (no virtual host matches)'}`));
+        return;
+      case 'non_forwarding':
+        fail(h, meshError('MESHLET_NO_ROUTE', `route "${decision.route.name}" is non-forwarding`));
+        return;
+      case 'direct_response': {
+        const out: Record<string, string | string[]> = {};
+        if (decision.location) out['location'] = decision.location;
+        if (decision.body !== undefined) out['content-type'] = 'text/plain';
+        applyResponseHeaderMutations(decision, mutableHeadersFromRecord(out));
+        localReply(h, decision.status, out, decision.body);
+        return;
+      }
+      case 'redirect': {
+        const out: Record<string, string | string[]> = { location: decision.location };
+        applyResponseHeaderMutations(decision, mutableHeadersFromRecord(out));
+        localReply(h, decision.status, out, undefined);
+        return;
+      }
+      case 'forward':
+        this.#forward(snapshot, info, opts, h, headers, decision);
+        return;
+    }
+  }
+
+  #forward(
+    snapshot: TargetSnapshot,
+    info: OriginInfo,
+    opts: Dispatcher.DispatchOptions,
+    h: Handler,
+    headers: Record<string, string | string[]>,
+    decision: ForwardDecision,
+  ): void {
+    if (decision.cluster === undefined) {
+      fail(h, meshError('MESHLET_NO_CLUSTER', decision.clusterNotFound ? `no cluster: the route's cluster header is absent or empty` : `route "${decision.route.name}" names no cluster`));
+      return;
+    }
+    const cluster = snapshot.clusters.get(decision.cluster);
+    if (!cluster) {
+      fail(h, meshError('MESHLET_NO_CLUSTER', `cluster "${decision.cluster}" is not known`));
+      return;
+    }
+    if (!cluster.lb) {
+      fail(h, meshError('MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${decision.cluster}": ${cluster.error?.message ?? 'no endpoints'}`));
+      return;
+    }
+    const hash = decision.hashPolicies.length > 0 ? computeRequestHash(decision.hashPolicies, decision.request) : undefined;
+    const host = cluster.lb.pick(hash === undefined ? undefined : { hash });
+    if (!host) {
+      fail(h, meshError('MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${decision.cluster}" has no healthy upstream`));
+      return;
+    }
+    const mutable = mutableHeadersFromRecord(headers);
+    const target = finalizeForwardRequest(decision, mutable, { upstreamRemoteAddress: host.key });
+    const authority = decision.autoHostRewrite && host.endpoint.hostname ? host.endpoint.hostname : target.authority;
+    headers['host'] = authority;
+    this.#mirror(snapshot, info, opts, decision, headers, target.path);
+    const stats = this.mesh.hostStats(host.key);
+    const pool = this.#pools.get(`${info.scheme}://${host.key}`);
+    stats.activeRequests++;
+    pool.dispatch(
+      { ...opts, origin: `${info.scheme}://${host.key}`, path: target.path, headers, query: undefined as unknown as Record<string, unknown> },
+      new UpstreamHandler(h, decision, stats, host.key),
+    );
+  }
+
+  /** Envoy's request mirroring: a copy to each mirror cluster, host suffixed "-shadow"; never waits, never fails the request. */
+  #mirror(
+    snapshot: TargetSnapshot,
+    info: OriginInfo,
+    opts: Dispatcher.DispatchOptions,
+    decision: ForwardDecision,
+    headers: Record<string, string | string[]>,
+    path: string,
+  ): void {
+    const clusters = selectMirrorClusters(decision);
+    if (clusters.length === 0) return;
+    // A streamed body can be read once; only buffered bodies are mirrored.
+    const body = opts.body;
+    if (body !== undefined && body !== null && typeof body !== 'string' && !(body instanceof Uint8Array)) return;
+    for (const name of clusters) {
+      const host = snapshot.clusters.get(name)?.lb?.pick();
+      if (!host) continue;
+      const copy = { ...headers, host: `${hostHeader(headers) ?? info.host}-shadow` };
+      const origin = `${info.scheme}://${host.key}`;
+      this.#pools.get(origin).dispatch({ method: opts.method, path, headers: copy, body: body ?? null, origin }, DISCARD);
+    }
+  }
+}
+
+/** Wraps the caller's handler: applies response header mutations, keeps the host's active count. */
+class UpstreamHandler implements Handler {
+  readonly #h: Handler;
+  readonly #decision: ForwardDecision;
+  readonly #stats: HostStats;
+  readonly #hostKey: string;
+  #done = false;
+
+  constructor(h: Handler, decision: ForwardDecision, stats: HostStats, hostKey: string) {
+    this.#h = h;
+    this.#decision = decision;
+    this.#stats = stats;
+    this.#hostKey = hostKey;
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#stats.activeRequests--;
+  }
+
+  onRequestStart(controller: Controller, context: unknown): void {
+    this.#h.onRequestStart?.(controller, context);
+  }
+
+  onRequestUpgrade(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>, socket: import('node:stream').Duplex): void {
+    this.#h.onRequestUpgrade?.(controller, statusCode, headers as never, socket);
+  }
+
+  onResponseStart(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
+    if (this.#decision.responseHeaderOps.length > 0) {
+      applyResponseHeaderMutations(this.#decision, mutableHeadersFromRecord(headers as Record<string, string | string[]>), {
+        upstreamRemoteAddress: this.#hostKey,
+      });
+    }
+    this.#h.onResponseStart?.(controller, statusCode, headers as never, statusMessage);
+  }
+
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    this.#h.onResponseData?.(controller, chunk);
+  }
+
+  onResponseEnd(controller: Controller, trailers: Record<string, string | string[] | undefined>): void {
+    this.#finish();
+    this.#h.onResponseEnd?.(controller, trailers as never);
+  }
+
+  onResponseError(controller: Controller, error: Error): void {
+    this.#finish();
+    this.#h.onResponseError?.(controller, upstreamError(error, this.#hostKey));
+  }
+}
+
+const DISCARD: Handler = {
+  onRequestStart() {},
+  onResponseStart() {},
+  onResponseData() {},
+  onResponseEnd() {},
+  onResponseError() {},
+};
+
+/** Connection failures to the picked endpoint carry UF; other errors pass through as undici made them. */
+function upstreamError(error: Error, hostKey: string): Error {
+  const code = (error as { code?: string }).code;
+  if (code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH') {
+    return new MeshletError('MESHLET_UPSTREAM_CONNECT_FAILURE', `upstream connect error to ${hostKey}: ${error.message}`, { cause: error });
+  }
+  return error;
+}
+
+function meshError(code: MeshletErrorCode, message: string): MeshletError {
+  return new MeshletError(code, message);
+}
+
+function invalid(option: string, reason: string): MeshletError {
+  return new MeshletError('MESHLET_INVALID_OPTION', `MeshAgent option ${option}: ${reason}`);
+}
+
+class LocalController implements Controller {
+  aborted = false;
+  paused = false;
+  reason: Error | null = null;
+  abort(reason: Error): void {
+    this.aborted = true;
+    this.reason = reason;
+  }
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    this.paused = false;
+  }
+}
+
+function fail(h: Handler, err: unknown): void {
+  const error = err instanceof Error ? err : new Error(String(err));
+  const c = new LocalController();
+  queueMicrotask(() => h.onResponseError?.(c, error));
+}
+
+/** A response made here (direct_response, redirect), delivered as an upstream one would be. */
+function localReply(h: Handler, status: number, headers: Record<string, string | string[]>, body: string | undefined): void {
+  const c = new LocalController();
+  const bytes = body === undefined ? undefined : Buffer.from(body);
+  if (bytes) headers['content-length'] = String(bytes.length);
+  queueMicrotask(() => {
+    h.onRequestStart?.(c, {});
+    if (c.aborted) return h.onResponseError?.(c, c.reason ?? new Error('aborted'));
+    h.onResponseStart?.(c, status, headers as never, '');
+    if (bytes && bytes.length > 0 && !c.aborted) h.onResponseData?.(c, bytes);
+    if (c.aborted) return h.onResponseError?.(c, c.reason ?? new Error('aborted'));
+    h.onResponseEnd?.(c, {});
+  });
+}
+
+/** undici accepts headers as a record, a flat [name, value, ...] array, or an iterable of pairs. */
+function normalizeHeaders(input: Dispatcher.DispatchOptions['headers']): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const add = (name: string, value: unknown): void => {
+    if (value === undefined || value === null) return;
+    const n = name.toLowerCase();
+    const values = Array.isArray(value) ? value.map(String) : [String(value)];
+    const prev = out[n];
+    if (prev === undefined) out[n] = values.length === 1 ? values[0]! : values;
+    else out[n] = [...(typeof prev === 'string' ? [prev] : prev), ...values];
+  };
+  if (input == null) return out;
+  if (Array.isArray(input)) {
+    if (input.length > 0 && Array.isArray(input[0])) {
+      for (const pair of input as unknown as [string, string][]) add(pair[0], pair[1]);
+    } else {
+      for (let i = 0; i + 1 < input.length; i += 2) add(String(input[i]), input[i + 1]);
+    }
+    return out;
+  }
+  if (typeof (input as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    for (const [k, v] of input as Iterable<[string, string]>) add(k, v);
+    return out;
+  }
+  for (const [k, v] of Object.entries(input as Record<string, unknown>)) add(k, v);
+  return out;
+}
+
+function hostHeader(headers: Record<string, string | string[]>): string | undefined {
+  const h = headers['host'];
+  return typeof h === 'string' ? h : h?.[0];
+}
+
+function withQuery(path: string, query: Record<string, unknown> | undefined): string {
+  if (!query) return path;
+  const qs = new URLSearchParams(query as Record<string, string>).toString();
+  if (!qs) return path;
+  return `${path}${path.includes('?') ? '&' : '?'}${qs}`;
+}
+
+function isGrpc(contentType: string | string[] | undefined): boolean {
+  const ct = typeof contentType === 'string' ? contentType : contentType?.[0];
+  return ct !== undefined && ct.startsWith('application/grpc');
+}
