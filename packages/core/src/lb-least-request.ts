@@ -1,7 +1,7 @@
 // LEAST_REQUEST (Envoy load_balancers "Weighted least request"):
-// - all weights equal: power of `choiceCount` choices, i.e. sample that many hosts at
-//   random and take the one with the fewest active requests; when the list has no
-//   more hosts than choices, scan them all (ties broken at random);
+// - all weights equal: power of `choiceCount` choices (Envoy's N_CHOICES selection):
+//   sample that many hosts at random, with replacement, and take the one with the
+//   fewest active requests (the first sampled on a tie);
 // - weights differ: EDF scheduling where a host's weight is recomputed, each time it
 //   is queued again, as weight / (active + 1)^active_request_bias.
 import type { LeastRequestConfig } from '@meshlet/xds-client';
@@ -12,9 +12,10 @@ import type { Random } from './random.js';
 
 const DEFAULTS: LeastRequestConfig = { choiceCount: 2, activeRequestBias: 1.0 };
 
+/** The fallback when every sample was excluded: a scan of the rest. */
 function leastLoaded(hosts: readonly PickedHost[], ctx: PickContext, random: Random): PickedHost | undefined {
-  // Full scan from a random start: the first host with the fewest requests wins, so
-  // ties fall to a random one.
+  // From a random start: the first host with the fewest requests wins, so ties fall
+  // to a random one.
   const n = hosts.length;
   if (n === 0) return undefined;
   const start = random.nextUint32() % n;
@@ -35,7 +36,7 @@ class PowerOfChoicesPicker implements HostPicker {
   pick(ctx: PickContext, random: Random): PickedHost | undefined {
     const hosts = this.hosts;
     const n = hosts.length;
-    if (n <= this.choices) return leastLoaded(hosts, ctx, random);
+    if (n === 0) return undefined;
     let best: PickedHost | undefined;
     for (let i = 0; i < this.choices; i++) {
       const h = hosts[random.nextUint32() % n]!;

@@ -96,11 +96,14 @@ describe('least request', () => {
     expect((c.get(lb.hosts[3]!.key) ?? 0) / 10_000).toBeLessThan(0.44);
   });
 
-  it('scans every host when there are no more hosts than choices', () => {
+  it('samples with replacement, as Envoy’s N_CHOICES does, even over two hosts', () => {
     const eds = endpoints([[locality('a', ['10.0.0.1', '10.0.0.2'])]]);
     const lb = buildClusterLoadBalancer(cluster([LR()]), eds, { random: seededRandom(5) });
     lb.hosts[0]!.stats.activeRequests = 1;
-    for (let i = 0; i < 20; i++) expect(lb.pick()!.key).toBe('10.0.0.2:80');
+    // The busy host is picked only when both samples are the busy host: 1/4.
+    const busy = countKeys(picks(lb, 10_000)).get('10.0.0.1:80')! / 10_000;
+    expect(busy).toBeGreaterThan(0.22);
+    expect(busy).toBeLessThan(0.28);
   });
 
   it('spreads evenly when every host is idle', () => {
