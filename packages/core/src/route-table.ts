@@ -8,6 +8,8 @@
 // for every runtime_fraction of the route list, for the weighted cluster pick and for
 // mirror fractions, so those choices are correlated exactly as in Envoy. meshlet draws
 // it from the injected Random, once, and only when the table has something random.
+// gRPC requests follow gRFC A28 instead (as grpc-js-xds does): every runtime_fraction
+// test and the weighted cluster pick draw a fresh, independent value.
 import type {
   FractionalPercent,
   PathMatcher,
@@ -135,6 +137,8 @@ interface CompiledRoute {
   readonly matchPath: PathPredicate;
   readonly grpcOnly: boolean;
   readonly runtimeFraction: FractionalPercent | undefined;
+  /** The action reads the random value (a weighted cluster pick). */
+  readonly usesRandom: boolean;
   readonly headers: readonly RequestPredicate[];
   readonly query: readonly PathPredicate[];
   readonly decide: (req: MeshRequest, randomValue: number) => RouteDecision;
@@ -334,6 +338,7 @@ class Compiler {
       matchPath: compilePathMatcher(m.path, m.caseSensitive),
       grpcOnly: m.grpc,
       runtimeFraction: m.runtimeFraction,
+      usesRandom: action.kind === 'route' && action.cluster.kind === 'weighted_clusters',
       headers: m.headers.map(compileHeaderMatcher),
       query: m.queryParameters.map(compileQueryParameterMatcher),
       decide,
@@ -525,7 +530,7 @@ class CompiledRouteTable implements RouteTable {
     if (index === undefined) {
       for (let i = 0; i < routes.length; i++) {
         const r = routes[i]!;
-        if (routeMatches(r, req, path, randomValue)) return r.decide(req, randomValue);
+        if (routeMatches(r, req, path, randomValue, random)) return decide(r, req, randomValue, random);
       }
       return vh.noRoute;
     }
@@ -546,7 +551,7 @@ class CompiledRouteTable implements RouteTable {
       const only = lists[0]!;
       for (let k = 0; k < only.length; k++) {
         const r = routes[only[k]!]!;
-        if (routeMatches(r, req, path, randomValue)) return r.decide(req, randomValue);
+        if (routeMatches(r, req, path, randomValue, random)) return decide(r, req, randomValue, random);
       }
       return vh.noRoute;
     }
@@ -565,14 +570,23 @@ class CompiledRouteTable implements RouteTable {
       if (best < 0) return vh.noRoute;
       heads[best]!++;
       const r = routes[bestIndex]!;
-      if (routeMatches(r, req, path, randomValue)) return r.decide(req, randomValue);
+      if (routeMatches(r, req, path, randomValue, random)) return decide(r, req, randomValue, random);
     }
   }
 }
 
-function routeMatches(r: CompiledRoute, req: MeshRequest, path: string, randomValue: number): boolean {
+function decide(r: CompiledRoute, req: MeshRequest, randomValue: number, random: Random): RouteDecision {
+  return r.decide(req, req.grpc === true && r.usesRandom ? drawRandomValue(random) : randomValue);
+}
+
+function routeMatches(r: CompiledRoute, req: MeshRequest, path: string, randomValue: number, random: Random): boolean {
   if (!r.matchPath(path)) return false;
-  if (r.runtimeFraction !== undefined && !fractionEnabled(r.runtimeFraction, randomValue)) return false;
+  if (
+    r.runtimeFraction !== undefined &&
+    !fractionEnabled(r.runtimeFraction, req.grpc === true ? drawRandomValue(random) : randomValue)
+  ) {
+    return false;
+  }
   if (r.grpcOnly && req.grpc !== true) return false;
   for (let j = 0; j < r.headers.length; j++) if (!r.headers[j]!(req)) return false;
   for (let j = 0; j < r.query.length; j++) if (!r.query[j]!(path)) return false;

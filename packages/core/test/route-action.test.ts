@@ -67,6 +67,27 @@ describe('cluster selection', () => {
     expect(counts['c']).toBeLessThan(1_180);
     expect(counts['z']).toBeUndefined();
   });
+  it('weighted picks correlate with runtime_fraction for HTTP (one stream value, as Envoy) but not for gRPC', () => {
+    // A 50 % route with a 50/50 split: Envoy's shared value makes the split all "a".
+    const t = compileRouteTable(
+      oneHost([
+        {
+          match: { prefix: '/', runtime_fraction: { default_value: { numerator: 50, denominator: 'HUNDRED' } } },
+          route: { weighted_clusters: { clusters: [{ name: 'a', weight: 50 }, { name: 'b', weight: 50 }] } },
+        },
+        { match: { prefix: '/' }, route: { cluster: 'rest' } },
+      ]),
+    );
+    const random = seededRandom(4);
+    const http = new Set<string | undefined>();
+    const grpc = new Set<string | undefined>();
+    for (let i = 0; i < 500; i++) {
+      http.add(forward(t.route(request(), random)).cluster);
+      grpc.add(forward(t.route(request({ grpc: true }), random)).cluster);
+    }
+    expect([...http].sort()).toEqual(['a', 'rest']);
+    expect([...grpc].sort()).toEqual(['a', 'b', 'rest']);
+  });
   it('weighted_clusters header_name: a numeric header value replaces the random value', () => {
     const t = compileRouteTable(
       oneHost([

@@ -258,6 +258,25 @@ describe('runtime_fraction', () => {
     for (let i = 0; i < 1_000; i++) seen.add(clusterOf(t.route(request(), random)));
     expect([...seen].sort()).toEqual(['a', 'c']);
   });
+  it('gRPC requests draw independently for every fraction (gRFC A28)', () => {
+    const half = { default_value: { numerator: 50, denominator: 'HUNDRED' } };
+    const t = compileRouteTable(
+      oneHost([to('a', { prefix: '/', runtime_fraction: half }), to('b', { prefix: '/', runtime_fraction: half }), to('c')]),
+    );
+    const random = seededRandom(8);
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 10_000; i++) {
+      const c = clusterOf(t.route(request({ grpc: true }), random))!;
+      counts[c] = (counts[c] ?? 0) + 1;
+    }
+    // a 50 %, b 25 %, c 25 % (sigma about 50 and 43).
+    expect(counts['a']).toBeGreaterThan(4_700);
+    expect(counts['a']).toBeLessThan(5_300);
+    expect(counts['b']).toBeGreaterThan(2_250);
+    expect(counts['b']).toBeLessThan(2_750);
+    expect(counts['c']).toBeGreaterThan(2_250);
+    expect(counts['c']).toBeLessThan(2_750);
+  });
   it('0 never matches, a full fraction always does, MILLION denominators work', () => {
     const never = matcher({ prefix: '/', runtime_fraction: { default_value: { numerator: 0 } } });
     const always = matcher({ prefix: '/', runtime_fraction: { default_value: { numerator: 1_000_000, denominator: 'MILLION' } } });
