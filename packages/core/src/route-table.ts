@@ -11,6 +11,7 @@
 // gRPC requests follow gRFC A28 instead (as grpc-js-xds does): every runtime_fraction
 // test and the weighted cluster pick draw a fresh, independent value.
 import type {
+  ForwardAction,
   FractionalPercent,
   PathMatcher,
   RequestMirrorPolicy,
@@ -329,7 +330,7 @@ class Compiler {
         });
         break;
       case 'route':
-        decide = this.forward(r, vh, requestHeaderOps, responseHeaderOps);
+        decide = this.forward(r, action, vh, requestHeaderOps, responseHeaderOps);
         break;
     }
     return {
@@ -347,12 +348,11 @@ class Compiler {
 
   forward(
     r: Route,
+    action: ForwardAction,
     vh: VirtualHost,
     requestHeaderOps: readonly CompiledHeaderOps[],
     responseHeaderOps: readonly CompiledHeaderOps[],
   ): CompiledRoute['decide'] {
-    const action = r.action;
-    if (action.kind !== 'route') throw new Error('unreachable');
     const mirrorPolicies: readonly RequestMirrorPolicy[] =
       action.requestMirrorPolicies.length > 0
         ? action.requestMirrorPolicies
