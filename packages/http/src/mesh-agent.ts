@@ -252,7 +252,7 @@ export class MeshAgent extends Dispatcher {
     const authority = decision.autoHostRewrite && host.endpoint.hostname ? host.endpoint.hostname : target.authority;
     headers['host'] = authority;
     this.#mirror(snapshot, info, opts, decision, headers, target.path);
-    const stats = this.mesh.hostStats(host.key);
+    const stats = host.stats;
     const pool = this.#pools.get(`${info.scheme}://${host.key}`);
     stats.activeRequests++;
     pool.dispatch(

@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+// Benchmark: the HTTP request path. One local HTTP server (in a child process, with the
+// control plane), concurrency 32, the same run:
+//   raw undici.request (plain Agent)  vs  undici.request through MeshAgent
+//   global fetch                       vs  meshFetch
+// Rounds alternate the clients; the figure is each client's median requests/second.
+//   node bench/http-path.mjs [--requests 20000] [--concurrency 32] [--rounds 5]
+import { spawn } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Agent, request } from 'undici';
+import { createMesh, createMeshFetch } from '@meshlet/http';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const { values } = parseArgs({
+  options: { requests: { type: 'string', default: '20000' }, concurrency: { type: 'string', default: '32' }, rounds: { type: 'string', default: '5' } },
+});
+const N = Number(values.requests);
+const C = Number(values.concurrency);
+const ROUNDS = Number(values.rounds);
+
+const child = spawn(process.execPath, [join(here, 'lib/serve-http.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+const { address, port } = await new Promise((resolve) => {
+  let buf = '';
+  child.stdout.on('data', (d) => {
+    buf += d;
+    if (buf.includes('\n')) resolve(JSON.parse(buf.split('\n')[0]));
+  });
+});
+
+const raw = new Agent({ keepAliveTimeout: 60_000 });
+const mesh = createMesh({ bootstrap: { xds_servers: [{ server_uri: address, channel_creds: [{ type: 'insecure' }] }], node: { id: 'bench' } } });
+const meshFetch = createMeshFetch({ mesh });
+const RAW_URL = `http://127.0.0.1:${port}/bench`;
+const MESH_URL = 'http://bench.mesh.test/bench';
+
+const clients = {
+  'undici.request (Agent)': async () => {
+    const res = await request(RAW_URL, { dispatcher: raw });
+    await res.body.arrayBuffer();
+  },
+  'undici.request (MeshAgent)': async () => {
+    const res = await request(MESH_URL, { dispatcher: meshFetch.agent });
+    await res.body.arrayBuffer();
+  },
+  'global fetch': async () => {
+    const res = await fetch(RAW_URL);
+    await res.arrayBuffer();
+  },
+  meshFetch: async () => {
+    const res = await meshFetch(MESH_URL);
+    await res.arrayBuffer();
+  },
+};
+
+async function run(fn, n) {
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: C }, async () => {
+      while (next++ < n) await fn();
+    }),
+  );
+  return n / ((performance.now() - start) / 1000);
+}
+
+// Warm up every client (connections, JIT, the mesh's first resolution).
+for (const fn of Object.values(clients)) await run(fn, 2000);
+const results = Object.fromEntries(Object.keys(clients).map((k) => [k, []]));
+for (let r = 0; r < ROUNDS; r++) for (const [name, fn] of Object.entries(clients)) results[name].push(await run(fn, N));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]));
+console.log(`machine: ${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+console.log(`${N} requests per round, concurrency ${C}, ${ROUNDS} rounds, median req/s:`);
+for (const [k, v] of Object.entries(m)) console.log(`  ${k.padEnd(28)} ${Math.round(v)}`);
+console.log(`MeshAgent / raw undici: ${(m['undici.request (MeshAgent)'] / m['undici.request (Agent)']).toFixed(3)}`);
+console.log(`meshFetch / global fetch: ${(m.meshFetch / m['global fetch']).toFixed(3)}`);
+await meshFetch.agent.close();
+mesh.close();
+await raw.close();
+child.kill('SIGTERM');
+process.exit(0);

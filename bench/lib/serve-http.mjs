@@ -1,0 +1,31 @@
+// Child process: an HTTP server answering a small body, and @meshlet/control-plane serving
+// one Listener (bench.mesh.test:80) → one route → one EDS cluster with that server as its
+// only endpoint. Prints {"address", "port"} when ready.
+import { createServer } from 'node:http';
+import { ControlPlane } from '@meshlet/control-plane';
+import { TYPE_URLS } from '@meshlet/xds-client';
+
+const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const ROUTER = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+const body = Buffer.from(JSON.stringify({ ok: true, pad: 'x'.repeat(100) }));
+const server = createServer((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+    res.end(body);
+  });
+});
+server.keepAliveTimeout = 60_000;
+await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const port = server.address().port;
+const cp = new ControlPlane();
+cp.setResources(TYPE_URLS.listener, [{
+  name: 'bench.mesh.test:80',
+  api_listener: { api_listener: { '@type': HCM, rds: { route_config_name: 'rc', config_source: { ads: {} } }, http_filters: [{ name: 'router', typed_config: { '@type': ROUTER } }] } },
+}]);
+cp.setResources(TYPE_URLS.routeConfiguration, [{ name: 'rc', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c' } }] }] }]);
+cp.setResources(TYPE_URLS.cluster, [{ name: 'c', type: 'EDS', eds_cluster_config: { eds_config: { ads: {} } }, lb_policy: 'ROUND_ROBIN' }]);
+cp.setResources(TYPE_URLS.clusterLoadAssignment, [{ cluster_name: 'c', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] }]);
+const { address } = await cp.start();
+process.stdout.write(JSON.stringify({ address, port }) + '\n');
+process.on('SIGTERM', async () => { await cp.stop(); server.close(); process.exit(0); });
