@@ -4,22 +4,38 @@
 // way a meshlet client will, shows a NACK for a broken resource, and
 // @grpc/grpc-js-xds, an independent xDS client, sends real RPCs through the same config.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { ControlPlane } from '@meshlet/control-plane';
+import { createMesh, createMeshFetch } from '@meshlet/http';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const meshletBin = join(here, 'node_modules/@meshlet/cli/bin/meshlet.js');
 const step = (text) => console.log(`\n\x1b[1m▶ ${text}\x1b[0m`);
 
-// 1. The control plane, serving examples/config.
-step('meshlet control-plane --config examples/config');
-const cp = new ControlPlane({ configDir: join(here, 'config') });
+// 1. The control plane, serving a copy of examples/config (the demo edits it later).
+const dir = mkdtempSync(join(tmpdir(), 'meshlet-demo-'));
+const configDir = join(dir, 'config');
+cpSync(join(here, 'config'), configDir, { recursive: true });
+step(`meshlet control-plane --config ${configDir}`);
+const cp = new ControlPlane({ configDir, configDebounceMs: 50 });
 const { address } = await cp.start();
 console.log(`  listening on ${address}`);
+
+// HTTP backends for reviews v1, v2 and v3, on the ports its EDS names.
+const httpServers = [];
+for (const v of [1, 2, 3]) {
+  const server = createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ version: `v${v}`, path: req.url }));
+  });
+  await new Promise((resolve) => server.listen(19080 + v, '127.0.0.1', resolve));
+  httpServers.push(server);
+}
 
 // 2. Backends for the gRPC "echo" service, on the ports its EDS names.
 const id = (b) => b;
@@ -33,7 +49,6 @@ for (const [name, port] of [['echo-a', 17071], ['echo-b', 17072]]) {
 }
 
 // 3. A bootstrap, the file Istio's agent would write, pointing at our control plane.
-const dir = mkdtempSync(join(tmpdir(), 'meshlet-demo-'));
 const bootstrapFile = join(dir, 'bootstrap.json');
 writeFileSync(
   bootstrapFile,
@@ -100,8 +115,35 @@ for (let i = 1; i <= 4; i++) {
 }
 client.close();
 
+// 7. meshFetch: the same config routes plain fetch calls.
+step('meshFetch("http://reviews.default.svc.cluster.local:9080/reviews/1")');
+const mesh = createMesh({ bootstrap: JSON.parse(readFileSync(bootstrapFile, 'utf8')) });
+const meshFetch = createMeshFetch({ mesh });
+const URL_REVIEWS = 'http://reviews.default.svc.cluster.local:9080/reviews/1';
+async function tally(n, init) {
+  const counts = {};
+  for (let i = 0; i < n; i++) {
+    const { version } = await (await meshFetch(URL_REVIEWS, init)).json();
+    counts[version] = (counts[version] ?? 0) + 1;
+  }
+  return Object.entries(counts).sort().map(([v, c]) => `${v} ${c}`).join(', ');
+}
+console.log(`  100 calls, weighted route (v1 80 %, v3 20 %): ${await tally(100)}`);
+console.log(`  10 calls with "end-user: jason": ${await tally(10, { headers: { 'end-user': 'jason' } })}`);
+
+step('edit reviews.yaml while it runs: v1 0 %, v3 100 %');
+const reviewsFile = join(configDir, 'reviews.yaml');
+const reloaded = new Promise((resolve) => cp.once('reload', resolve));
+writeFileSync(reviewsFile, readFileSync(reviewsFile, 'utf8').replace('weight: 80', 'weight: 0').replace('weight: 20', 'weight: 100'));
+await reloaded;
+await new Promise((r) => setTimeout(r, 200)); // the push reaches the client
+console.log(`  100 calls: ${await tally(100)}`);
+await meshFetch.agent.close();
+mesh.close();
+
 step('done');
 await cp.stop();
 for (const s of servers) s.forceShutdown();
+for (const s of httpServers) s.close();
 rmSync(dir, { recursive: true, force: true });
 process.exit(0);
