@@ -3,7 +3,9 @@
 // control plane), concurrency 32, the same run:
 //   raw undici.request (plain Agent)  vs  undici.request through MeshAgent
 //   global fetch                       vs  meshFetch
-// Rounds alternate the clients; the figure is each client's median requests/second.
+// Rounds alternate the clients; each pair (MeshAgent vs Agent, meshFetch vs fetch) is
+// compared within the same round, and the figure is the median of the per-round ratios
+// (the machine's speed drifts between rounds more than the clients differ).
 //   node bench/http-path.mjs [--requests 20000] [--concurrency 32] [--rounds 5]
 import { spawn } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
@@ -69,14 +71,22 @@ async function run(fn, n) {
 // Warm up every client (connections, JIT, the mesh's first resolution).
 for (const fn of Object.values(clients)) await run(fn, 2000);
 const results = Object.fromEntries(Object.keys(clients).map((k) => [k, []]));
-for (let r = 0; r < ROUNDS; r++) for (const [name, fn] of Object.entries(clients)) results[name].push(await run(fn, N));
+// Odd rounds run the clients in reverse order, so drift within a round cancels out.
+const entries = Object.entries(clients);
+for (let r = 0; r < ROUNDS; r++) {
+  for (const [name, fn] of r % 2 === 0 ? entries : [...entries].reverse()) results[name].push(await run(fn, N));
+}
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]));
 console.log(`machine: ${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
 console.log(`${N} requests per round, concurrency ${C}, ${ROUNDS} rounds, median req/s:`);
 for (const [k, v] of Object.entries(m)) console.log(`  ${k.padEnd(28)} ${Math.round(v)}`);
-console.log(`MeshAgent / raw undici: ${(m['undici.request (MeshAgent)'] / m['undici.request (Agent)']).toFixed(3)}`);
-console.log(`meshFetch / global fetch: ${(m.meshFetch / m['global fetch']).toFixed(3)}`);
+const ratios = (a, b) => results[a].map((v, i) => v / results[b][i]);
+const fmt = (xs) => xs.map((x) => x.toFixed(3)).join(' ');
+const agentRatios = ratios('undici.request (MeshAgent)', 'undici.request (Agent)');
+const fetchRatios = ratios('meshFetch', 'global fetch');
+console.log(`MeshAgent / raw undici, per round: ${fmt(agentRatios)}; median ${median(agentRatios).toFixed(3)}`);
+console.log(`meshFetch / global fetch, per round: ${fmt(fetchRatios)}; median ${median(fetchRatios).toFixed(3)}`);
 await meshFetch.agent.close();
 mesh.close();
 await raw.close();

@@ -123,6 +123,8 @@ describe('meshFetch and MeshAgent', () => {
     const res = await request(`http://${API}/via-request`, { dispatcher: fetchM.agent, headers: { 'x-version': 'v2' } });
     const seen = (await res.body.json()) as Seen;
     expect(seen.url).toBe('/v2/via-request');
+    // undici.request's handler is of the older style: response mutations apply to it too.
+    expect(res.headers['x-vhost']).toBe('api');
   });
 
   it('passes unknown hosts through (ALLOW_ANY) and refuses them under REGISTRY_ONLY', async () => {

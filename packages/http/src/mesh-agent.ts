@@ -92,7 +92,9 @@ export class MeshAgent extends Dispatcher {
   }
 
   override dispatch(opts: Dispatcher.DispatchOptions, handler: Handler): boolean {
-    const h = new DecoratorHandler(handler) as unknown as Required<Pick<Handler, 'onRequestStart' | 'onResponseStart' | 'onResponseData' | 'onResponseEnd' | 'onResponseError'>> & Handler;
+    // The caller's handler as is: forwarded requests hand it (wrapped once) to the pool;
+    // local replies and errors go through a DecoratorHandler, which speaks both styles.
+    const h = handler;
     let info: OriginInfo;
     try {
       if (this.#closed) throw new MeshletError('MESHLET_INVALID_OPTION', 'MeshAgent is closed');
@@ -255,9 +257,10 @@ export class MeshAgent extends Dispatcher {
     const stats = host.stats;
     const pool = this.#pools.get(`${info.scheme}://${host.key}`);
     stats.activeRequests++;
+    const upstream = isNewStyle(h) ? new UpstreamHandler(h, decision, stats, host.key) : new LegacyUpstreamHandler(h as LegacyHandler, decision, stats, host.key);
     pool.dispatch(
       { ...opts, origin: `${info.scheme}://${host.key}`, path: target.path, headers, query: undefined as unknown as Record<string, unknown> },
-      new UpstreamHandler(h, decision, stats, host.key),
+      upstream as Handler,
     );
   }
 
@@ -338,6 +341,97 @@ class UpstreamHandler implements Handler {
   }
 }
 
+/** undici's older handler style (onConnect/onHeaders/onData/onComplete/onError), which undici.request uses. */
+interface LegacyHandler {
+  onConnect?(abort: (err?: Error) => void, context?: unknown): void;
+  onError?(err: Error): void;
+  onUpgrade?(statusCode: number, headers: Buffer[] | string[] | null, socket: import('node:stream').Duplex): void;
+  onResponseStarted?(): void;
+  onHeaders?(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean;
+  onData?(chunk: Buffer): boolean;
+  onComplete?(trailers: string[] | null): void;
+  onBodySent?(chunkSize: number, totalBytesSent: number): void;
+}
+
+function isNewStyle(h: Handler): boolean {
+  return typeof h.onRequestStart === 'function' || typeof h.onResponseStart === 'function';
+}
+
+/**
+ * The same as UpstreamHandler for a handler of the older style, without converting it
+ * (undici passes such a handler to the connection unchanged): one wrapper, no more.
+ */
+class LegacyUpstreamHandler implements LegacyHandler {
+  readonly #h: LegacyHandler;
+  readonly #decision: ForwardDecision;
+  readonly #stats: HostStats;
+  readonly #hostKey: string;
+  #done = false;
+
+  constructor(h: LegacyHandler, decision: ForwardDecision, stats: HostStats, hostKey: string) {
+    this.#h = h;
+    this.#decision = decision;
+    this.#stats = stats;
+    this.#hostKey = hostKey;
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#stats.activeRequests--;
+  }
+
+  onConnect(abort: (err?: Error) => void, context?: unknown): void {
+    this.#h.onConnect?.(abort, context);
+  }
+
+  onUpgrade(statusCode: number, headers: Buffer[] | string[] | null, socket: import('node:stream').Duplex): void {
+    this.#finish();
+    this.#h.onUpgrade?.(statusCode, headers, socket);
+  }
+
+  onResponseStarted(): void {
+    this.#h.onResponseStarted?.();
+  }
+
+  onHeaders(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean {
+    let raw = headers;
+    if (statusCode >= 200 && this.#decision.responseHeaderOps.length > 0) {
+      const record: Record<string, string | string[]> = {};
+      for (let i = 0; i + 1 < raw.length; i += 2) {
+        const name = raw[i]!.toString('latin1').toLowerCase();
+        const value = raw[i + 1]!.toString('latin1');
+        const prev = record[name];
+        record[name] = prev === undefined ? value : typeof prev === 'string' ? [prev, value] : [...prev, value];
+      }
+      applyResponseHeaderMutations(this.#decision, mutableHeadersFromRecord(record), { upstreamRemoteAddress: this.#hostKey });
+      raw = [];
+      for (const [name, value] of Object.entries(record)) {
+        for (const v of typeof value === 'string' ? [value] : value) raw.push(Buffer.from(name, 'latin1'), Buffer.from(v, 'latin1'));
+      }
+    }
+    return this.#h.onHeaders ? this.#h.onHeaders(statusCode, raw, resume, statusText) : true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.#h.onData ? this.#h.onData(chunk) : true;
+  }
+
+  onComplete(trailers: string[] | null): void {
+    this.#finish();
+    this.#h.onComplete?.(trailers);
+  }
+
+  onError(err: Error): void {
+    this.#finish();
+    this.#h.onError?.(upstreamError(err, this.#hostKey));
+  }
+
+  onBodySent(chunkSize: number, totalBytesSent: number): void {
+    this.#h.onBodySent?.(chunkSize, totalBytesSent);
+  }
+}
+
 const DISCARD: Handler = {
   onRequestStart() {},
   onResponseStart() {},
@@ -379,14 +473,16 @@ class LocalController implements Controller {
   }
 }
 
-function fail(h: Handler, err: unknown): void {
+function fail(handler: Handler, err: unknown): void {
   const error = err instanceof Error ? err : new Error(String(err));
+  const h = new DecoratorHandler(handler) as Handler;
   const c = new LocalController();
   queueMicrotask(() => h.onResponseError?.(c, error));
 }
 
 /** A response made here (direct_response, redirect), delivered as an upstream one would be. */
-function localReply(h: Handler, status: number, headers: Record<string, string | string[]>, body: string | undefined): void {
+function localReply(handler: Handler, status: number, headers: Record<string, string | string[]>, body: string | undefined): void {
+  const h = new DecoratorHandler(handler) as Handler;
   const c = new LocalController();
   const bytes = body === undefined ? undefined : Buffer.from(body);
   if (bytes) headers['content-length'] = String(bytes.length);
