@@ -91,10 +91,9 @@ export class MeshAgent extends Dispatcher {
     return this.#meshOption ?? getDefaultMesh();
   }
 
-  override dispatch(opts: Dispatcher.DispatchOptions, handler: Handler): boolean {
+  override dispatch(opts: Dispatcher.DispatchOptions, h: Handler): boolean {
     // The caller's handler as is: forwarded requests hand it (wrapped once) to the pool;
     // local replies and errors go through a DecoratorHandler, which speaks both styles.
-    const h = handler;
     let info: OriginInfo;
     try {
       if (this.#closed) throw new MeshletError('MESHLET_INVALID_OPTION', 'MeshAgent is closed');
@@ -110,7 +109,7 @@ export class MeshAgent extends Dispatcher {
     }
     switch (info.target.state) {
       case 'not_found':
-        this.#unknownHost(info, opts, h, handler);
+        this.#unknownHost(info, opts, h);
         return true;
       case 'error':
         fail(h, info.target.error);
@@ -119,7 +118,7 @@ export class MeshAgent extends Dispatcher {
         info.target.ready().then(
           (snap) => this.#route(snap, info, opts, h),
           (err: MeshletError) => {
-            if (info.target.state === 'not_found') this.#unknownHost(info, opts, h, handler);
+            if (info.target.state === 'not_found') this.#unknownHost(info, opts, h);
             else fail(h, err);
           },
         );
@@ -166,13 +165,13 @@ export class MeshAgent extends Dispatcher {
     this.#pools.retain(keep);
   }
 
-  #unknownHost(info: OriginInfo, opts: Dispatcher.DispatchOptions, h: Handler, original: Handler): void {
+  #unknownHost(info: OriginInfo, opts: Dispatcher.DispatchOptions, h: Handler): void {
     if (this.#policy === 'REGISTRY_ONLY') {
       fail(h, new MeshletError('MESHLET_REGISTRY_ONLY', `${info.authority} is not in the mesh and the outbound traffic policy is REGISTRY_ONLY`));
       return;
     }
     trace(() => `${info.authority}: not in the mesh, passing through`);
-    this.#passthrough.dispatch(opts, original);
+    this.#passthrough.dispatch(opts, h);
   }
 
   #route(snapshot: TargetSnapshot, info: OriginInfo, opts: Dispatcher.DispatchOptions, h: Handler): void {
@@ -288,56 +287,61 @@ export class MeshAgent extends Dispatcher {
   }
 }
 
-/** Wraps the caller's handler: applies response header mutations, keeps the host's active count. */
-class UpstreamHandler implements Handler {
-  readonly #h: Handler;
-  readonly #decision: ForwardDecision;
+/** What both upstream handler styles keep: the decision, and the host's active-request count. */
+abstract class UpstreamAccounting<H> {
+  protected readonly h: H;
+  protected readonly decision: ForwardDecision;
+  protected readonly hostKey: string;
   readonly #stats: HostStats;
-  readonly #hostKey: string;
   #done = false;
 
-  constructor(h: Handler, decision: ForwardDecision, stats: HostStats, hostKey: string) {
-    this.#h = h;
-    this.#decision = decision;
+  constructor(h: H, decision: ForwardDecision, stats: HostStats, hostKey: string) {
+    this.h = h;
+    this.decision = decision;
     this.#stats = stats;
-    this.#hostKey = hostKey;
+    this.hostKey = hostKey;
   }
 
-  #finish(): void {
+  /** The request is over (completed, failed or upgraded): count it out once. */
+  protected finish(): void {
     if (this.#done) return;
     this.#done = true;
     this.#stats.activeRequests--;
   }
+}
+
+/** Wraps the caller's handler: applies response header mutations, keeps the host's active count. */
+class UpstreamHandler extends UpstreamAccounting<Handler> implements Handler {
 
   onRequestStart(controller: Controller, context: unknown): void {
-    this.#h.onRequestStart?.(controller, context);
+    this.h.onRequestStart?.(controller, context);
   }
 
   onRequestUpgrade(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>, socket: import('node:stream').Duplex): void {
-    this.#h.onRequestUpgrade?.(controller, statusCode, headers as never, socket);
+    this.h.onRequestUpgrade?.(controller, statusCode, headers as never, socket);
   }
 
   onResponseStart(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
-    if (this.#decision.responseHeaderOps.length > 0) {
-      applyResponseHeaderMutations(this.#decision, mutableHeadersFromRecord(headers as Record<string, string | string[]>), {
-        upstreamRemoteAddress: this.#hostKey,
+    if (this.decision.responseHeaderOps.length > 0) {
+      applyResponseHeaderMutations(this.decision, mutableHeadersFromRecord(headers as Record<string, string | string[]>), {
+        upstreamRemoteAddress: this.hostKey,
       });
     }
-    this.#h.onResponseStart?.(controller, statusCode, headers as never, statusMessage);
+    this.h.onResponseStart?.(controller, statusCode, headers as never, statusMessage);
   }
 
   onResponseData(controller: Controller, chunk: Buffer): void {
-    this.#h.onResponseData?.(controller, chunk);
+    this.h.onResponseData?.(controller, chunk);
   }
 
   onResponseEnd(controller: Controller, trailers: Record<string, string | string[] | undefined>): void {
-    this.#finish();
-    this.#h.onResponseEnd?.(controller, trailers as never);
+    this.finish();
+    this.h.onResponseEnd?.(controller, trailers as never);
   }
 
   onResponseError(controller: Controller, error: Error): void {
-    this.#finish();
-    this.#h.onResponseError?.(controller, upstreamError(error, this.#hostKey));
+    this.finish();
+    this.h.onResponseError?.(controller, upstreamError(error, this.hostKey));
   }
 }
 
@@ -361,42 +365,23 @@ function isNewStyle(h: Handler): boolean {
  * The same as UpstreamHandler for a handler of the older style, without converting it
  * (undici passes such a handler to the connection unchanged): one wrapper, no more.
  */
-class LegacyUpstreamHandler implements LegacyHandler {
-  readonly #h: LegacyHandler;
-  readonly #decision: ForwardDecision;
-  readonly #stats: HostStats;
-  readonly #hostKey: string;
-  #done = false;
-
-  constructor(h: LegacyHandler, decision: ForwardDecision, stats: HostStats, hostKey: string) {
-    this.#h = h;
-    this.#decision = decision;
-    this.#stats = stats;
-    this.#hostKey = hostKey;
-  }
-
-  #finish(): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.#stats.activeRequests--;
-  }
-
+class LegacyUpstreamHandler extends UpstreamAccounting<LegacyHandler> implements LegacyHandler {
   onConnect(abort: (err?: Error) => void, context?: unknown): void {
-    this.#h.onConnect?.(abort, context);
+    this.h.onConnect?.(abort, context);
   }
 
   onUpgrade(statusCode: number, headers: Buffer[] | string[] | null, socket: import('node:stream').Duplex): void {
-    this.#finish();
-    this.#h.onUpgrade?.(statusCode, headers, socket);
+    this.finish();
+    this.h.onUpgrade?.(statusCode, headers, socket);
   }
 
   onResponseStarted(): void {
-    this.#h.onResponseStarted?.();
+    this.h.onResponseStarted?.();
   }
 
   onHeaders(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean {
     let raw = headers;
-    if (statusCode >= 200 && this.#decision.responseHeaderOps.length > 0) {
+    if (statusCode >= 200 && this.decision.responseHeaderOps.length > 0) {
       const record: Record<string, string | string[]> = {};
       for (let i = 0; i + 1 < raw.length; i += 2) {
         const name = raw[i]!.toString('latin1').toLowerCase();
@@ -404,31 +389,31 @@ class LegacyUpstreamHandler implements LegacyHandler {
         const prev = record[name];
         record[name] = prev === undefined ? value : typeof prev === 'string' ? [prev, value] : [...prev, value];
       }
-      applyResponseHeaderMutations(this.#decision, mutableHeadersFromRecord(record), { upstreamRemoteAddress: this.#hostKey });
+      applyResponseHeaderMutations(this.decision, mutableHeadersFromRecord(record), { upstreamRemoteAddress: this.hostKey });
       raw = [];
       for (const [name, value] of Object.entries(record)) {
         for (const v of typeof value === 'string' ? [value] : value) raw.push(Buffer.from(name, 'latin1'), Buffer.from(v, 'latin1'));
       }
     }
-    return this.#h.onHeaders ? this.#h.onHeaders(statusCode, raw, resume, statusText) : true;
+    return this.h.onHeaders ? this.h.onHeaders(statusCode, raw, resume, statusText) : true;
   }
 
   onData(chunk: Buffer): boolean {
-    return this.#h.onData ? this.#h.onData(chunk) : true;
+    return this.h.onData ? this.h.onData(chunk) : true;
   }
 
   onComplete(trailers: string[] | null): void {
-    this.#finish();
-    this.#h.onComplete?.(trailers);
+    this.finish();
+    this.h.onComplete?.(trailers);
   }
 
   onError(err: Error): void {
-    this.#finish();
-    this.#h.onError?.(upstreamError(err, this.#hostKey));
+    this.finish();
+    this.h.onError?.(upstreamError(err, this.hostKey));
   }
 
   onBodySent(chunkSize: number, totalBytesSent: number): void {
-    this.#h.onBodySent?.(chunkSize, totalBytesSent);
+    this.h.onBodySent?.(chunkSize, totalBytesSent);
   }
 }
 
