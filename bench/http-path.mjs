@@ -57,14 +57,18 @@ const clients = {
   },
 };
 
-async function run(fn, n) {
+const cpu = {};
+async function run(fn, n, name) {
   let next = 0;
   const start = performance.now();
+  const cpuStart = process.cpuUsage();
   await Promise.all(
     Array.from({ length: C }, async () => {
       while (next++ < n) await fn();
     }),
   );
+  const used = process.cpuUsage(cpuStart);
+  if (name) (cpu[name] ??= []).push((used.user + used.system) / n);
   return n / ((performance.now() - start) / 1000);
 }
 
@@ -74,13 +78,14 @@ const results = Object.fromEntries(Object.keys(clients).map((k) => [k, []]));
 // Odd rounds run the clients in reverse order, so drift within a round cancels out.
 const entries = Object.entries(clients);
 for (let r = 0; r < ROUNDS; r++) {
-  for (const [name, fn] of r % 2 === 0 ? entries : [...entries].reverse()) results[name].push(await run(fn, N));
+  for (const [name, fn] of r % 2 === 0 ? entries : [...entries].reverse()) results[name].push(await run(fn, N, name));
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]));
 console.log(`machine: ${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
 console.log(`${N} requests per round, concurrency ${C}, ${ROUNDS} rounds, median req/s:`);
-for (const [k, v] of Object.entries(m)) console.log(`  ${k.padEnd(28)} ${Math.round(v)}`);
+// Client CPU per request is steadier than throughput (the server shares the two cores).
+for (const [k, v] of Object.entries(m)) console.log(`  ${k.padEnd(28)} ${String(Math.round(v)).padStart(6)} req/s   ${median(cpu[k]).toFixed(1)} µs client CPU per request`);
 const ratios = (a, b) => results[a].map((v, i) => v / results[b][i]);
 const fmt = (xs) => xs.map((x) => x.toFixed(3)).join(' ');
 const agentRatios = ratios('undici.request (MeshAgent)', 'undici.request (Agent)');
