@@ -38,7 +38,7 @@ describe('Mesh', () => {
       endpoints('a', [['127.0.0.1', 1001], ['127.0.0.1', 1002]]),
       endpoints('b', [['127.0.0.1', 2001]]),
     ]);
-    mesh = new Mesh({ bootstrap: bootstrapFor(address), random: seededRandom(7), resourceDoesNotExistTimeoutMs: 300 });
+    mesh = new Mesh({ bootstrap: bootstrapFor(address), random: seededRandom(7), resourceDoesNotExistTimeoutMs: 300, listenerCatalog: false });
   });
 
   afterEach(async () => {
@@ -81,7 +81,25 @@ describe('Mesh', () => {
     expect(mesh.hostStats(host.key)).toBe(mesh.hostStats('127.0.0.1:2001'));
   });
 
-  it('reports a host with no Listener as not_found', async () => {
+  it('knows a host is not in the mesh from the listener catalog, without waiting for the 15 s timer, and follows it when it joins', async () => {
+    const quick = new Mesh({ bootstrap: mesh.client.bootstrap, random: seededRandom(1) });
+    try {
+      const t = quick.target('later.test:80');
+      await expect(t.ready()).rejects.toMatchObject({ code: 'MESHLET_XDS_RESOURCE_DOES_NOT_EXIST' });
+      expect(t.state).toBe('not_found');
+      // The catalog went out as a wildcard: an LDS request with no names.
+      expect(cp.requests.some((r) => r.typeUrl === TYPE_URLS.listener && r.resourceNames.length === 0)).toBe(true);
+      const joined = new Promise<void>((resolve) => t.onChange(() => t.state === 'ready' && resolve()));
+      cp.updateResources(TYPE_URLS.routeConfiguration, [routeConfig('rc-any', [{ domains: ['*'], routes: [{ prefix: '/', cluster: 'b' }] }])]);
+      cp.updateResources(TYPE_URLS.listener, [listener('later.test:80', 'rc-any')]);
+      await joined;
+      expect(t.snapshot?.routeTable.route(request('/b'), quick.random).kind).toBe('forward');
+    } finally {
+      quick.close();
+    }
+  });
+
+  it('reports a host with no Listener as not_found (catalog off: gRFC A57 timer)', async () => {
     const t = mesh.target('nowhere.test:80');
     await expect(t.ready()).rejects.toMatchObject({ code: 'MESHLET_XDS_RESOURCE_DOES_NOT_EXIST' });
     expect(t.state).toBe('not_found');

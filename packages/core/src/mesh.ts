@@ -4,6 +4,7 @@
 // `target.snapshot`; an update swaps the reference, so a request keeps the snapshot it
 // started with.
 import {
+  listenerResourceType,
   MeshletError,
   tracer,
   XdsClient,
@@ -50,6 +51,13 @@ export interface MeshOptions extends Pick<XdsClientOptions, 'env' | 'resourceDoe
   readonly xdsClient?: XdsClient;
   /** Randomness for routing and load balancing (seed it in tests). */
   readonly random?: Random;
+  /**
+   * Learn which hosts are in the mesh from a wildcard Listener subscription on a second ADS
+   * stream, so a host with no Listener is known at once instead of after gRFC A57's
+   * does-not-exist timer (15 s). Default true. istiod's grpc generator and meshlet's control
+   * plane answer a wildcard LDS request with every outbound Listener.
+   */
+  readonly listenerCatalog?: boolean;
 }
 
 /** One target authority (host:port): its snapshot and what became of its resolution. */
@@ -150,10 +158,15 @@ export class Mesh {
   readonly #targets = new Map<string, MeshTarget>();
   /** Live counters per endpoint key, kept across snapshots so least-request sees in-flight calls. */
   readonly #hostStats = new Map<string, HostStats>();
+  readonly #catalogEnabled: boolean;
+  #catalogClient: XdsClient | undefined;
+  /** Every Listener name the server has, from the last wildcard LDS response. */
+  #catalog: ReadonlySet<string> | undefined;
   #closed = false;
 
   constructor(options: MeshOptions = {}) {
     this.random = options.random ?? systemRandom;
+    this.#catalogEnabled = options.listenerCatalog !== false;
     if (options.xdsClient) {
       this.client = options.xdsClient;
       this.#ownsClient = false;
@@ -210,7 +223,34 @@ export class Mesh {
       },
     );
     target.attach(dm);
+    this.#consultCatalog(target);
     return target;
+  }
+
+  /** A target whose Listener the wildcard catalog does not list does not exist (yet). */
+  #consultCatalog(target: MeshTarget): void {
+    if (!this.#catalogEnabled || target.listenerName.startsWith('xdstp:')) return;
+    if (!this.#catalogClient) this.#startCatalog();
+    const catalog = this.#catalog;
+    if (catalog && !target.snapshot && target.state === 'pending' && !catalog.has(target.listenerName)) {
+      trace(() => `${target.authority}: Listener "${target.listenerName}" is not in the server's listener catalog`);
+      target.fail(new MeshletError('MESHLET_XDS_RESOURCE_DOES_NOT_EXIST', `Listener "${target.listenerName}" does not exist`));
+    }
+  }
+
+  #startCatalog(): void {
+    // Its own client, hence its own ADS stream: the wildcard must go out as the legacy
+    // empty name list, which a stream that also names listeners cannot send.
+    this.#catalogClient = new XdsClient({ bootstrap: this.client.bootstrap });
+    this.#catalogClient.watch(listenerResourceType, '*', {
+      onChanged: () => {},
+      onError: () => {},
+      onDoesNotExist: () => {},
+      onResourceNames: (names) => {
+        this.#catalog = names;
+        for (const t of this.#targets.values()) this.#consultCatalog(t);
+      },
+    });
   }
 
   /** Stop resolving; close the xDS client when the mesh created it. */
@@ -218,6 +258,7 @@ export class Mesh {
     this.#closed = true;
     for (const t of this.#targets.values()) t.close();
     this.#targets.clear();
+    this.#catalogClient?.close();
     if (this.#ownsClient) this.client.close();
   }
 

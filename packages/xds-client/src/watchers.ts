@@ -13,6 +13,12 @@ export interface XdsWatcher<T> {
   onError(error: MeshletError): void;
   /** The server does not have it: deleted, or never sent before the timer ran out (gRFC A57). */
   onDoesNotExist(): void;
+  /**
+   * For a wildcard (`*`) watch of a type whose every response is the whole set (LDS, CDS):
+   * the names of every resource in the response just processed, valid or not. Not called
+   * for a response holding a resource that could not even be named.
+   */
+  onResourceNames?(names: ReadonlySet<string>): void;
 }
 
 /** CSDS's ClientResourceStatus, the states meshlet uses. */

@@ -71,6 +71,8 @@ interface TypeState {
   lastDecoded: Array<{ readonly bytes: Uint8Array; readonly result: DecodeResult<unknown> }>;
   /** Whether a request for the type went out on the current stream. */
   sentOnStream: boolean;
+  /** A request for the type named a resource (not only `*`) on the current stream. */
+  namedOnStream: boolean;
   /** The resource_names of the last request sent, joined, to skip a request that changes nothing. */
   lastSentNames: string | undefined;
 }
@@ -95,6 +97,9 @@ class WatchHandle implements XdsWatcher<unknown> {
   }
   onDoesNotExist(): void {
     this.#watcher.onDoesNotExist();
+  }
+  onResourceNames(names: ReadonlySet<string>): void {
+    this.#watcher.onResourceNames?.(names);
   }
 }
 
@@ -154,6 +159,7 @@ export class XdsServerConnection {
         wildcardSeen: new Map(),
         lastDecoded: [],
         sentOnStream: false,
+        namedOnStream: false,
         lastSentNames: undefined,
       };
       this.#types.set(type.typeUrl, typeState);
@@ -294,7 +300,13 @@ export class XdsServerConnection {
 
   #sendRequest(t: TypeState, extra: { errorMessage?: string }): void {
     this.#prune(t);
-    const names = [...t.entries.keys()];
+    let names = [...t.entries.keys()];
+    // A wildcard alone goes out as an empty list, the legacy wildcard every server knows
+    // (istiod's grpc generator reads "*" as a host name); valid while the stream never
+    // named anything else for the type (xDS protocol, "How the client specifies what
+    // resources to return").
+    if (names.length === 1 && names[0] === WILDCARD && !t.namedOnStream) names = [];
+    else if (names.some((n) => n !== WILDCARD)) t.namedOnStream = true;
     const request: OutgoingDiscoveryRequest = {
       type_url: t.type.typeUrl,
       version_info: t.versionInfo,
@@ -348,6 +360,7 @@ export class XdsServerConnection {
     for (const t of this.#types.values()) {
       t.nonce = ''; // a nonce belongs to one stream
       t.sentOnStream = false;
+      t.namedOnStream = false;
       t.lastSentNames = undefined;
       if (t.entries.size > 0) this.#sendRequest(t, {});
     }
@@ -503,6 +516,11 @@ export class XdsServerConnection {
         notifications.push(() => notify(entry.watchers, (w) => w.onDoesNotExist()));
       }
       for (const name of [...t.wildcardSeen.keys()]) if (!seen.has(name)) t.wildcardSeen.delete(name);
+      const wildcard = t.entries.get(WILDCARD);
+      if (wildcard) {
+        const names: ReadonlySet<string> = new Set(seen);
+        notifications.push(() => notify(wildcard.watchers, (w) => w.onResourceNames?.(names)));
+      }
     }
 
     // Watchers run before the ACK, so names they subscribe to in their callbacks ride

@@ -501,14 +501,20 @@ describe('XdsClient (SotW over a scripted ADS server)', () => {
     expect(w.last?.kind).toBe('changed');
   });
 
-  it('a `*` watch subscribes to the wildcard and sees every resource', async () => {
+  it('a `*` watch subscribes to the wildcard (as the legacy empty list) and sees every resource and every response\'s names', async () => {
     const { server, client } = await setup();
     const w = new RecordingWatcher<TestCluster>();
-    client.watch(clusterType, '*', w);
-    expect((await server.waitForRequest(isType(CDS))).resource_names).toEqual(['*']);
+    const namesSeen: string[][] = [];
+    client.watch(clusterType, '*', Object.assign(w, { onResourceNames: (names: ReadonlySet<string>) => namesSeen.push([...names]) }));
+    expect((await server.waitForRequest(isType(CDS))).resource_names).toEqual([]);
     server.respond(CDS, 'v1', [cluster('p'), cluster('q')]);
     await w.waitFor(2);
     expect(w.events.map((e) => (e.kind === 'changed' ? (e.value as TestCluster).name : e.kind))).toEqual(['p', 'q']);
+    expect(namesSeen).toEqual([['p', 'q']]);
+    // A named watch besides it: '*' goes out as a name again, beside the other.
+    client.watch(clusterType, 'r', new RecordingWatcher());
+    const next = await server.waitForRequest((r) => isType(CDS)(r) && r.resource_names.includes('r'));
+    expect([...next.resource_names].sort()).toEqual(['*', 'r']);
   });
 
   it('close() ends the stream and every timer', async () => {
