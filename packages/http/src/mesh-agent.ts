@@ -254,11 +254,12 @@ export class MeshAgent extends Dispatcher {
     headers['host'] = authority;
     this.#mirror(snapshot, info, opts, decision, headers, target.path);
     const stats = host.stats;
-    const pool = this.#pools.get(`${info.scheme}://${host.key}`);
+    const origin = originOf(info.scheme, host);
+    const pool = this.#pools.get(origin);
     stats.activeRequests++;
     const upstream = isNewStyle(h) ? new UpstreamHandler(h, decision, stats, host.key) : new LegacyUpstreamHandler(h as LegacyHandler, decision, stats, host.key);
     pool.dispatch(
-      { ...opts, origin: `${info.scheme}://${host.key}`, path: target.path, headers, query: undefined as unknown as Record<string, unknown> },
+      { ...opts, origin, path: target.path, headers, query: undefined as unknown as Record<string, unknown> },
       upstream as Handler,
     );
   }
@@ -484,29 +485,50 @@ function localReply(handler: Handler, status: number, headers: Record<string, st
 /** undici accepts headers as a record, a flat [name, value, ...] array, or an iterable of pairs. */
 function normalizeHeaders(input: Dispatcher.DispatchOptions['headers']): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  const add = (name: string, value: unknown): void => {
-    if (value === undefined || value === null) return;
-    const n = name.toLowerCase();
-    const values = Array.isArray(value) ? value.map(String) : [String(value)];
-    const prev = out[n];
-    if (prev === undefined) out[n] = values.length === 1 ? values[0]! : values;
-    else out[n] = [...(typeof prev === 'string' ? [prev] : prev), ...values];
-  };
   if (input == null) return out;
   if (Array.isArray(input)) {
     if (input.length > 0 && Array.isArray(input[0])) {
-      for (const pair of input as unknown as [string, string][]) add(pair[0], pair[1]);
+      for (const pair of input as unknown as [string, string][]) addHeader(out, pair[0], pair[1]);
     } else {
-      for (let i = 0; i + 1 < input.length; i += 2) add(String(input[i]), input[i + 1]);
+      for (let i = 0; i + 1 < input.length; i += 2) addHeader(out, String(input[i]), input[i + 1]);
     }
     return out;
   }
   if (typeof (input as Iterable<unknown>)[Symbol.iterator] === 'function') {
-    for (const [k, v] of input as Iterable<[string, string]>) add(k, v);
+    for (const [k, v] of input as Iterable<[string, string]>) addHeader(out, k, v);
     return out;
   }
-  for (const [k, v] of Object.entries(input as Record<string, unknown>)) add(k, v);
+  // The common case, a plain record: one pass, no intermediate arrays.
+  const record = input as Record<string, unknown>;
+  for (const k in record) {
+    const v = record[k];
+    if (v === undefined || v === null) continue;
+    const n = k.toLowerCase();
+    if (typeof v === 'string' && out[n] === undefined) out[n] = v;
+    else addHeader(out, n, v);
+  }
   return out;
+}
+
+function addHeader(out: Record<string, string | string[]>, name: string, value: unknown): void {
+  if (value === undefined || value === null) return;
+  const n = name.toLowerCase();
+  const values = Array.isArray(value) ? value.map(String) : [String(value)];
+  const prev = out[n];
+  if (prev === undefined) out[n] = values.length === 1 ? values[0]! : values;
+  else out[n] = [...(typeof prev === 'string' ? [prev] : prev), ...values];
+}
+
+/** `scheme://host:port` of a picked host, made once per host and scheme (hosts live as long as their snapshot). */
+const ORIGINS = { http: new WeakMap<object, string>(), https: new WeakMap<object, string>() };
+function originOf(scheme: string, host: { readonly key: string }): string {
+  const cache = scheme === 'https' ? ORIGINS.https : ORIGINS.http;
+  let origin = cache.get(host);
+  if (origin === undefined) {
+    origin = `${scheme}://${host.key}`;
+    cache.set(host, origin);
+  }
+  return origin;
 }
 
 function hostHeader(headers: Record<string, string | string[]>): string | undefined {
