@@ -613,3 +613,44 @@ export class OutlierDetector {
     }
   }
 }
+
+/**
+ * Detectors by key, kept across snapshots so host state survives config updates: the cluster
+ * name for HTTP, cluster and priority for gRPC (A50 runs one per priority). `get` creates a
+ * detector or brings it up to date with the newest config and host list; `retain` disposes of
+ * the detectors whose key is gone.
+ */
+export class OutlierDetectorRegistry {
+  private readonly detectors = new Map<string, OutlierDetector>();
+
+  constructor(private readonly options: OutlierDetectorOptions) {}
+
+  get(key: string, config: OutlierDetection | undefined, hostKeys: Iterable<string>): OutlierDetector {
+    let d = this.detectors.get(key);
+    if (d === undefined) {
+      d = new OutlierDetector(config, this.options);
+      this.detectors.set(key, d);
+    } else {
+      d.update(config);
+    }
+    d.setHosts(hostKeys);
+    return d;
+  }
+
+  peek(key: string): OutlierDetector | undefined {
+    return this.detectors.get(key);
+  }
+
+  retain(keys: Iterable<string>): void {
+    const keep = new Set(keys);
+    for (const [k, d] of this.detectors) {
+      if (keep.has(k)) continue;
+      d.dispose();
+      this.detectors.delete(k);
+    }
+  }
+
+  get size(): number {
+    return this.detectors.size;
+  }
+}

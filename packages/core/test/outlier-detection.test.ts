@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Clock, OutlierDetection, TimerHandle } from '@meshlet/xds-client';
 import { buildClusterLoadBalancer } from '../src/lb-cluster.js';
-import { OutlierDetector, type CallOutcome, type OutlierEvent, type OutlierFlavor } from '../src/outlier-detection.js';
+import { OutlierDetector, OutlierDetectorRegistry, type CallOutcome, type OutlierEvent, type OutlierFlavor } from '../src/outlier-detection.js';
 import { seededRandom } from '../src/random.js';
 import { cluster, endpoints, hostsSpec, locality, RR } from './lb-fixtures.js';
 
@@ -485,5 +485,36 @@ describe('lifecycle', () => {
     const bad = [...keys][3]!;
     repeat(od, bad, 503, 5);
     for (let i = 0; i < 100; i++) expect(lb.pick({ exclude: od.ejected() })!.key).not.toBe(bad);
+  });
+});
+
+describe('registry and local-origin success rate', () => {
+  it('the registry keeps a detector (and its ejections) across updates and disposes of removed ones', () => {
+    const clock = new FakeClock();
+    const reg = new OutlierDetectorRegistry({ clock, random: seededRandom(1) });
+    const hosts = hostKeys(10);
+    const od = reg.get('reviews', DEFAULTS, hosts);
+    repeat(od, hosts[0]!, 500, 5);
+    const again = reg.get('reviews', { ...DEFAULTS, consecutive5xx: 3 }, hosts);
+    expect(again).toBe(od);
+    expect(again.isEjected(hosts[0]!)).toBe(true);
+    repeat(od, hosts[1]!, 500, 3); // the newest threshold; 2 of 10 > 10 %: overflow
+    expect(od.stats().ejectionsOverflow).toBe(1);
+    reg.get('ratings', undefined, []);
+    expect(clock.pending).toBe(1); // no timer without a config
+    reg.retain(['ratings']);
+    expect(reg.peek('reviews')).toBeUndefined();
+    expect(clock.pending).toBe(0);
+  });
+
+  it('split: a local-origin success-rate outlier is ejected as SUCCESS_RATE_LOCAL_ORIGIN', () => {
+    const { od, clock, hosts, events } = detector({ splitExternalLocalOriginErrors: true, maxEjectionPercent: 20, consecutiveLocalOriginFailure: 1000 }, 5);
+    for (let i = 0; i < 50; i++) {
+      od.record(hosts[0]!, 'connect_success');
+      od.record(hosts[0]!, 'connect_failure');
+    }
+    for (const h of hosts.slice(1)) repeat(od, h, 'connect_success', 100);
+    clock.advance(10_000);
+    expect(events).toEqual([expect.objectContaining({ host: hosts[0], type: 'SUCCESS_RATE_LOCAL_ORIGIN' })]);
   });
 });
