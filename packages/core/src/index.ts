@@ -61,6 +61,86 @@ export { Mesh, MeshTarget, type ClusterSnapshot, type MeshOptions, type TargetSn
 export { appendForwardedHost } from './route-host-rewrite.js';
 export type { FinalizeOptions } from './route-apply.js';
 export {
+  failureReply,
+  requestWasSent,
+  type AttemptOutcome,
+  type ConnectFailureOutcome,
+  type HostTagged,
+  type OverflowOutcome,
+  type RefusedStreamOutcome,
+  type ResetOutcome,
+  type ResponseHeaderView,
+  type ResponseOutcome,
+  type TimeoutOutcome,
+} from './retry-outcome.js';
+export {
+  compileRetryPolicy,
+  parseRetryOn,
+  CompiledRetryPolicy,
+  RetryConditions,
+  RetryOn,
+  DEFAULT_NUM_RETRIES,
+  RETRY_REQUEST_HEADERS,
+  type RetryRequestOptions,
+} from './retry-policy.js';
+export {
+  exponentialBackoffFor,
+  jitteredLowerBound,
+  JitteredExponentialBackoff,
+  DEFAULT_BASE_INTERVAL_MS,
+  DEFAULT_MAX_INTERVAL_FACTOR,
+} from './backoff.js';
+export { parseResetInterval, type RateLimitedBackOff } from './retry-rate-limit.js';
+export { retryHostSelector, RetryHostSelector, PREVIOUS_HOSTS_PREDICATE } from './retry-host-predicate.js';
+export {
+  resolveTimeouts,
+  grpcCallTimeout,
+  parseGrpcTimeout,
+  formatGrpcTimeout,
+  DEFAULT_ROUTE_TIMEOUT_MS,
+  TIMEOUT_REQUEST_HEADERS,
+  type TimeoutOptions,
+  type TimeoutSource,
+  type UpstreamTimeouts,
+} from './timeout-policy.js';
+export { runWithRetries, type RetryAdmission, type RetryFlag, type RetryLoopOptions, type RetryResult } from './retry-loop.js';
+export {
+  CircuitBreakerRegistry,
+  ClusterCircuitBreaker,
+  isBreakerOverflow,
+  type BreakerOverflow,
+  type BreakerRelease,
+  type BreakerResource,
+  type BreakerResourceState,
+  type RoutingPriority,
+} from './circuit-breaker.js';
+export {
+  OutlierDetector,
+  OutlierDetectorRegistry,
+  type CallOutcome,
+  type EjectionType,
+  type OutlierDetectorOptions,
+  type OutlierEvent,
+  type OutlierFlavor,
+  type OutlierListener,
+  type OutlierStats,
+} from './outlier-detection.js';
+export {
+  ActiveFaults,
+  compileFault,
+  decideFault,
+  faultConfigForRoute,
+  httpToGrpcStatus,
+  injectFault,
+  FAULT_FILTER_TYPE_URL,
+  type CompiledFault,
+  type FaultAbortDecision,
+  type FaultContext,
+  type FaultDecision,
+  type FaultFlag,
+  type InjectedFault,
+} from './fault-injection.js';
+export {
   CircuitBreakerRegistry,
   ClusterCircuitBreaker,
   isBreakerOverflow,
