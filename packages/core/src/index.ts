@@ -140,39 +140,3 @@ export {
   type FaultFlag,
   type InjectedFault,
 } from './fault-injection.js';
-export {
-  CircuitBreakerRegistry,
-  ClusterCircuitBreaker,
-  isBreakerOverflow,
-  type BreakerOverflow,
-  type BreakerRelease,
-  type BreakerResource,
-  type BreakerResourceState,
-  type RoutingPriority,
-} from './circuit-breaker.js';
-export {
-  OutlierDetector,
-  OutlierDetectorRegistry,
-  type CallOutcome,
-  type EjectionType,
-  type OutlierDetectorOptions,
-  type OutlierEvent,
-  type OutlierFlavor,
-  type OutlierListener,
-  type OutlierStats,
-} from './outlier-detection.js';
-export {
-  ActiveFaults,
-  compileFault,
-  decideFault,
-  faultConfigForRoute,
-  httpToGrpcStatus,
-  injectFault,
-  FAULT_FILTER_TYPE_URL,
-  type CompiledFault,
-  type FaultAbortDecision,
-  type FaultContext,
-  type FaultDecision,
-  type FaultFlag,
-  type InjectedFault,
-} from './fault-injection.js';
