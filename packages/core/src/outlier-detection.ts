@@ -199,9 +199,12 @@ export class OutlierDetector {
   update(config: OutlierDetection | undefined): void {
     if (this.disposed) return;
     if (config !== undefined && config.maxEjectionTime < config.baseEjectionTime) {
-      // Envoy refuses such a detector; the xds-client decoder already defaults
-      // max_ejection_time to max(300 s, base), so only an explicit pair can get here.
-      throw new RangeError('outlier detection: max_ejection_time is smaller than base_ejection_time');
+      const { maxEjectionTime, baseEjectionTime } = config;
+      // Envoy rejects such a cluster ("max_ejection_time cannot be smaller than
+      // base_ejection_time"); should one get this far, the base time is the cap, as A50's
+      // min(base × multiplier, max(base, max)) has it.
+      trace(() => `max_ejection_time ${maxEjectionTime} < base_ejection_time ${baseEjectionTime}: capping at the base time`);
+      config = { ...config, maxEjectionTime: config.baseEjectionTime };
     }
     this.config = config;
     if (!this.active()) {

@@ -518,3 +518,11 @@ describe('registry and local-origin success rate', () => {
     expect(events).toEqual([expect.objectContaining({ host: hosts[0], type: 'SUCCESS_RATE_LOCAL_ORIGIN' })]);
   });
 });
+
+describe('odd configs', () => {
+  it('max_ejection_time below base_ejection_time caps at the base time instead of failing', () => {
+    const { od, hosts, events } = detector({ baseEjectionTime: 20_000, maxEjectionTime: 5_000 }, 10);
+    repeat(od, hosts[0]!, 500, 5);
+    expect(events[0]).toMatchObject({ action: 'eject', ejectionTimeMs: 20_000 });
+  });
+});
