@@ -140,3 +140,4 @@ export {
   type FaultFlag,
   type InjectedFault,
 } from './fault-injection.js';
+export { grpcRetryPolicy, type GrpcRetryPolicy } from './retry-grpc.js';
