@@ -141,3 +141,4 @@ export {
   type InjectedFault,
 } from './fault-injection.js';
 export { grpcRetryPolicy, type GrpcRetryPolicy } from './retry-grpc.js';
+export { retryAdmissionFrom } from './retry-loop.js';

@@ -220,3 +220,26 @@ export async function runWithRetries<O extends AttemptOutcome & HostTagged>(opts
     finishRetry();
   }
 }
+
+/**
+ * A RetryAdmission over a circuit breaker's retry resource: `tryAcquire` is, say,
+ * `() => breaker.tryAcquire('retry', priority)` (circuit-breaker.ts), giving a release
+ * function or an overflow. The resource is held from the retry's back-off until its
+ * attempt has an outcome, as Envoy holds it.
+ */
+export function retryAdmissionFrom(tryAcquire: () => (() => void) | { readonly overflow: true }): RetryAdmission {
+  let release: (() => void) | undefined;
+  return {
+    canRetry(): boolean {
+      const r = tryAcquire();
+      if (typeof r !== 'function') return false;
+      release = r;
+      return true;
+    },
+    retryFinished(): void {
+      const r = release;
+      release = undefined;
+      r?.();
+    },
+  };
+}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../src/random.js';
-import { runWithRetries, type RetryAdmission, type RetryLoopOptions, type RetryResult } from '../src/retry-loop.js';
+import { ClusterCircuitBreaker } from '../src/circuit-breaker.js';
+import { retryAdmissionFrom, runWithRetries, type RetryAdmission, type RetryLoopOptions, type RetryResult } from '../src/retry-loop.js';
 import type { AttemptOutcome, HostTagged } from '../src/retry-outcome.js';
 import { compileRetryPolicy } from '../src/retry-policy.js';
 import { PREVIOUS_HOSTS_PREDICATE, RetryHostSelector } from '../src/retry-host-predicate.js';
@@ -370,5 +371,25 @@ describe('runWithRetries', () => {
     const boom = new Error('bug');
     await expect(start(clock, { policy: policy5xx(), attempt: () => Promise.reject(boom) }).result).rejects.toBe(boom);
     expect(clock.timers.size).toBe(0);
+  });
+});
+
+describe('retryAdmissionFrom', () => {
+  it('holds the breaker retry resource while a retry is active and overflows at max_retries', async () => {
+    const t = { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 1, retryBudget: undefined, trackRemaining: false, maxConnectionPools: undefined };
+    const breaker = new ClusterCircuitBreaker({ default: t, high: t });
+    const admission = () => retryAdmissionFrom(() => breaker.tryAcquire('retry'));
+    const clock = new ManualClock();
+    // Two requests at once: the first holds the only retry; the second overflows (UO).
+    const a = script(clock, [response(503), 'hang']);
+    const b = script(clock, [response(503)]);
+    const runA = start(clock, { policy: policy5xx(), timeouts: { overall: 1000, perTry: undefined }, attempt: a.attempt, admission: admission() });
+    await flush();
+    expect(breaker.active('retry')).toBe(1);
+    const rb = await start(clock, { policy: policy5xx(), attempt: b.attempt, admission: admission() }).result;
+    expect(rb).toMatchObject({ attempts: 1, flags: ['UO'] });
+    await clock.advance(1000);
+    expect((await runA.result).flags).toEqual(['UT']);
+    expect(breaker.active('retry')).toBe(0);
   });
 });
