@@ -43,9 +43,16 @@ export class RetryHostSelector {
    * Pick a host for the next attempt through `pick` (a ClusterLoadBalancer.pick, say),
    * with Envoy's rules: re-pick a rejected host up to maxPicks times; when no other
    * host is left, take the last one picked (or, when the picker excluded every host,
-   * one picked without exclusions).
+   * one picked without exclusions). The host picked counts as attempted at once, as
+   * Envoy records it when it is selected (so an attempt that times out still counts).
    */
   select<H extends { readonly key: string }>(pick: (ctx: { readonly exclude?: ReadonlySet<string> }) => H | undefined): H | undefined {
+    const host = this.choose(pick);
+    if (host !== undefined) this.attempted(host.key);
+    return host;
+  }
+
+  private choose<H extends { readonly key: string }>(pick: (ctx: { readonly exclude?: ReadonlySet<string> }) => H | undefined): H | undefined {
     const exclude = this.exclude;
     if (exclude.size === 0) return pick({});
     let host: H | undefined;

@@ -58,8 +58,9 @@ export interface RetryLoopOptions<O extends AttemptOutcome> {
   /**
    * Make attempt `n` (1 for the first). `signal` aborts on per-try or overall timeout
    * or when the caller's signal aborts. `exclude` is the set of hosts to avoid
-   * (previous_hosts); `hosts.select(pick)` applies Envoy's whole host-selection rule.
-   * An outcome may name its host (`host`), which previous_hosts then avoids.
+   * (previous_hosts); `hosts.select(pick)` applies Envoy's whole host-selection rule
+   * and records the host. A transport that picks otherwise records it with
+   * `hosts.attempted(key)` or names it in the outcome (`host`).
    */
   attempt(n: number, signal: AbortSignal, exclude: ReadonlySet<string>, hosts: RetryHostSelector): Promise<O>;
   /** An outcome that will not be returned (retried, or settled after its attempt was abandoned): release it. */

@@ -294,6 +294,26 @@ describe('runWithRetries', () => {
     expect(s2.calls.map((c) => c.exclude.size)).toEqual([0, 0]);
   });
 
+  it('previous_hosts: a host picked through hosts.select counts even when its attempt times out', async () => {
+    const clock = new ManualClock();
+    const all = ['a:80', 'b:80'].map((key) => ({ key }));
+    const picked: string[] = [];
+    const policy = policy5xx({ retryHostPredicates: [PREVIOUS_HOSTS_PREDICATE] });
+    const run = start(clock, {
+      policy,
+      timeouts: { overall: 1000, perTry: 100 },
+      attempt: (n, signal, _exclude, hosts) => {
+        const h = hosts.select(({ exclude }) => all.find((x) => !exclude?.has(x.key)));
+        picked.push(h!.key);
+        if (n === 2) return Promise.resolve(response(200));
+        return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))));
+      },
+    });
+    await clock.advance(200);
+    expect(await run.result).toMatchObject({ attempts: 2, outcome: { status: 200 } });
+    expect(picked).toEqual(['a:80', 'b:80']);
+  });
+
   it('host selection re-picks a rejected host up to the limit, then takes the last', () => {
     const hosts = ['a', 'b', 'c'].map((key) => ({ key }));
     const sel = new RetryHostSelector(true, 2);
