@@ -142,3 +142,4 @@ export {
 } from './fault-injection.js';
 export { grpcRetryPolicy, type GrpcRetryPolicy } from './retry-grpc.js';
 export { retryAdmissionFrom } from './retry-loop.js';
+export { requestClock } from './retry-loop.js';

@@ -88,6 +88,17 @@ type Wake<O> =
   | { readonly kind: 'backoff_done' }
   | { readonly kind: 'cancelled' };
 
+/**
+ * A Clock for the request path: Date.now and timers that keep the process alive. The
+ * xDS client's systemClock unrefs its timers, which suits background work but would let
+ * a process whose only pending work is a request in back-off exit under it.
+ */
+export const requestClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
 /** Run the attempts of one request under its retry policy and timeouts. */
 export async function runWithRetries<O extends AttemptOutcome & HostTagged>(opts: RetryLoopOptions<O>): Promise<RetryResult<O>> {
   const { clock, random, request } = opts;

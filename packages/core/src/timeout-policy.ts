@@ -64,14 +64,17 @@ export interface TimeoutSource {
 }
 
 const positive = (ms: Millis | undefined): Millis | undefined => (ms === undefined || ms === 0 ? undefined : ms);
+// Envoy reads durations as whole milliseconds (PROTOBUF_GET_MS_OR_DEFAULT truncates), so
+// a sub-millisecond timeout is 0: disabled.
+const wholeMs = (ms: Millis | undefined): Millis | undefined => (ms === undefined ? undefined : Math.floor(ms));
 
 /** The timeouts for one HTTP request, with Envoy's rules (see the module comment). */
 export function resolveTimeouts(source: TimeoutSource, request: MeshRequest, options?: TimeoutOptions): UpstreamTimeouts {
   const msd = source.action.maxStreamDuration;
   const usingNewTimeouts = msd !== undefined;
   // 0 means "none" throughout, as in Envoy.
-  let overall: Millis = usingNewTimeouts ? 0 : (source.timeout ?? DEFAULT_ROUTE_TIMEOUT_MS);
-  let perTry: Millis = source.retryPolicy?.perTryTimeout ?? 0;
+  let overall: Millis = usingNewTimeouts ? 0 : (wholeMs(source.timeout) ?? DEFAULT_ROUTE_TIMEOUT_MS);
+  let perTry: Millis = wholeMs(source.retryPolicy?.perTryTimeout) ?? 0;
   if (options?.honorEnvoyHeaders !== false) {
     const h = request.headers;
     const rq = h.get('x-envoy-upstream-rq-timeout-ms');
@@ -86,12 +89,13 @@ export function resolveTimeouts(source: TimeoutSource, request: MeshRequest, opt
   const headerValue = request.headers.get('grpc-timeout');
   const grpcTimeout = headerValue === undefined ? undefined : parseGrpcTimeout(headerValue);
   if (grpcTimeout === undefined || msd?.grpcTimeoutHeaderMax === undefined) {
-    maxStreamDuration = msd?.maxStreamDuration !== undefined ? positive(msd.maxStreamDuration) : positive(options?.hcmMaxStreamDuration);
+    maxStreamDuration =
+      msd?.maxStreamDuration !== undefined ? positive(wholeMs(msd.maxStreamDuration)) : positive(wholeMs(options?.hcmMaxStreamDuration));
   } else {
     let t = grpcTimeout;
-    const max = msd.grpcTimeoutHeaderMax;
+    const max = Math.floor(msd.grpcTimeoutHeaderMax);
     if (max !== 0 && t > max) t = max;
-    const offset = msd.grpcTimeoutHeaderOffset;
+    const offset = wholeMs(msd.grpcTimeoutHeaderOffset);
     if (t !== 0 && offset !== undefined) t = offset < t ? t - offset : 0;
     maxStreamDuration = t;
   }
@@ -102,7 +106,7 @@ export function resolveTimeouts(source: TimeoutSource, request: MeshRequest, opt
   return {
     overall: positive(overall),
     perTry: positive(perTry),
-    perTryIdle: positive(source.retryPolicy?.perTryIdleTimeout),
+    perTryIdle: positive(wholeMs(source.retryPolicy?.perTryIdleTimeout)),
     maxStreamDuration,
     grpcTimeoutHeader,
   };

@@ -413,3 +413,19 @@ describe('retryAdmissionFrom', () => {
     expect(breaker.active('retry')).toBe(0);
   });
 });
+
+describe('requestClock', () => {
+  it('runs a real retry loop end to end with zero back-off bounds', async () => {
+    const { requestClock } = await import('../src/retry-loop.js');
+    const outcomes = [response(503), response(200)];
+    const r = await runWithRetries({
+      policy: compileRetryPolicy(retryPolicy({ retryOn: ['5xx'], retryBackOff: { baseInterval: 1, maxInterval: 1 } })),
+      request: request(),
+      timeouts: { overall: 5000, perTry: undefined },
+      clock: requestClock,
+      random: seededRandom(1),
+      attempt: (n) => Promise.resolve(outcomes[n - 1]!),
+    });
+    expect(r).toMatchObject({ attempts: 2, flags: [], outcome: { status: 200 } });
+  });
+});

@@ -24,6 +24,9 @@ describe('route timeouts (Envoy)', () => {
     expect(resolveTimeouts(source(undefined), request()).overall).toBe(15_000);
     expect(resolveTimeouts(source(2500), request()).overall).toBe(2500);
     expect(resolveTimeouts(source(0), request()).overall).toBeUndefined();
+    // Whole milliseconds, as Envoy reads durations: below 1 ms is 0, disabled.
+    expect(resolveTimeouts(source(2500.7), request()).overall).toBe(2500);
+    expect(resolveTimeouts(source(0.5), request()).overall).toBeUndefined();
   });
 
   it('per-try: from the retry policy, ignored unless below a non-zero overall timeout', () => {
