@@ -77,6 +77,11 @@ describe('meshFetch: mirrors and priorities', () => {
     expect(((await r2.body.json()) as Seen).body).toBe('payload');
     for (let i = 0; i < 50 && shadow.seen.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
     expect(shadow.seen[1]).toMatchObject({ method: 'POST', body: 'payload' });
+    // fetch streams its body: the tee keeps a copy for the mirror.
+    const r3 = await fetchM(`http://${API}/orders`, { method: 'PUT', body: 'streamed' });
+    expect(((await r3.json()) as Seen).body).toBe('streamed');
+    for (let i = 0; i < 50 && shadow.seen.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(shadow.seen[2]).toMatchObject({ method: 'PUT', body: 'streamed' });
   });
 
   it('never fails the request when the mirror cannot be reached', async () => {

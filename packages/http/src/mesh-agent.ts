@@ -252,19 +252,24 @@ export class MeshAgent extends Dispatcher {
     const target = finalizeForwardRequest(decision, mutable, { upstreamRemoteAddress: host.key });
     const authority = decision.autoHostRewrite && host.endpoint.hostname ? host.endpoint.hostname : target.authority;
     headers['host'] = authority;
-    this.#mirror(snapshot, info, opts, decision, headers, target.path);
+    const body = this.#mirror(snapshot, info, opts, decision, headers, target.path);
     const stats = host.stats;
     const origin = originOf(info.scheme, host);
     const pool = this.#pools.get(origin);
     stats.activeRequests++;
     const upstream = isNewStyle(h) ? new UpstreamHandler(h, decision, stats, host.key) : new LegacyUpstreamHandler(h as LegacyHandler, decision, stats, host.key);
     pool.dispatch(
-      { ...opts, origin, path: target.path, headers, query: undefined as unknown as Record<string, unknown> },
+      { ...opts, origin, path: target.path, headers, body, query: undefined as unknown as Record<string, unknown> },
       upstream as Handler,
     );
   }
 
-  /** Envoy's request mirroring: a copy to each mirror cluster, host suffixed "-shadow"; never waits, never fails the request. */
+  /**
+   * Envoy's request mirroring: a copy to each mirror cluster, host suffixed "-shadow";
+   * never waited for, never failing the request. Returns the body to send upstream: a
+   * streamed body (fetch's) is passed through a tee that keeps a copy, and the mirrors go
+   * out once the request has sent it all.
+   */
   #mirror(
     snapshot: TargetSnapshot,
     info: OriginInfo,
@@ -272,20 +277,37 @@ export class MeshAgent extends Dispatcher {
     decision: ForwardDecision,
     headers: Record<string, string | string[]>,
     path: string,
-  ): void {
-    const clusters = selectMirrorClusters(decision);
-    if (clusters.length === 0) return;
-    // A streamed body can be read once; only buffered bodies are mirrored.
+  ): Dispatcher.DispatchOptions['body'] {
     const body = opts.body;
-    if (body !== undefined && body !== null && typeof body !== 'string' && !(body instanceof Uint8Array)) return;
-    for (const name of clusters) {
-      const host = snapshot.clusters.get(name)?.lb?.pick();
-      if (!host) continue;
-      const copy = { ...headers, host: `${hostHeader(headers) ?? info.host}-shadow` };
-      const origin = `${info.scheme}://${host.key}`;
-      this.#pools.get(origin).dispatch({ method: opts.method, path, headers: copy, body: body ?? null, origin }, DISCARD);
+    const clusters = selectMirrorClusters(decision);
+    if (clusters.length === 0) return body;
+    const send = (copyBody: string | Uint8Array | null): void => {
+      for (const name of clusters) {
+        const host = snapshot.clusters.get(name)?.lb?.pick();
+        if (!host) continue;
+        const copy = { ...headers, host: `${hostHeader(headers) ?? info.host}-shadow` };
+        const origin = originOf(info.scheme, host);
+        this.#pools.get(origin).dispatch({ method: opts.method, path, headers: copy, body: copyBody, origin }, DISCARD);
+      }
+    };
+    if (body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array) {
+      send(body ?? null);
+      return body;
     }
+    if (typeof (body as AsyncIterable<unknown>)[Symbol.asyncIterator] !== 'function') return body; // FormData: not mirrored
+    // undici takes any async iterable as a body (fetch hands it one); its types name only Readable.
+    return teeBody(body as AsyncIterable<Uint8Array | string>, send) as unknown as Dispatcher.DispatchOptions['body'];
   }
+}
+
+/** Pass a streamed body through, keeping a copy; hand the copy over when the stream ends. */
+async function* teeBody(body: AsyncIterable<Uint8Array | string>, done: (copy: Uint8Array) => void): AsyncGenerator<Uint8Array | string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) {
+    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    yield chunk;
+  }
+  done(Buffer.concat(chunks));
 }
 
 /** What both upstream handler styles keep: the decision, and the host's active-request count. */
