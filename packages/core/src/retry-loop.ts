@@ -19,7 +19,7 @@
 // Differences from Envoy, on purpose: the per-try timer starts when the attempt
 // starts (Envoy starts it once the request is sent and a connection is ready), and
 // hedging (hedge_on_per_try_timeout) is not done.
-import type { Clock, TimerHandle } from '@meshlet/xds-client';
+import { tracer, type Clock, type TimerHandle } from '@meshlet/xds-client';
 import type { Random } from './random.js';
 import type { MeshRequest } from './request.js';
 import { exponentialBackoffFor, jitteredLowerBound, type JitteredExponentialBackoff } from './backoff.js';
@@ -28,6 +28,8 @@ import { compileRetryPolicy, type CompiledRetryPolicy, type RetryConditions } fr
 import { parseResetInterval } from './retry-rate-limit.js';
 import { retryHostSelector, type RetryHostSelector } from './retry-host-predicate.js';
 import type { UpstreamTimeouts } from './timeout-policy.js';
+
+const trace = tracer('retry');
 
 /**
  * Circuit-breaker admission of retries (cluster circuit_breakers max_retries and
@@ -201,9 +203,15 @@ export async function runWithRetries<O extends AttemptOutcome & HostTagged>(opts
       if (requestWasSent(outcome)) requestStarted = true;
 
       if (conditions === undefined || !conditions.shouldRetry(outcome, requestStarted)) return done(outcome, []);
-      if (retriesRemaining === 0) return done(outcome, ['URX']);
+      if (retriesRemaining === 0) {
+        trace(() => `attempt ${attempts}: ${describe(outcome)}; retries exhausted (URX)`);
+        return done(outcome, ['URX']);
+      }
       retriesRemaining--;
-      if (opts.admission !== undefined && !opts.admission.canRetry()) return done(outcome, ['UO']);
+      if (opts.admission !== undefined && !opts.admission.canRetry()) {
+        trace(() => `attempt ${attempts}: ${describe(outcome)}; retry refused by the circuit breaker (UO)`);
+        return done(outcome, ['UO']);
+      }
       retryActive = true;
       opts.admission?.retryStarted?.();
 
@@ -217,6 +225,7 @@ export async function runWithRetries<O extends AttemptOutcome & HostTagged>(opts
         delay = backoff.next();
       }
       if (w.kind === 'settled') opts.discard?.(w.outcome);
+      trace(() => `attempt ${attempts}: ${describe(outcome)}; retrying in ${delay} ms`);
 
       const [sleepSlot, sleeping] = wait();
       const backoffTimer = clock.setTimeout(() => deliver({ kind: 'backoff_done' }, sleepSlot), delay);
@@ -231,6 +240,10 @@ export async function runWithRetries<O extends AttemptOutcome & HostTagged>(opts
     opts.signal?.removeEventListener('abort', onCancel);
     finishRetry();
   }
+}
+
+function describe(o: AttemptOutcome): string {
+  return o.kind === 'response' ? `status ${o.status}` : o.kind;
 }
 
 /**

@@ -262,7 +262,7 @@ export class CompiledRetryPolicy extends RetryConditions {
     if (grpcOnHeader !== undefined) on |= parseRetryOn(grpcOnHeader, 'grpc');
     if (on === 0) return undefined;
     if (this.requestMatchers.length > 0 && !this.requestMatchers.some((m) => m(request))) return undefined;
-    if (!honor) return on === this.retryOn ? this : new RetryConditions(on, this.numRetries, this.retriableStatusCodes, this.headerMatchers);
+    if (!honor) return this;
     let numRetries = this.numRetries;
     const maxRetries = h.get('x-envoy-max-retries');
     if (maxRetries !== undefined) numRetries = parseUint(maxRetries) ?? numRetries;
