@@ -148,7 +148,11 @@ export class ControlPlane extends EventEmitter {
     await new Promise<void>((resolve) => {
       // The streams are ended, so a graceful shutdown lets their UNAVAILABLE status reach
       // the clients; a client that does not close its side is cut off after the grace.
-      const force = setTimeout(() => server.forceShutdown(), STOP_GRACE_MS);
+      // (grpc-js does not call tryShutdown's callback once forceShutdown has run.)
+      const force = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, STOP_GRACE_MS);
       server.tryShutdown(() => {
         clearTimeout(force);
         resolve();
