@@ -88,9 +88,7 @@ class LocalityPicker implements HostPicker {
     weights: readonly number[],
     random: Random,
   ) {
-    this.edf = new EdfScheduler(weights);
-    const skip = pickers.length === 0 ? 0 : random.nextUint32() % pickers.length;
-    for (let i = 0; i < skip; i++) this.edf.pickAndAdd();
+    this.edf = EdfScheduler.withRandomStart(weights, random);
   }
   pick(ctx: PickContext, random: Random): PickedHost | undefined {
     return this.pickers[this.edf.pickAndAdd()]!.pick(ctx, random);

@@ -10,6 +10,17 @@
 // divide to the same double, and a cycle ends on an exact tie.
 
 export class EdfScheduler {
+  /**
+   * A scheduler advanced by a random number (below the entry count) of picks, as Envoy
+   * seeds each one (EdfScheduler::createWithPicks), so processes do not all start alike.
+   */
+  static withRandomStart(weights: readonly number[], random: { nextUint32(): number }): EdfScheduler {
+    const edf = new EdfScheduler(weights);
+    const skip = weights.length === 0 ? 0 : random.nextUint32() % weights.length;
+    for (let i = 0; i < skip; i++) edf.pickAndAdd();
+    return edf;
+  }
+
   private readonly heap: Int32Array; // entry indices, a binary min-heap
   private readonly deadline: Float64Array;
   private readonly order: Float64Array; // queue sequence, the tie-breaker

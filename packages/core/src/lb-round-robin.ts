@@ -38,10 +38,7 @@ export class EdfPicker implements HostPicker {
     weights: readonly number[],
     random: Random,
   ) {
-    this.edf = new EdfScheduler(weights);
-    // Envoy seeds each scheduler with a random number of picks (EdfScheduler::createWithPicks).
-    const skip = hosts.length === 0 ? 0 : random.nextUint32() % hosts.length;
-    for (let i = 0; i < skip; i++) this.edf.pickAndAdd();
+    this.edf = EdfScheduler.withRandomStart(weights, random);
   }
   pick(ctx: PickContext): PickedHost | undefined {
     const n = this.hosts.length;
