@@ -9,6 +9,7 @@ import {
   tracer,
   XdsClient,
   type Bootstrap,
+  type Clock,
   type ClusterResource,
   type EndpointsResource,
   type XdsClientOptions,
@@ -16,6 +17,7 @@ import {
 import { buildClusterLoadBalancer, type ClusterLoadBalancer } from './lb-cluster.js';
 import type { HostStats } from './lb-types.js';
 import { systemRandom, type Random } from './random.js';
+import { requestClock } from './retry-loop.js';
 import { compileRouteTable, type RouteTable } from './route-table.js';
 import { listenerNameFor, parseTarget } from './target.js';
 import { XdsDependencyManager, type XdsConfig } from './xds-dependency-manager.js';
@@ -51,6 +53,11 @@ export interface MeshOptions extends Pick<XdsClientOptions, 'env' | 'resourceDoe
   readonly xdsClient?: XdsClient;
   /** Randomness for routing and load balancing (seed it in tests). */
   readonly random?: Random;
+  /**
+   * The clock of the request path: timeouts, retry back-off, outlier ejection and fault
+   * delays (inject one in tests). Default: wall-clock timers that keep the process alive.
+   */
+  readonly clock?: Clock;
   /**
    * Learn which hosts are in the mesh from a wildcard Listener subscription on a second ADS
    * stream, so a host with no Listener is known at once instead of after gRFC A57's
@@ -154,6 +161,7 @@ export class MeshTarget {
 export class Mesh {
   readonly client: XdsClient;
   readonly random: Random;
+  readonly clock: Clock;
   readonly #ownsClient: boolean;
   readonly #targets = new Map<string, MeshTarget>();
   /** Live counters per endpoint key, kept across snapshots so least-request sees in-flight calls. */
@@ -166,6 +174,7 @@ export class Mesh {
 
   constructor(options: MeshOptions = {}) {
     this.random = options.random ?? systemRandom;
+    this.clock = options.clock ?? requestClock;
     this.#catalogEnabled = options.listenerCatalog !== false;
     if (options.xdsClient) {
       this.client = options.xdsClient;

@@ -8,7 +8,17 @@
 // when the config changed (DESIGN.md, "The request path").
 import {
   applyResponseHeaderMutations,
+  compileRetryPolicy,
   computeRequestHash,
+  resolveTimeouts,
+  runWithRetries,
+  RETRY_REQUEST_HEADERS,
+  TIMEOUT_REQUEST_HEADERS,
+  type ClusterLoadBalancer,
+  type CompiledRetryPolicy,
+  type RetryFlag,
+  type RetryHostSelector,
+  type TimeoutOutcome,
   finalizeForwardRequest,
   headersFromRecord,
   mutableHeadersFromRecord,
@@ -21,10 +31,12 @@ import {
   type RouteDecision,
   type TargetSnapshot,
 } from '@meshlet/core';
-import { MeshletError, tracer, type MeshletErrorCode } from '@meshlet/xds-client';
+import { MeshletError, tracer, type MeshletErrorCode, type RetryPolicy } from '@meshlet/xds-client';
 import { Agent, DecoratorHandler, Dispatcher } from 'undici';
 import { EndpointPools, type PoolFactory } from './endpoint-pools.js';
 import { getDefaultMesh } from './default-mesh.js';
+import { bufferBody, isReplayable } from './replay-body.js';
+import { DownstreamController, UpstreamAttempt, upstreamError, type UpstreamOutcome } from './upstream-attempt.js';
 
 const trace = tracer('http');
 
@@ -243,7 +255,28 @@ export class MeshAgent extends Dispatcher {
       return;
     }
     const hash = decision.hashPolicies.length > 0 ? computeRequestHash(decision.hashPolicies, decision.request) : undefined;
-    const host = cluster.lb.pick(hash === undefined ? undefined : { hash });
+    if (opts.upgrade || opts.method === 'CONNECT') {
+      this.#sendOnce(snapshot, info, opts, h, headers, decision, cluster.lb, hash);
+      return;
+    }
+    this.#forwardWithPolicies(snapshot, info, opts, h, headers, decision, cluster.lb, hash);
+  }
+
+  /**
+   * An upgrade or CONNECT: one attempt, no timeouts or retries (the stream belongs to the
+   * caller once it is upgraded).
+   */
+  #sendOnce(
+    snapshot: TargetSnapshot,
+    info: OriginInfo,
+    opts: Dispatcher.DispatchOptions,
+    h: Handler,
+    headers: Record<string, string | string[]>,
+    decision: ForwardDecision,
+    lb: ClusterLoadBalancer,
+    hash: bigint | undefined,
+  ): void {
+    const host = lb.pick(hash === undefined ? undefined : { hash });
     if (!host) {
       fail(h, meshError('MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${decision.cluster}" has no healthy upstream`));
       return;
@@ -252,7 +285,7 @@ export class MeshAgent extends Dispatcher {
     const target = finalizeForwardRequest(decision, mutable, { upstreamRemoteAddress: host.key });
     const authority = decision.autoHostRewrite && host.endpoint.hostname ? host.endpoint.hostname : target.authority;
     headers['host'] = authority;
-    const body = this.#mirror(snapshot, info, opts, decision, headers, target.path);
+    const body = this.#mirror(snapshot, info, opts.method, opts.body, decision, headers, target.path);
     const stats = host.stats;
     const origin = originOf(info.scheme, host);
     const pool = this.#pools.get(origin);
@@ -265,6 +298,93 @@ export class MeshAgent extends Dispatcher {
   }
 
   /**
+   * A forwarded request under the route's timeouts and retry policy (issue 4): attempts run
+   * by runWithRetries on the mesh's clock, each on a host picked afresh (previous_hosts
+   * excludes the ones tried). Only the final attempt's response reaches the caller.
+   */
+  #forwardWithPolicies(
+    snapshot: TargetSnapshot,
+    info: OriginInfo,
+    opts: Dispatcher.DispatchOptions,
+    h: Handler,
+    headers: Record<string, string | string[]>,
+    decision: ForwardDecision,
+    lb: ClusterLoadBalancer,
+    hash: bigint | undefined,
+  ): void {
+    const down = new DecoratorHandler(h) as Handler;
+    const dc = new DownstreamController();
+    down.onRequestStart?.(dc, {});
+    if (dc.aborted) {
+      down.onResponseError?.(dc, dc.reason!);
+      return;
+    }
+    const request = decision.request;
+    const policy = compiledRetryPolicy(decision.retryPolicy);
+    const conditions = policy.forRequest(request);
+    const mayRetry = conditions !== undefined && conditions.numRetries > 0;
+    const timeouts = resolveTimeouts(decision, request);
+    const mesh = this.mesh;
+
+    const run = (body: Dispatcher.DispatchOptions['body'], replayable: boolean): void => {
+      const attempt = (n: number, signal: AbortSignal, _exclude: ReadonlySet<string>, hosts: RetryHostSelector): Promise<UpstreamOutcome> =>
+        new Promise<UpstreamOutcome>((settle, reject) => {
+          const host = hosts.select((ctx) => lb.pick(hash === undefined ? ctx : { ...ctx, hash }));
+          if (!host) {
+            reject(meshError('MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${decision.cluster}" has no healthy upstream`));
+            return;
+          }
+          // Each attempt finalizes its own copy: header formatters may name the upstream host.
+          const hdrs = copyHeaders(headers);
+          for (const name of CONSUMED_REQUEST_HEADERS) delete hdrs[name];
+          const target = finalizeForwardRequest(decision, mutableHeadersFromRecord(hdrs), { upstreamRemoteAddress: host.key });
+          hdrs['host'] = decision.autoHostRewrite && host.endpoint.hostname ? host.endpoint.hostname : target.authority;
+          const sendBody = n === 1 ? this.#mirror(snapshot, info, opts.method, body, decision, hdrs, target.path) : body;
+          const origin = originOf(info.scheme, host);
+          const upstream = new UpstreamAttempt(down, dc, decision, host.stats, host.key, signal, settle, reject);
+          this.#pools.get(origin).dispatch(
+            { ...opts, origin, path: target.path, headers: hdrs, body: sendBody, query: undefined as unknown as Record<string, unknown> },
+            upstream,
+          );
+        });
+      runWithRetries<UpstreamOutcome>({
+        // A body that cannot be sent again is sent once: no retries, whatever asks for them.
+        policy: replayable ? policy : undefined,
+        honorEnvoyHeaders: replayable,
+        request,
+        timeouts,
+        clock: mesh.clock,
+        random: mesh.random,
+        signal: dc.signal,
+        attempt,
+        discard: (o) => o.attempt.discard(),
+      }).then(
+        (result) => {
+          const o = result.outcome;
+          if (o.kind === 'response') {
+            (o as UpstreamOutcome).attempt.deliver();
+            return;
+          }
+          down.onResponseError?.(dc, finalError(o as UpstreamOutcome | TimeoutOutcome, result.flags, result.attempts, decision.cluster!));
+        },
+        (err: unknown) => down.onResponseError?.(dc, err instanceof Error ? err : new Error(String(err))),
+      );
+    };
+
+    if (!mayRetry || isReplayable(opts.body)) {
+      run(opts.body, true);
+      return;
+    }
+    bufferBody(opts.body).then(
+      (b) => {
+        if (dc.aborted) down.onResponseError?.(dc, dc.reason!);
+        else run(b.body, b.replayable);
+      },
+      (err: unknown) => down.onResponseError?.(dc, err instanceof Error ? err : new Error(String(err))),
+    );
+  }
+
+  /**
    * Envoy's request mirroring: a copy to each mirror cluster, host suffixed "-shadow";
    * never waited for, never failing the request. Returns the body to send upstream: a
    * streamed body (fetch's) is passed through a tee that keeps a copy, and the mirrors go
@@ -273,12 +393,12 @@ export class MeshAgent extends Dispatcher {
   #mirror(
     snapshot: TargetSnapshot,
     info: OriginInfo,
-    opts: Dispatcher.DispatchOptions,
+    method: Dispatcher.HttpMethod,
+    body: Dispatcher.DispatchOptions['body'],
     decision: ForwardDecision,
     headers: Record<string, string | string[]>,
     path: string,
   ): Dispatcher.DispatchOptions['body'] {
-    const body = opts.body;
     const clusters = selectMirrorClusters(decision);
     if (clusters.length === 0) return body;
     const send = (copyBody: string | Uint8Array | null): void => {
@@ -287,7 +407,7 @@ export class MeshAgent extends Dispatcher {
         if (!host) continue;
         const copy = { ...headers, host: `${hostHeader(headers) ?? info.host}-shadow` };
         const origin = originOf(info.scheme, host);
-        this.#pools.get(origin).dispatch({ method: opts.method, path, headers: copy, body: copyBody, origin }, DISCARD);
+        this.#pools.get(origin).dispatch({ method, path, headers: copy, body: copyBody, origin }, DISCARD);
       }
     };
     if (body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array) {
@@ -448,13 +568,49 @@ const DISCARD: Handler = {
   onResponseError() {},
 };
 
-/** Connection failures to the picked endpoint carry UF; other errors pass through as undici made them. */
-function upstreamError(error: Error, hostKey: string): Error {
-  const code = (error as { code?: string }).code;
-  if (code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH') {
-    return new MeshletError('MESHLET_UPSTREAM_CONNECT_FAILURE', `upstream connect error to ${hostKey}: ${error.message}`, { cause: error });
+/** The error a request ends with when its last attempt had no response (Envoy's local reply and flags). */
+function finalError(o: UpstreamOutcome | TimeoutOutcome, flags: readonly RetryFlag[], attempts: number, cluster: string): Error {
+  const cause = 'error' in o ? o.error : undefined;
+  if (o.kind === 'timeout') {
+    return new MeshletError('MESHLET_UPSTREAM_TIMEOUT', `upstream request timeout (cluster "${cluster}", ${attempts} attempt(s))`);
   }
-  return error;
+  const host = 'host' in o ? o.host : undefined;
+  const what = cause?.message ?? o.kind;
+  if (flags.includes('URX')) {
+    return new MeshletError('MESHLET_RETRY_LIMIT_EXCEEDED', `retries exhausted after ${attempts} attempts (cluster "${cluster}"); last: ${what}`, { cause });
+  }
+  if (flags.includes('UO')) {
+    return new MeshletError('MESHLET_OVERFLOW', `retry refused by the circuit breaker of cluster "${cluster}"; last: ${what}`, { cause });
+  }
+  if (o.kind === 'connect_failure') {
+    return new MeshletError('MESHLET_UPSTREAM_CONNECT_FAILURE', `upstream connect error to ${host ?? cluster}: ${what}`, { cause });
+  }
+  return cause ?? new MeshletError('MESHLET_UPSTREAM_RESET', `upstream reset (${o.kind})`);
+}
+
+/** Request headers the router consumes (timeouts, retries); not sent upstream, as Envoy strips them. */
+const CONSUMED_REQUEST_HEADERS: readonly string[] = [...TIMEOUT_REQUEST_HEADERS, ...RETRY_REQUEST_HEADERS];
+
+/** One compiled retry policy per RetryPolicy value (they are immutable values of a route table). */
+const COMPILED_POLICIES = new WeakMap<object, CompiledRetryPolicy>();
+const NO_POLICY = compileRetryPolicy(undefined);
+function compiledRetryPolicy(policy: RetryPolicy | undefined): CompiledRetryPolicy {
+  if (policy === undefined) return NO_POLICY;
+  let c = COMPILED_POLICIES.get(policy);
+  if (c === undefined) {
+    c = compileRetryPolicy(policy);
+    COMPILED_POLICIES.set(policy, c);
+  }
+  return c;
+}
+
+function copyHeaders(headers: Record<string, string | string[]>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const k in headers) {
+    const v = headers[k]!;
+    out[k] = typeof v === 'string' ? v : [...v];
+  }
+  return out;
 }
 
 function meshError(code: MeshletErrorCode, message: string): MeshletError {

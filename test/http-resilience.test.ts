@@ -1,0 +1,288 @@
+// Timeouts and retries on the HTTP request path (issue 4), against real misbehaving
+// servers on loopback: answering 503 (or another status), resetting the connection,
+// hanging, slow, refusing.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { ControlPlane } from '@meshlet/control-plane';
+import { seededRandom } from '@meshlet/core';
+import { createMesh, createMeshFetch, MeshAgent } from '@meshlet/http';
+import { TYPE_URLS } from '@meshlet/xds-client';
+import { bootstrapFor, edsCluster, endpoints, listener } from './helpers/xds-resources.js';
+
+const API = 'resilience.mesh.test';
+
+type Behavior =
+  | { kind: 'ok' }
+  | { kind: 'status'; status: number; headers?: Record<string, string> }
+  | { kind: 'reset' }
+  | { kind: 'hang' }
+  | { kind: 'slow'; ms: number };
+
+interface Misbehaving {
+  readonly port: number;
+  hits: number;
+  bodies: string[];
+  close(): Promise<void>;
+}
+
+async function startServer(name: string, behavior: Behavior): Promise<Misbehaving> {
+  const state = { hits: 0, bodies: [] as string[] };
+  const hanging = new Set<import('node:http').ServerResponse>();
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (body += c));
+    req.on('end', () => {
+      state.hits++;
+      state.bodies.push(body);
+      switch (behavior.kind) {
+        case 'ok':
+          res.setHeader('x-backend', name);
+          res.end(`ok from ${name}`);
+          return;
+        case 'status':
+          res.writeHead(behavior.status, { 'x-backend': name, ...(behavior.headers ?? {}) });
+          res.end(`${behavior.status} from ${name}`);
+          return;
+        case 'reset':
+          req.socket.destroy();
+          return;
+        case 'hang':
+          hanging.add(res);
+          return;
+        case 'slow':
+          setTimeout(() => res.end(`slow ${name}`), behavior.ms);
+          return;
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    get hits() {
+      return state.hits;
+    },
+    set hits(n: number) {
+      state.hits = n;
+    },
+    get bodies() {
+      return state.bodies;
+    },
+    set bodies(b: string[]) {
+      state.bodies = b;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const r of hanging) r.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A loopback port with nothing listening: connections are refused. */
+async function refusedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+const BACKOFF = { base_interval: '0.001s', max_interval: '0.002s' };
+const PREVIOUS_HOSTS = [{ name: 'envoy.retry_host_predicates.previous_hosts' }];
+
+describe('MeshAgent: timeouts and retries', () => {
+  let cp: ControlPlane;
+  let mesh: ReturnType<typeof createMesh>;
+  let agent: MeshAgent;
+  let fetchM: ReturnType<typeof createMeshFetch>;
+  const s: Record<string, Misbehaving> = {};
+  let refused = 0;
+
+  beforeAll(async () => {
+    const specs: Record<string, Behavior> = {
+      ok: { kind: 'ok' },
+      ok2: { kind: 'ok' },
+      e503: { kind: 'status', status: 503 },
+      e503b: { kind: 'status', status: 503 },
+      e502: { kind: 'status', status: 502 },
+      e500: { kind: 'status', status: 500 },
+      e409: { kind: 'status', status: 409 },
+      e418: { kind: 'status', status: 418 },
+      e404: { kind: 'status', status: 404 },
+      flagged: { kind: 'status', status: 200, headers: { 'x-upstream-retry': 'yes' } },
+      limited: { kind: 'status', status: 503, headers: { 'x-envoy-ratelimited': 'true' } },
+      reset: { kind: 'reset' },
+      hang: { kind: 'hang' },
+      slow: { kind: 'slow', ms: 150 },
+    };
+    await Promise.all(Object.entries(specs).map(async ([n, b]) => (s[n] = await startServer(n, b))));
+    refused = await refusedPort();
+    const at = (...names: string[]): Array<[string, number]> => names.map((n) => ['127.0.0.1', n === 'refused' ? refused : s[n]!.port]);
+    const clusters: Record<string, Array<[string, number]>> = {
+      c503: at('e503', 'ok'),
+      c503only: at('e503'),
+      c503both: at('e503', 'e503b'),
+      c502: at('e502', 'ok'),
+      c500only: at('e500'),
+      c409: at('e409', 'ok'),
+      c418: at('e418', 'ok'),
+      c404: at('e404'),
+      cflagged: at('flagged', 'ok'),
+      climited: at('limited', 'ok'),
+      creset: at('reset', 'ok'),
+      cresetonly: at('reset'),
+      crefused: at('refused', 'ok'),
+      chang: at('hang', 'ok'),
+      changonly: at('hang'),
+      cslow: at('slow'),
+    };
+    const retry = (extra: Record<string, unknown>) => ({ retry_back_off: BACKOFF, retry_host_predicate: PREVIOUS_HOSTS, ...extra });
+    const routes: Array<[prefix: string, cluster: string, action: Record<string, unknown>]> = [
+      ['/5xx', 'c503', { retry_policy: retry({ retry_on: '5xx', num_retries: 2 }) }],
+      ['/none', 'c503only', {}],
+      ['/not-a-condition', 'c503only', { retry_policy: retry({ retry_on: 'connect-failure,reset', num_retries: 3 }) }],
+      ['/exhausted', 'c503both', { retry_policy: retry({ retry_on: '5xx', num_retries: 1 }) }],
+      ['/gateway', 'c502', { retry_policy: retry({ retry_on: 'gateway-error', num_retries: 2 }) }],
+      ['/not-gateway', 'c500only', { retry_policy: retry({ retry_on: 'gateway-error', num_retries: 2 }) }],
+      ['/4xx', 'c409', { retry_policy: retry({ retry_on: 'retriable-4xx', num_retries: 2 }) }],
+      ['/codes', 'c418', { retry_policy: retry({ retry_on: 'retriable-status-codes', retriable_status_codes: [418], num_retries: 2 }) }],
+      ['/not-codes', 'c404', { retry_policy: retry({ retry_on: 'retriable-status-codes', retriable_status_codes: [418], num_retries: 2 }) }],
+      ['/headers', 'cflagged', { retry_policy: retry({ retry_on: 'retriable-headers', retriable_headers: [{ name: 'x-upstream-retry', present_match: true }], num_retries: 2 }) }],
+      ['/ratelimited', 'climited', { retry_policy: retry({ retry_on: 'envoy-ratelimited', num_retries: 2 }) }],
+      ['/not-ratelimited', 'climited', { retry_policy: retry({ retry_on: '5xx', num_retries: 2 }) }],
+      ['/reset', 'creset', { retry_policy: retry({ retry_on: 'reset', num_retries: 2 }) }],
+      ['/allreset', 'cresetonly', { retry_policy: retry({ retry_on: 'reset', num_retries: 2 }) }],
+      ['/not-reset', 'cresetonly', { retry_policy: retry({ retry_on: 'retriable-4xx', num_retries: 2 }) }],
+      ['/connect', 'crefused', { retry_policy: retry({ retry_on: 'connect-failure', num_retries: 2 }) }],
+      ['/per-try', 'chang', { retry_policy: retry({ retry_on: '5xx', num_retries: 2, per_try_timeout: '0.2s' }) }],
+      ['/overall', 'changonly', { timeout: '0.3s' }],
+      ['/slow-ok', 'cslow', { timeout: '5s' }],
+    ];
+    cp = new ControlPlane();
+    const { address } = await cp.start();
+    cp.setResources(TYPE_URLS.listener, [listener(`${API}:80`, 'rc-res')]);
+    cp.setResources(TYPE_URLS.routeConfiguration, [
+      {
+        '@type': TYPE_URLS.routeConfiguration,
+        name: 'rc-res',
+        virtual_hosts: [
+          {
+            name: 'v',
+            domains: ['*'],
+            routes: routes.map(([prefix, cluster, action]) => ({ match: { prefix }, route: { cluster, ...action } })),
+          },
+        ],
+      },
+    ]);
+    cp.setResources(TYPE_URLS.cluster, Object.keys(clusters).map((n) => edsCluster(n)));
+    cp.setResources(TYPE_URLS.clusterLoadAssignment, Object.entries(clusters).map(([n, a]) => endpoints(n, a)));
+    mesh = createMesh({ bootstrap: bootstrapFor(address), random: seededRandom(11) });
+    agent = new MeshAgent({ mesh });
+    fetchM = createMeshFetch({ mesh });
+  });
+
+  afterAll(async () => {
+    await agent?.destroy();
+    await fetchM?.agent.destroy();
+    mesh?.close();
+    await cp?.stop();
+    await Promise.all(Object.values(s).map((b) => b.close()));
+  });
+
+  const get = async (path: string, init: { method?: string; body?: string } = {}) => {
+    const res = await request(`http://${API}${path}`, { dispatcher: agent, method: (init.method ?? 'GET') as 'GET', body: init.body });
+    return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
+  };
+  const codeOf = async (p: Promise<unknown>): Promise<string | undefined> => {
+    try {
+      await p;
+      return undefined;
+    } catch (err) {
+      return (err as { code?: string }).code;
+    }
+  };
+
+  it('retries each retry_on condition on another host until one answers', async () => {
+    for (const path of ['/5xx', '/gateway', '/4xx', '/codes', '/headers', '/ratelimited', '/reset', '/connect']) {
+      for (let i = 0; i < 4; i++) {
+        const r = await get(`${path}/${i}`);
+        expect({ path, status: r.status, text: r.text }).toEqual({ path, status: 200, text: 'ok from ok' });
+      }
+    }
+  });
+
+  it('does not retry what the policy does not name', async () => {
+    const cases: Array<[path: string, server: string, status: number]> = [
+      ['/none', 'e503', 503],
+      ['/not-a-condition', 'e503', 503],
+      ['/not-gateway', 'e500', 500], // gateway-error is 502, 503 and 504
+      ['/not-codes', 'e404', 404],
+    ];
+    for (const [path, server, status] of cases) {
+      const before = s[server]!.hits;
+      const r = await get(path);
+      expect({ path, status: r.status }).toEqual({ path, status });
+      expect({ path, hits: s[server]!.hits - before }).toEqual({ path, hits: 1 });
+    }
+    // x-envoy-ratelimited is retried only under envoy-ratelimited, never as a 4xx or 5xx.
+    const before = s['limited']!.hits + s['ok']!.hits;
+    const statuses = new Set<number>();
+    for (let i = 0; i < 4; i++) statuses.add((await get('/not-ratelimited')).status);
+    expect(s['limited']!.hits + s['ok']!.hits - before).toBe(4);
+    expect(statuses.has(503)).toBe(true);
+    // A reset under a policy without reset conditions ends the request with the reset.
+    expect(await codeOf(get('/not-reset'))).not.toBe('MESHLET_RETRY_LIMIT_EXCEEDED');
+  });
+
+  it('delivers the last upstream response when retries are exhausted', async () => {
+    const before = s['e503']!.hits + s['e503b']!.hits;
+    const r = await get('/exhausted');
+    expect(r.status).toBe(503);
+    expect(r.text).toMatch(/^503 from e503b?$/);
+    expect(s['e503']!.hits + s['e503b']!.hits - before).toBe(2);
+  });
+
+  it('fails with URX when every attempt was reset', async () => {
+    const before = s['reset']!.hits;
+    expect(await codeOf(get('/allreset'))).toBe('MESHLET_RETRY_LIMIT_EXCEEDED');
+    expect(s['reset']!.hits - before).toBe(3);
+  });
+
+  it('replays the request body on a retry, including a streamed one (fetch)', async () => {
+    s['ok']!.bodies = [];
+    const r = await get('/5xx/body', { method: 'POST', body: 'payload-1' });
+    expect(r.status).toBe(200);
+    const res = await fetchM(`http://${API}/reset/stream`, { method: 'POST', body: 'payload-2' });
+    expect(res.status).toBe(200);
+    await res.text();
+    expect(s['ok']!.bodies).toEqual(expect.arrayContaining(['payload-1', 'payload-2']));
+  });
+
+  it('aborts an attempt at its per-try timeout and succeeds on another host', async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await get(`/per-try/${i}`);
+      expect(r.text).toBe('ok from ok');
+    }
+  });
+
+  it('ends with UT when the route timeout expires before a response', async () => {
+    const before = s['hang']!.hits;
+    const code = await codeOf(get('/overall'));
+    expect(code).toBe('MESHLET_UPSTREAM_TIMEOUT');
+    expect(s['hang']!.hits - before).toBe(1);
+    // fetch reports it as the cause of its TypeError.
+    const err = await fetchM(`http://${API}/overall`).then(
+      () => undefined,
+      (e: unknown) => e as { cause?: { code?: string; responseFlag?: string } },
+    );
+    expect(err?.cause).toMatchObject({ code: 'MESHLET_UPSTREAM_TIMEOUT', responseFlag: 'UT' });
+  });
+
+  it('lets a slow answer within the timeout through', async () => {
+    expect((await get('/slow-ok')).text).toBe('slow slow');
+  });
+});
