@@ -108,6 +108,7 @@ describe('MeshAgent: timeouts and retries', () => {
       ok2: { kind: 'ok' },
       e503: { kind: 'status', status: 503 },
       e503b: { kind: 'status', status: 503 },
+      e503only: { kind: 'status', status: 503 },
       e502: { kind: 'status', status: 502 },
       e500: { kind: 'status', status: 500 },
       e409: { kind: 'status', status: 409 },
@@ -139,6 +140,12 @@ describe('MeshAgent: timeouts and retries', () => {
       chang: at('hang', 'ok'),
       changonly: at('hang'),
       cslow: at('slow'),
+      cbhang: at('hang'),
+      cbretry: at('e503only'),
+    };
+    const clusterExtra: Record<string, Record<string, unknown>> = {
+      cbhang: { circuit_breakers: { thresholds: [{ max_requests: 1 }] } },
+      cbretry: { circuit_breakers: { thresholds: [{ max_retries: 0 }] } },
     };
     const retry = (extra: Record<string, unknown>) => ({ retry_back_off: BACKOFF, retry_host_predicate: PREVIOUS_HOSTS, ...extra });
     const routes: Array<[prefix: string, cluster: string, action: Record<string, unknown>]> = [
@@ -161,6 +168,8 @@ describe('MeshAgent: timeouts and retries', () => {
       ['/per-try', 'chang', { retry_policy: retry({ retry_on: '5xx', num_retries: 2, per_try_timeout: '0.2s' }) }],
       ['/overall', 'changonly', { timeout: '0.3s' }],
       ['/slow-ok', 'cslow', { timeout: '5s' }],
+      ['/breaker-requests', 'cbhang', { timeout: '0.4s' }],
+      ['/breaker-retries', 'cbretry', { retry_policy: retry({ retry_on: '5xx', num_retries: 3 }) }],
     ];
     cp = new ControlPlane();
     const { address } = await cp.start();
@@ -178,7 +187,7 @@ describe('MeshAgent: timeouts and retries', () => {
         ],
       },
     ]);
-    cp.setResources(TYPE_URLS.cluster, Object.keys(clusters).map((n) => edsCluster(n)));
+    cp.setResources(TYPE_URLS.cluster, Object.keys(clusters).map((n) => edsCluster(n, clusterExtra[n])));
     cp.setResources(TYPE_URLS.clusterLoadAssignment, Object.entries(clusters).map(([n, a]) => endpoints(n, a)));
     mesh = createMesh({ bootstrap: bootstrapFor(address), random: seededRandom(11) });
     agent = new MeshAgent({ mesh });
@@ -284,5 +293,30 @@ describe('MeshAgent: timeouts and retries', () => {
 
   it('lets a slow answer within the timeout through', async () => {
     expect((await get('/slow-ok')).text).toBe('slow slow');
+  });
+
+  it('fails fast with UO when max_requests is reached, and frees the slot when the request ends', async () => {
+    const before = s['hang']!.hits;
+    const first = codeOf(get('/breaker-requests/1'));
+    for (let i = 0; i < 200 && s['hang']!.hits === before; i++) await new Promise((r) => setTimeout(r, 5));
+    const err = await get('/breaker-requests/2').then(
+      () => undefined,
+      (e: unknown) => e as { code?: string; responseFlag?: string },
+    );
+    expect(err).toMatchObject({ code: 'MESHLET_OVERFLOW', responseFlag: 'UO' });
+    expect(s['hang']!.hits - before).toBe(1);
+    expect(await first).toBe('MESHLET_UPSTREAM_TIMEOUT');
+    expect(mesh.breakers.peek('cbhang')?.active('request')).toBe(0);
+    // The slot is free again: the next request reaches the server (and times out there).
+    expect(await codeOf(get('/breaker-requests/3'))).toBe('MESHLET_UPSTREAM_TIMEOUT');
+    expect(s['hang']!.hits - before).toBe(2);
+  });
+
+  it('stops retrying when max_retries is reached, delivering the last response', async () => {
+    const before = s['e503only']!.hits;
+    const r = await get('/breaker-retries');
+    expect(r.status).toBe(503);
+    expect(s['e503only']!.hits - before).toBe(1);
+    expect(mesh.breakers.peek('cbretry')?.active('retry')).toBe(0);
   });
 });

@@ -14,6 +14,7 @@ import {
   type EndpointsResource,
   type XdsClientOptions,
 } from '@meshlet/xds-client';
+import { CircuitBreakerRegistry, type ClusterCircuitBreaker } from './circuit-breaker.js';
 import { buildClusterLoadBalancer, type ClusterLoadBalancer } from './lb-cluster.js';
 import type { HostStats } from './lb-types.js';
 import { systemRandom, type Random } from './random.js';
@@ -32,6 +33,11 @@ export interface ClusterSnapshot {
   readonly lb: ClusterLoadBalancer | undefined;
   /** Why the cluster has no load balancer: missing, NACKed with no last good value, a cycle... */
   readonly error: MeshletError | undefined;
+  /**
+   * The cluster's circuit breaker (Cluster.circuit_breakers), from the mesh's registry: its
+   * counters outlive snapshots; undefined when the cluster could not be resolved.
+   */
+  readonly breaker: ClusterCircuitBreaker | undefined;
 }
 
 export interface TargetSnapshot {
@@ -162,6 +168,8 @@ export class Mesh {
   readonly client: XdsClient;
   readonly random: Random;
   readonly clock: Clock;
+  /** Circuit breakers by cluster name, shared by every target of this mesh and kept across snapshots. */
+  readonly breakers = new CircuitBreakerRegistry();
   readonly #ownsClient: boolean;
   readonly #targets = new Map<string, MeshTarget>();
   /** Live counters per endpoint key, kept across snapshots so least-request sees in-flight calls. */
@@ -281,7 +289,7 @@ export class Mesh {
     const options = { random: this.random, hostStats: (key: string) => this.hostStats(key) };
     for (const [name, cc] of config.clusters) {
       if (!cc.ok) {
-        clusters.set(name, { name, cluster: undefined, lb: undefined, error: cc.error });
+        clusters.set(name, { name, cluster: undefined, lb: undefined, error: cc.error, breaker: undefined });
         continue;
       }
       const endpoints = cc.leafClusters ? aggregateEndpoints(name, cc.leafClusters, config) : cc.endpoints?.endpoints;
@@ -299,7 +307,8 @@ export class Mesh {
         }
       }
       if (lb) for (const h of lb.hosts) endpointKeys.add(h.key);
-      clusters.set(name, { name, cluster: cc.cluster, lb, error });
+      const breaker = this.breakers.get(name, cc.cluster.circuitBreakers);
+      clusters.set(name, { name, cluster: cc.cluster, lb, error, breaker });
     }
     trace(() => `${target.authority}: snapshot with ${clusters.size} cluster(s), ${endpointKeys.size} endpoint(s)`);
     return { authority: target.authority, listenerName: target.listenerName, config, routeTable, clusters, endpointKeys };

@@ -14,7 +14,11 @@ import {
   runWithRetries,
   RETRY_REQUEST_HEADERS,
   TIMEOUT_REQUEST_HEADERS,
+  isBreakerOverflow,
+  retryAdmissionFrom,
+  type BreakerOverflow,
   type ClusterLoadBalancer,
+  type ClusterSnapshot,
   type CompiledRetryPolicy,
   type RetryFlag,
   type RetryHostSelector,
@@ -36,7 +40,7 @@ import { Agent, DecoratorHandler, Dispatcher } from 'undici';
 import { EndpointPools, type PoolFactory } from './endpoint-pools.js';
 import { getDefaultMesh } from './default-mesh.js';
 import { bufferBody, isReplayable } from './replay-body.js';
-import { DownstreamController, UpstreamAttempt, upstreamError, type UpstreamOutcome } from './upstream-attempt.js';
+import { DownstreamController, RequestScope, UpstreamAttempt, upstreamError, type UpstreamOutcome } from './upstream-attempt.js';
 
 const trace = tracer('http');
 
@@ -259,7 +263,7 @@ export class MeshAgent extends Dispatcher {
       this.#sendOnce(snapshot, info, opts, h, headers, decision, cluster.lb, hash);
       return;
     }
-    this.#forwardWithPolicies(snapshot, info, opts, h, headers, decision, cluster.lb, hash);
+    this.#forwardWithPolicies(snapshot, info, opts, h, headers, decision, cluster, cluster.lb, hash);
   }
 
   /**
@@ -309,14 +313,25 @@ export class MeshAgent extends Dispatcher {
     h: Handler,
     headers: Record<string, string | string[]>,
     decision: ForwardDecision,
+    cluster: ClusterSnapshot,
     lb: ClusterLoadBalancer,
     hash: bigint | undefined,
   ): void {
-    const down = new DecoratorHandler(h) as Handler;
+    // Circuit breakers (Cluster.circuit_breakers): 'request' for the request's life, 'pending'
+    // while an attempt waits for a connection, 'retry' for each retry. meshlet's routes carry
+    // no priority, so the DEFAULT thresholds apply.
+    const breaker = cluster.breaker;
+    const priority = 'DEFAULT';
+    const slot = breaker?.tryAcquire('request', priority);
+    const down = new RequestScope(new DecoratorHandler(h) as Handler, slot !== undefined && !isBreakerOverflow(slot) ? slot : undefined);
     const dc = new DownstreamController();
-    down.onRequestStart?.(dc, {});
+    down.onRequestStart(dc, {});
+    if (slot !== undefined && isBreakerOverflow(slot)) {
+      down.onResponseError(dc, overflowError(decision.cluster!, slot));
+      return;
+    }
     if (dc.aborted) {
-      down.onResponseError?.(dc, dc.reason!);
+      down.onResponseError(dc, dc.reason!);
       return;
     }
     const request = decision.request;
@@ -339,9 +354,14 @@ export class MeshAgent extends Dispatcher {
           for (const name of CONSUMED_REQUEST_HEADERS) delete hdrs[name];
           const target = finalizeForwardRequest(decision, mutableHeadersFromRecord(hdrs), { upstreamRemoteAddress: host.key });
           hdrs['host'] = decision.autoHostRewrite && host.endpoint.hostname ? host.endpoint.hostname : target.authority;
+          const pending = breaker?.tryAcquire('pending', priority);
+          if (pending !== undefined && isBreakerOverflow(pending)) {
+            settle({ kind: 'overflow', host: host.key, error: overflowError(decision.cluster!, pending) });
+            return;
+          }
           const sendBody = n === 1 ? this.#mirror(snapshot, info, opts.method, body, decision, hdrs, target.path) : body;
           const origin = originOf(info.scheme, host);
-          const upstream = new UpstreamAttempt(down, dc, decision, host.stats, host.key, signal, settle, reject);
+          const upstream = new UpstreamAttempt(down, dc, decision, host.stats, host.key, signal, settle, reject, pending);
           this.#pools.get(origin).dispatch(
             { ...opts, origin, path: target.path, headers: hdrs, body: sendBody, query: undefined as unknown as Record<string, unknown> },
             upstream,
@@ -357,12 +377,13 @@ export class MeshAgent extends Dispatcher {
         random: mesh.random,
         signal: dc.signal,
         attempt,
-        discard: (o) => o.attempt.discard(),
+        discard: (o) => o.attempt?.discard(),
+        ...(breaker ? { admission: retryAdmissionFrom(() => breaker.tryAcquire('retry', priority)) } : {}),
       }).then(
         (result) => {
           const o = result.outcome;
           if (o.kind === 'response') {
-            (o as UpstreamOutcome).attempt.deliver();
+            (o as UpstreamOutcome).attempt?.deliver();
             return;
           }
           down.onResponseError?.(dc, finalError(o as UpstreamOutcome | TimeoutOutcome, result.flags, result.attempts, decision.cluster!));
@@ -575,6 +596,7 @@ function finalError(o: UpstreamOutcome | TimeoutOutcome, flags: readonly RetryFl
     return new MeshletError('MESHLET_UPSTREAM_TIMEOUT', `upstream request timeout (cluster "${cluster}", ${attempts} attempt(s))`);
   }
   const host = 'host' in o ? o.host : undefined;
+  if (o.kind === 'overflow' && cause !== undefined) return cause;
   const what = cause?.message ?? o.kind;
   if (flags.includes('URX')) {
     return new MeshletError('MESHLET_RETRY_LIMIT_EXCEEDED', `retries exhausted after ${attempts} attempts (cluster "${cluster}"); last: ${what}`, { cause });
@@ -611,6 +633,10 @@ function copyHeaders(headers: Record<string, string | string[]>): Record<string,
     out[k] = typeof v === 'string' ? v : [...v];
   }
   return out;
+}
+
+function overflowError(cluster: string, o: BreakerOverflow): MeshletError {
+  return new MeshletError('MESHLET_OVERFLOW', `cluster "${cluster}": circuit breaker ${o.resource} limit ${o.limit} (priority ${o.priority}) reached`);
 }
 
 function meshError(code: MeshletErrorCode, message: string): MeshletError {

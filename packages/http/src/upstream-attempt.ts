@@ -23,7 +23,7 @@ type Controller = Dispatcher.DispatchController;
 type ResponseHeaders = Record<string, string | string[] | undefined>;
 
 /** What an attempt settles with: the loop's outcome, tagged with the attempt (and its error, for failures). */
-export type UpstreamOutcome = AttemptOutcome & HostTagged & { readonly attempt: UpstreamAttempt; readonly error?: Error };
+export type UpstreamOutcome = AttemptOutcome & HostTagged & { readonly attempt?: UpstreamAttempt; readonly error?: Error };
 
 /**
  * The controller handed to the caller's onRequestStart: it outlives attempts. abort()
@@ -83,6 +83,7 @@ export class UpstreamAttempt implements Handler {
   readonly #signal: AbortSignal;
   readonly #settle: (o: UpstreamOutcome) => void;
   readonly #fail: (err: unknown) => void;
+  readonly #started: (() => void) | undefined;
   #state: State = 'connecting';
   #controller: Controller | undefined;
   #finished = false;
@@ -103,7 +104,9 @@ export class UpstreamAttempt implements Handler {
     signal: AbortSignal,
     settle: (o: UpstreamOutcome) => void,
     fail: (err: unknown) => void,
+    started?: () => void,
   ) {
+    this.#started = started;
     this.#down = down;
     this.#dc = dc;
     this.#decision = decision;
@@ -122,6 +125,8 @@ export class UpstreamAttempt implements Handler {
   };
 
   onRequestStart(controller: Controller): void {
+    // undici starts a request once a connection has it: it is no longer pending.
+    this.#started?.();
     this.#controller = controller;
     if (this.#signal.aborted) controller.abort(this.#signal.reason as Error);
     else this.#signal.addEventListener('abort', this.#onAbort, { once: true });
@@ -208,7 +213,50 @@ export class UpstreamAttempt implements Handler {
     if (this.#finished) return;
     this.#finished = true;
     this.#stats.activeRequests--;
+    this.#started?.();
     this.#signal.removeEventListener('abort', this.#onAbort);
+  }
+}
+
+/**
+ * The caller's handler for the whole request: gives back what the request held (its
+ * circuit breaker 'request' slot) once the request is over, however it ends.
+ */
+export class RequestScope implements Handler {
+  readonly #h: Handler;
+  #release: (() => void) | undefined;
+
+  constructor(h: Handler, release: (() => void) | undefined) {
+    this.#h = h;
+    this.#release = release;
+  }
+
+  #done(): void {
+    const r = this.#release;
+    this.#release = undefined;
+    r?.();
+  }
+
+  onRequestStart(controller: Controller, context: unknown): void {
+    this.#h.onRequestStart?.(controller, context);
+  }
+
+  onResponseStart(controller: Controller, statusCode: number, headers: ResponseHeaders, statusMessage?: string): void {
+    this.#h.onResponseStart?.(controller, statusCode, headers as never, statusMessage);
+  }
+
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    this.#h.onResponseData?.(controller, chunk);
+  }
+
+  onResponseEnd(controller: Controller, trailers: ResponseHeaders): void {
+    this.#done();
+    this.#h.onResponseEnd?.(controller, trailers as never);
+  }
+
+  onResponseError(controller: Controller, error: Error): void {
+    this.#done();
+    this.#h.onResponseError?.(controller, error);
   }
 }
 
