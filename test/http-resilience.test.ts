@@ -109,6 +109,11 @@ describe('MeshAgent: timeouts and retries', () => {
       e503: { kind: 'status', status: 503 },
       e503b: { kind: 'status', status: 503 },
       e503only: { kind: 'status', status: 503 },
+      e503od: { kind: 'status', status: 503 },
+      okod: { kind: 'ok' },
+      okmix: { kind: 'ok' },
+      e503mix: { kind: 'status', status: 503 },
+      resetmix: { kind: 'reset' },
       e502: { kind: 'status', status: 502 },
       e500: { kind: 'status', status: 500 },
       e409: { kind: 'status', status: 409 },
@@ -142,10 +147,17 @@ describe('MeshAgent: timeouts and retries', () => {
       cslow: at('slow'),
       cbhang: at('hang'),
       cbretry: at('e503only'),
+      cod: at('e503od', 'okod'),
+      cmix: at('okmix', 'e503mix', 'resetmix'),
     };
+    const outlier = { consecutive_5xx: 2, interval: '0.1s', base_ejection_time: '0.3s', max_ejection_percent: 100 };
     const clusterExtra: Record<string, Record<string, unknown>> = {
       cbhang: { circuit_breakers: { thresholds: [{ max_requests: 1 }] } },
       cbretry: { circuit_breakers: { thresholds: [{ max_retries: 0 }] } },
+      cod: { outlier_detection: outlier },
+      // 16 callers at once retry more than Envoy's default max_retries (3 concurrent retries)
+      // allows before the bad hosts are ejected; a pool meant to absorb them raises it.
+      cmix: { outlier_detection: { ...outlier, base_ejection_time: '30s' }, circuit_breakers: { thresholds: [{ max_retries: 64 }] } },
     };
     const retry = (extra: Record<string, unknown>) => ({ retry_back_off: BACKOFF, retry_host_predicate: PREVIOUS_HOSTS, ...extra });
     const routes: Array<[prefix: string, cluster: string, action: Record<string, unknown>]> = [
@@ -169,6 +181,8 @@ describe('MeshAgent: timeouts and retries', () => {
       ['/overall', 'changonly', { timeout: '0.3s' }],
       ['/slow-ok', 'cslow', { timeout: '5s' }],
       ['/breaker-requests', 'cbhang', { timeout: '0.4s' }],
+      ['/outlier', 'cod', {}],
+      ['/mixed', 'cmix', { retry_policy: retry({ retry_on: '5xx,reset,connect-failure', num_retries: 2 }) }],
       ['/breaker-retries', 'cbretry', { retry_policy: retry({ retry_on: '5xx', num_retries: 3 }) }],
     ];
     cp = new ControlPlane();
@@ -318,5 +332,46 @@ describe('MeshAgent: timeouts and retries', () => {
     expect(r.status).toBe(503);
     expect(s['e503only']!.hits - before).toBe(1);
     expect(mesh.breakers.peek('cbretry')?.active('retry')).toBe(0);
+  });
+
+  it('ejects a host after consecutive 5xx, keeps traffic off it, and lets it back when its time is up', async () => {
+    // Round robin over [503, ok]: the 503 host is ejected by its second consecutive 503.
+    let seen503 = 0;
+    for (let i = 0; i < 10 && seen503 < 2; i++) if ((await get('/outlier')).status === 503) seen503++;
+    expect(seen503).toBe(2);
+    expect(mesh.outlierDetectors.peek('cod')?.ejected().size).toBe(1);
+    const before = s['e503od']!.hits;
+    for (let i = 0; i < 20; i++) expect((await get('/outlier')).status).toBe(200);
+    expect(s['e503od']!.hits).toBe(before);
+    // base_ejection_time 0.3 s, interval 0.1 s: it comes back at an interval after its time.
+    let back = false;
+    for (let i = 0; i < 100 && !back; i++) {
+      await new Promise((r) => setTimeout(r, 30));
+      back = mesh.outlierDetectors.peek('cod')?.ejected().size === 0;
+    }
+    expect(back).toBe(true);
+    const statuses = new Set<number>();
+    for (let i = 0; i < 4; i++) statuses.add((await get('/outlier')).status);
+    expect(statuses.has(503)).toBe(true);
+  });
+
+  it('keeps >= 99.9 % of 1,000 calls to a mixed pool (good, 503, resetting) successful', async () => {
+    let ok = 0;
+    let next = 0;
+    const failures: string[] = [];
+    const worker = async (): Promise<void> => {
+      while (next < 1000) {
+        next++;
+        try {
+          const r = await get('/mixed');
+          if (r.status === 200) ok++;
+          else failures.push(String(r.status));
+        } catch (err) {
+          failures.push(String((err as { code?: string }).code));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, worker));
+    expect(ok, `failures: ${failures.slice(0, 10).join(', ')}`).toBeGreaterThanOrEqual(999);
   });
 });

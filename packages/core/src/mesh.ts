@@ -8,6 +8,7 @@ import {
   MeshletError,
   tracer,
   XdsClient,
+  systemClock,
   type Bootstrap,
   type Clock,
   type ClusterResource,
@@ -15,6 +16,7 @@ import {
   type XdsClientOptions,
 } from '@meshlet/xds-client';
 import { CircuitBreakerRegistry, type ClusterCircuitBreaker } from './circuit-breaker.js';
+import { OutlierDetectorRegistry, type OutlierDetector } from './outlier-detection.js';
 import { buildClusterLoadBalancer, type ClusterLoadBalancer } from './lb-cluster.js';
 import type { HostStats } from './lb-types.js';
 import { systemRandom, type Random } from './random.js';
@@ -38,6 +40,11 @@ export interface ClusterSnapshot {
    * counters outlive snapshots; undefined when the cluster could not be resolved.
    */
   readonly breaker: ClusterCircuitBreaker | undefined;
+  /**
+   * The cluster's outlier detector (Cluster.outlier_detection, Envoy's flavor), from the mesh's
+   * registry, watching the balancer's hosts; undefined when the cluster configures none.
+   */
+  readonly outlier: OutlierDetector | undefined;
 }
 
 export interface TargetSnapshot {
@@ -170,6 +177,8 @@ export class Mesh {
   readonly clock: Clock;
   /** Circuit breakers by cluster name, shared by every target of this mesh and kept across snapshots. */
   readonly breakers = new CircuitBreakerRegistry();
+  /** Outlier detectors by cluster name (HTTP: Envoy's algorithm), host state kept across snapshots. */
+  readonly outlierDetectors: OutlierDetectorRegistry;
   readonly #ownsClient: boolean;
   readonly #targets = new Map<string, MeshTarget>();
   /** Live counters per endpoint key, kept across snapshots so least-request sees in-flight calls. */
@@ -183,6 +192,9 @@ export class Mesh {
   constructor(options: MeshOptions = {}) {
     this.random = options.random ?? systemRandom;
     this.clock = options.clock ?? requestClock;
+    // The detectors' interval timers are background work: on the default clock they must not
+    // keep the process alive (the xDS client's clock unrefs its timers).
+    this.outlierDetectors = new OutlierDetectorRegistry({ flavor: 'envoy', clock: options.clock ?? systemClock, random: this.random });
     this.#catalogEnabled = options.listenerCatalog !== false;
     if (options.xdsClient) {
       this.client = options.xdsClient;
@@ -276,6 +288,7 @@ export class Mesh {
     for (const t of this.#targets.values()) t.close();
     this.#targets.clear();
     this.#catalogClient?.close();
+    this.outlierDetectors.retain([]);
     if (this.#ownsClient) this.client.close();
   }
 
@@ -289,7 +302,7 @@ export class Mesh {
     const options = { random: this.random, hostStats: (key: string) => this.hostStats(key) };
     for (const [name, cc] of config.clusters) {
       if (!cc.ok) {
-        clusters.set(name, { name, cluster: undefined, lb: undefined, error: cc.error, breaker: undefined });
+        clusters.set(name, { name, cluster: undefined, lb: undefined, error: cc.error, breaker: undefined, outlier: undefined });
         continue;
       }
       const endpoints = cc.leafClusters ? aggregateEndpoints(name, cc.leafClusters, config) : cc.endpoints?.endpoints;
@@ -308,7 +321,12 @@ export class Mesh {
       }
       if (lb) for (const h of lb.hosts) endpointKeys.add(h.key);
       const breaker = this.breakers.get(name, cc.cluster.circuitBreakers);
-      clusters.set(name, { name, cluster: cc.cluster, lb, error, breaker });
+      const od = cc.cluster.outlierDetection;
+      const outlier =
+        od !== undefined || this.outlierDetectors.peek(name) !== undefined
+          ? this.outlierDetectors.get(name, od, lb ? lb.hosts.map((h) => h.key) : [])
+          : undefined;
+      clusters.set(name, { name, cluster: cc.cluster, lb, error, breaker, outlier: od === undefined ? undefined : outlier });
     }
     trace(() => `${target.authority}: snapshot with ${clusters.size} cluster(s), ${endpointKeys.size} endpoint(s)`);
     return { authority: target.authority, listenerName: target.listenerName, config, routeTable, clusters, endpointKeys };

@@ -19,6 +19,8 @@ import {
   type BreakerOverflow,
   type ClusterLoadBalancer,
   type ClusterSnapshot,
+  type OutlierDetector,
+  type PickedHost,
   type CompiledRetryPolicy,
   type RetryFlag,
   type RetryHostSelector,
@@ -321,6 +323,7 @@ export class MeshAgent extends Dispatcher {
     // while an attempt waits for a connection, 'retry' for each retry. meshlet's routes carry
     // no priority, so the DEFAULT thresholds apply.
     const breaker = cluster.breaker;
+    const outlier = cluster.outlier;
     const priority = 'DEFAULT';
     const slot = breaker?.tryAcquire('request', priority);
     const down = new RequestScope(new DecoratorHandler(h) as Handler, slot !== undefined && !isBreakerOverflow(slot) ? slot : undefined);
@@ -344,7 +347,7 @@ export class MeshAgent extends Dispatcher {
     const run = (body: Dispatcher.DispatchOptions['body'], replayable: boolean): void => {
       const attempt = (n: number, signal: AbortSignal, _exclude: ReadonlySet<string>, hosts: RetryHostSelector): Promise<UpstreamOutcome> =>
         new Promise<UpstreamOutcome>((settle, reject) => {
-          const host = hosts.select((ctx) => lb.pick(hash === undefined ? ctx : { ...ctx, hash }));
+          const host = hosts.select((ctx) => pickAvoiding(lb, ctx.exclude, outlier?.ejected(), hash));
           if (!host) {
             reject(meshError('MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${decision.cluster}" has no healthy upstream`));
             return;
@@ -361,7 +364,16 @@ export class MeshAgent extends Dispatcher {
           }
           const sendBody = n === 1 ? this.#mirror(snapshot, info, opts.method, body, decision, hdrs, target.path) : body;
           const origin = originOf(info.scheme, host);
-          const upstream = new UpstreamAttempt(down, dc, decision, host.stats, host.key, signal, settle, reject, pending);
+          // Outlier detection sees every attempt's outcome, retried or not (Envoy's router
+          // reports each upstream request's result to the host's detector).
+          const report =
+            outlier === undefined
+              ? settle
+              : (o: UpstreamOutcome): void => {
+                  recordOutcome(outlier, o, dc.aborted);
+                  settle(o);
+                };
+          const upstream = new UpstreamAttempt(down, dc, decision, host.stats, host.key, signal, report, reject, pending);
           this.#pools.get(origin).dispatch(
             { ...opts, origin, path: target.path, headers: hdrs, body: sendBody, query: undefined as unknown as Record<string, unknown> },
             upstream,
@@ -633,6 +645,52 @@ function copyHeaders(headers: Record<string, string | string[]>): Record<string,
     out[k] = typeof v === 'string' ? v : [...v];
   }
   return out;
+}
+
+/**
+ * A pick that leaves out the hosts already tried (previous_hosts) and the ejected ones. When
+ * ejection leaves nothing to pick, the ejected hosts are used after all, as Envoy's panic
+ * routing would.
+ */
+function pickAvoiding(
+  lb: ClusterLoadBalancer,
+  tried: ReadonlySet<string> | undefined,
+  ejected: ReadonlySet<string> | undefined,
+  hash: bigint | undefined,
+): PickedHost | undefined {
+  if (ejected !== undefined && ejected.size > 0) {
+    const exclude = tried === undefined || tried.size === 0 ? ejected : new Set([...tried, ...ejected]);
+    const host = lb.pick(hash === undefined ? { exclude } : { exclude, hash });
+    if (host !== undefined) return host;
+  }
+  const ctx = tried === undefined || tried.size === 0 ? {} : { exclude: tried };
+  return lb.pick(hash === undefined ? ctx : { ...ctx, hash });
+}
+
+/** Tell the cluster's outlier detector how an attempt ended (Envoy's external and local-origin results). */
+function recordOutcome(outlier: OutlierDetector, o: UpstreamOutcome, cancelled: boolean): void {
+  if (o.host === undefined) return;
+  switch (o.kind) {
+    case 'response':
+      outlier.record(o.host, o.status);
+      return;
+    case 'connect_failure':
+      outlier.record(o.host, 'connect_failure');
+      return;
+    case 'reset':
+      // A local reset is the loop aborting the attempt: a timeout, unless the caller gave up.
+      if (o.reason === 'local') {
+        if (!cancelled) outlier.record(o.host, 'timeout');
+      } else {
+        outlier.record(o.host, 'reset');
+      }
+      return;
+    case 'refused_stream':
+      outlier.record(o.host, 'reset');
+      return;
+    default:
+      return;
+  }
 }
 
 function overflowError(cluster: string, o: BreakerOverflow): MeshletError {
