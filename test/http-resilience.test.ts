@@ -375,3 +375,141 @@ describe('MeshAgent: timeouts and retries', () => {
     expect(ok, `failures: ${failures.slice(0, 10).join(', ')}`).toBeGreaterThanOrEqual(999);
   });
 });
+
+/** A clock whose timers fire only when the test says so. */
+class ManualClock {
+  #t = 0;
+  #id = 0;
+  readonly timers = new Map<number, { ms: number; cb: () => void }>();
+  now(): number {
+    return this.#t;
+  }
+  setTimeout(cb: () => void, ms: number): number {
+    const id = ++this.#id;
+    this.timers.set(id, { ms, cb });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.timers.delete(handle as number);
+  }
+  pending(ms: number): number {
+    let n = 0;
+    for (const t of this.timers.values()) if (t.ms === ms) n++;
+    return n;
+  }
+  /** Fire every timer set for `ms`. */
+  fire(ms: number): void {
+    for (const [id, t] of [...this.timers]) {
+      if (t.ms !== ms) continue;
+      this.timers.delete(id);
+      t.cb();
+    }
+  }
+}
+
+const FAULT = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
+const FILTER_CONFIG = 'type.googleapis.com/envoy.config.route.v3.FilterConfig';
+const DELAY_MS = 1234;
+
+describe('MeshAgent: fault injection', () => {
+  const HOST = 'faults.mesh.test';
+  let cp: ControlPlane;
+  let mesh: ReturnType<typeof createMesh>;
+  let agent: MeshAgent;
+  let backend: Misbehaving;
+  const clock = new ManualClock();
+
+  beforeAll(async () => {
+    backend = await startServer('ok', { kind: 'ok' });
+    cp = new ControlPlane();
+    const { address } = await cp.start();
+    const percent = (n: number) => ({ numerator: n, denominator: 'HUNDRED' });
+    cp.setResources(TYPE_URLS.listener, [
+      listener(`${HOST}:80`, 'rc-fault', {
+        http_filters: [
+          {
+            name: 'envoy.filters.http.fault',
+            typed_config: {
+              '@type': FAULT,
+              delay: { fixed_delay: `${DELAY_MS / 1000}s`, percentage: percent(40) },
+              abort: { http_status: 418, percentage: percent(30) },
+            },
+          },
+          { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } },
+        ],
+      }),
+    ]);
+    cp.setResources(TYPE_URLS.routeConfiguration, [
+      {
+        '@type': TYPE_URLS.routeConfiguration,
+        name: 'rc-fault',
+        virtual_hosts: [
+          {
+            name: 'v',
+            domains: ['*'],
+            routes: [
+              {
+                match: { prefix: '/off' },
+                route: { cluster: 'fault-backend' },
+                typed_per_filter_config: { 'envoy.filters.http.fault': { '@type': FILTER_CONFIG, disabled: true } },
+              },
+              {
+                match: { prefix: '/limited' },
+                route: { cluster: 'fault-backend' },
+                typed_per_filter_config: {
+                  'envoy.filters.http.fault': { '@type': FAULT, delay: { fixed_delay: `${DELAY_MS / 1000}s`, percentage: percent(100) }, max_active_faults: 2 },
+                },
+              },
+              { match: { prefix: '/' }, route: { cluster: 'fault-backend' } },
+            ],
+          },
+        ],
+      },
+    ]);
+    cp.setResources(TYPE_URLS.cluster, [edsCluster('fault-backend')]);
+    cp.setResources(TYPE_URLS.clusterLoadAssignment, [endpoints('fault-backend', [['127.0.0.1', backend.port]])]);
+    mesh = createMesh({ bootstrap: bootstrapFor(address), random: seededRandom(3), clock });
+    agent = new MeshAgent({ mesh });
+  });
+
+  afterAll(async () => {
+    await agent?.destroy();
+    mesh?.close();
+    await cp?.stop();
+    await backend?.close();
+  });
+
+  const call = (path: string) =>
+    request(`http://${HOST}${path}`, { dispatcher: agent }).then(async (r) => ({ status: r.statusCode, text: await r.body.text() }));
+
+  it('delays and aborts requests in the configured proportions, on the injected clock', async () => {
+    expect((await call('/off')).status).toBe(200); // a route override turns the filter off
+    const n = 400;
+    const results = Array.from({ length: n }, () => call('/'));
+    // Routing is synchronous once the target is ready: every delay timer is set by now.
+    await new Promise((r) => setImmediate(r));
+    const delayed = clock.pending(DELAY_MS);
+    // Binomial(400, 0.4): mean 160, sd 9.8.
+    expect(delayed).toBeGreaterThanOrEqual(110);
+    expect(delayed).toBeLessThanOrEqual(210);
+    clock.fire(DELAY_MS);
+    const all = await Promise.all(results);
+    const aborted = all.filter((r) => r.status === 418);
+    // Binomial(400, 0.3): mean 120, sd 9.2.
+    expect(aborted.length).toBeGreaterThanOrEqual(70);
+    expect(aborted.length).toBeLessThanOrEqual(170);
+    expect(aborted[0]!.text).toBe('fault filter abort');
+    expect(all.filter((r) => r.status === 200).length).toBe(n - aborted.length);
+  });
+
+  it('gives no fault beyond max_active_faults', async () => {
+    const before = backend.hits;
+    const results = Array.from({ length: 5 }, () => call('/limited'));
+    for (let i = 0; i < 400 && backend.hits - before < 3; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(clock.pending(DELAY_MS)).toBe(2);
+    expect(backend.hits - before).toBe(3);
+    clock.fire(DELAY_MS);
+    expect((await Promise.all(results)).map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(backend.hits - before).toBe(5);
+  });
+});

@@ -17,6 +17,7 @@ import {
 } from '@meshlet/xds-client';
 import { CircuitBreakerRegistry, type ClusterCircuitBreaker } from './circuit-breaker.js';
 import { OutlierDetectorRegistry, type OutlierDetector } from './outlier-detection.js';
+import { ActiveFaults } from './fault-injection.js';
 import { buildClusterLoadBalancer, type ClusterLoadBalancer } from './lb-cluster.js';
 import type { HostStats } from './lb-types.js';
 import { systemRandom, type Random } from './random.js';
@@ -179,6 +180,8 @@ export class Mesh {
   readonly breakers = new CircuitBreakerRegistry();
   /** Outlier detectors by cluster name (HTTP: Envoy's algorithm), host state kept across snapshots. */
   readonly outlierDetectors: OutlierDetectorRegistry;
+  /** max_active_faults gauges by fault filter (listener name and filter name), kept across snapshots. */
+  readonly #activeFaults = new Map<string, ActiveFaults>();
   readonly #ownsClient: boolean;
   readonly #targets = new Map<string, MeshTarget>();
   /** Live counters per endpoint key, kept across snapshots so least-request sees in-flight calls. */
@@ -207,6 +210,16 @@ export class Mesh {
       });
       this.#ownsClient = true;
     }
+  }
+
+  /** The active-fault gauge of one fault filter instance (its key is the caller's choice). */
+  activeFaults(key: string): ActiveFaults {
+    let a = this.#activeFaults.get(key);
+    if (a === undefined) {
+      a = new ActiveFaults();
+      this.#activeFaults.set(key, a);
+    }
+    return a;
   }
 
   /** The counters of one endpoint (`host:port`), the same object for the mesh's lifetime. */

@@ -14,7 +14,12 @@ import {
   runWithRetries,
   RETRY_REQUEST_HEADERS,
   TIMEOUT_REQUEST_HEADERS,
+  compileFault,
+  faultConfigForRoute,
+  injectFault,
   isBreakerOverflow,
+  FAULT_FILTER_TYPE_URL,
+  type InjectedFault,
   retryAdmissionFrom,
   type BreakerOverflow,
   type ClusterLoadBalancer,
@@ -37,7 +42,7 @@ import {
   type RouteDecision,
   type TargetSnapshot,
 } from '@meshlet/core';
-import { MeshletError, tracer, type MeshletErrorCode, type RetryPolicy } from '@meshlet/xds-client';
+import { MeshletError, tracer, type MeshletErrorCode, type HttpFilter, type RetryPolicy } from '@meshlet/xds-client';
 import { Agent, DecoratorHandler, Dispatcher } from 'undici';
 import { EndpointPools, type PoolFactory } from './endpoint-pools.js';
 import { getDefaultMesh } from './default-mesh.js';
@@ -319,6 +324,85 @@ export class MeshAgent extends Dispatcher {
     lb: ClusterLoadBalancer,
     hash: bigint | undefined,
   ): void {
+    const down = new RequestScope(new DecoratorHandler(h) as Handler);
+    const dc = new DownstreamController();
+    down.onRequestStart(dc, {});
+    if (dc.aborted) {
+      down.onResponseError(dc, dc.reason!);
+      return;
+    }
+    const send = (): void => this.#send(snapshot, info, opts, down, dc, headers, decision, cluster, lb, hash);
+    // The fault filter runs before the router (HCM filter order): its delay comes before any
+    // circuit breaker slot or timeout, its abort answers without an upstream.
+    const fault = this.#injectFault(snapshot, decision);
+    if (fault === undefined) {
+      send();
+      return;
+    }
+    const abortReply = (): void => {
+      const abort = fault.abort!;
+      const grpc = decision.request.grpc === true && abort.grpcStatus !== undefined;
+      const body = grpc ? '' : 'fault filter abort';
+      const out: Record<string, string> = grpc
+        ? { 'content-type': 'application/grpc', 'grpc-status': String(abort.grpcStatus), 'grpc-message': 'fault filter abort' }
+        : { 'content-type': 'text/plain', 'content-length': String(body.length) };
+      trace(() => `fault filter: abort with ${grpc ? `grpc-status ${abort.grpcStatus}` : abort.httpStatus} (FI)`);
+      down.onResponseStart(dc, abort.httpStatus, out, '');
+      if (body.length > 0) down.onResponseData(dc, Buffer.from(body));
+      fault.release();
+      down.onResponseEnd(dc, {});
+    };
+    if (fault.delayMs === undefined) {
+      queueMicrotask(abortReply);
+      return;
+    }
+    trace(() => `fault filter: delaying ${fault.delayMs} ms (DI)`);
+    const clock = this.mesh.clock;
+    const onCancel = (): void => {
+      clock.clearTimeout(timer);
+      fault.release();
+      down.onResponseError(dc, dc.reason ?? new Error('aborted'));
+    };
+    const timer = clock.setTimeout(() => {
+      dc.signal.removeEventListener('abort', onCancel);
+      if (fault.abort !== undefined) {
+        abortReply();
+        return;
+      }
+      fault.release(); // a delay without an abort gives its slot back when it ends
+      send();
+    }, fault.delayMs);
+    dc.signal.addEventListener('abort', onCancel, { once: true });
+  }
+
+  /** The fault (envoy.filters.http.fault) this request gets, with its max_active_faults slot; undefined = none. */
+  #injectFault(snapshot: TargetSnapshot, decision: ForwardDecision): InjectedFault | undefined {
+    const filter = faultFilterOf(snapshot);
+    if (filter === undefined) return undefined;
+    const config = faultConfigForRoute(filter.name, filter, [
+      decision.weightedCluster?.typedPerFilterConfig,
+      decision.route.typedPerFilterConfig,
+      decision.virtualHost.typedPerFilterConfig,
+    ]);
+    if (config === undefined) return undefined;
+    const mesh = this.mesh;
+    return injectFault(compileFault(config), decision.request, mesh.random, mesh.activeFaults(`${snapshot.listenerName}/${filter.name}`), {
+      ...(decision.cluster !== undefined ? { cluster: decision.cluster } : {}),
+    });
+  }
+
+  #send(
+    snapshot: TargetSnapshot,
+    info: OriginInfo,
+    opts: Dispatcher.DispatchOptions,
+    down: RequestScope,
+    dc: DownstreamController,
+    headers: Record<string, string | string[]>,
+    decision: ForwardDecision,
+    cluster: ClusterSnapshot,
+    lb: ClusterLoadBalancer,
+    hash: bigint | undefined,
+  ): void {
     // Circuit breakers (Cluster.circuit_breakers): 'request' for the request's life, 'pending'
     // while an attempt waits for a connection, 'retry' for each retry. meshlet's routes carry
     // no priority, so the DEFAULT thresholds apply.
@@ -326,16 +410,12 @@ export class MeshAgent extends Dispatcher {
     const outlier = cluster.outlier;
     const priority = 'DEFAULT';
     const slot = breaker?.tryAcquire('request', priority);
-    const down = new RequestScope(new DecoratorHandler(h) as Handler, slot !== undefined && !isBreakerOverflow(slot) ? slot : undefined);
-    const dc = new DownstreamController();
-    down.onRequestStart(dc, {});
-    if (slot !== undefined && isBreakerOverflow(slot)) {
-      down.onResponseError(dc, overflowError(decision.cluster!, slot));
-      return;
-    }
-    if (dc.aborted) {
-      down.onResponseError(dc, dc.reason!);
-      return;
+    if (slot !== undefined) {
+      if (isBreakerOverflow(slot)) {
+        down.onResponseError(dc, overflowError(decision.cluster!, slot));
+        return;
+      }
+      down.hold(slot);
     }
     const request = decision.request;
     const policy = compiledRetryPolicy(decision.retryPolicy);
@@ -600,6 +680,17 @@ const DISCARD: Handler = {
   onResponseEnd() {},
   onResponseError() {},
 };
+
+/** The listener's fault filter (the first envoy.filters.http.fault in its HCM), once per snapshot. */
+const FAULT_FILTERS = new WeakMap<TargetSnapshot, HttpFilter | null>();
+function faultFilterOf(snapshot: TargetSnapshot): HttpFilter | undefined {
+  let f = FAULT_FILTERS.get(snapshot);
+  if (f === undefined) {
+    f = snapshot.config.listener.apiListener?.httpFilters.find((x) => x.typeUrl === FAULT_FILTER_TYPE_URL) ?? null;
+    FAULT_FILTERS.set(snapshot, f);
+  }
+  return f ?? undefined;
+}
 
 /** The error a request ends with when its last attempt had no response (Envoy's local reply and flags). */
 function finalError(o: UpstreamOutcome | TimeoutOutcome, flags: readonly RetryFlag[], attempts: number, cluster: string): Error {

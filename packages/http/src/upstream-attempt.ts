@@ -226,8 +226,12 @@ export class RequestScope implements Handler {
   readonly #h: Handler;
   #release: (() => void) | undefined;
 
-  constructor(h: Handler, release: (() => void) | undefined) {
+  constructor(h: Handler) {
     this.#h = h;
+  }
+
+  /** Give `release` back when the request is over. */
+  hold(release: () => void): void {
     this.#release = release;
   }
 
