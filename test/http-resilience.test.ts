@@ -4,7 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request } from 'undici';
+import { Dispatcher, request } from 'undici';
 import { ControlPlane } from '@meshlet/control-plane';
 import { seededRandom } from '@meshlet/core';
 import { createMesh, createMeshFetch, MeshAgent } from '@meshlet/http';
@@ -303,6 +303,38 @@ describe('MeshAgent: timeouts and retries', () => {
       (e: unknown) => e as { cause?: { code?: string; responseFlag?: string } },
     );
     expect(err?.cause).toMatchObject({ code: 'MESHLET_UPSTREAM_TIMEOUT', responseFlag: 'UT' });
+  });
+
+  it('works over a pool that speaks undici\'s older handler style (a PoolFactory\'s dispatcher)', async () => {
+    class LegacyPool extends Dispatcher {
+      override dispatch(_opts: Dispatcher.DispatchOptions, h: Dispatcher.DispatchHandler): boolean {
+        const legacy = h as unknown as {
+          onConnect(abort: () => void): void;
+          onHeaders(status: number, raw: Buffer[], resume: () => void, text: string): boolean;
+          onData(chunk: Buffer): boolean;
+          onComplete(trailers: null): void;
+        };
+        queueMicrotask(() => {
+          legacy.onConnect(() => {});
+          legacy.onHeaders(200, [Buffer.from('x-legacy'), Buffer.from('yes')], () => {}, 'OK');
+          legacy.onData(Buffer.from('legacy body'));
+          legacy.onComplete(null);
+        });
+        return true;
+      }
+      override close(): Promise<void> {
+        return Promise.resolve();
+      }
+    }
+    const legacyAgent = new MeshAgent({ mesh, poolFactory: () => new LegacyPool() as never });
+    try {
+      const r = await request(`http://${API}/5xx/legacy`, { dispatcher: legacyAgent });
+      expect(r.statusCode).toBe(200);
+      expect(r.headers['x-legacy']).toBe('yes');
+      expect(await r.body.text()).toBe('legacy body');
+    } finally {
+      await legacyAgent.close();
+    }
   });
 
   it('lets a slow answer within the timeout through', async () => {

@@ -176,6 +176,37 @@ export class UpstreamAttempt implements Handler {
     }
   }
 
+  // The older handler style, for a PoolFactory's dispatcher that calls it (undici's own
+  // dispatchers see onRequestStart and use the methods above).
+  #legacy: LegacyController | undefined;
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#legacy = new LegacyController(abort);
+    this.onRequestStart(this.#legacy);
+  }
+
+  onHeaders(statusCode: number, raw: Buffer[] | string[] | null, resume: () => void, statusText: string): boolean {
+    const c = (this.#legacy ??= new LegacyController(() => {}));
+    c.resumeFn = resume;
+    if (statusCode < 200) return true; // informational: not the response
+    this.onResponseStart(c, statusCode, recordOf(raw), statusText);
+    return !c.paused;
+  }
+
+  onData(chunk: Buffer): boolean {
+    const c = this.#legacy!;
+    this.onResponseData(c, chunk);
+    return !c.paused;
+  }
+
+  onComplete(trailers: Buffer[] | string[] | null): void {
+    this.onResponseEnd(this.#legacy ?? new LegacyController(() => {}), recordOf(trailers));
+  }
+
+  onError(err: Error): void {
+    this.onResponseError(this.#legacy ?? new LegacyController(() => {}), err);
+  }
+
   /** Hand this attempt's response to the caller: the request's final answer. */
   deliver(): void {
     if (this.#state !== 'held') return;
@@ -262,6 +293,49 @@ export class RequestScope implements Handler {
     this.#done();
     this.#h.onResponseError?.(controller, error);
   }
+}
+
+/** A Controller over the older style's abort function and resume callback. */
+class LegacyController implements Controller {
+  aborted = false;
+  paused = false;
+  reason: Error | null = null;
+  resumeFn: (() => void) | undefined;
+  readonly #abort: (err?: Error) => void;
+
+  constructor(abort: (err?: Error) => void) {
+    this.#abort = abort;
+  }
+
+  abort(reason: Error): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.#abort(reason);
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.resumeFn?.();
+  }
+}
+
+/** Raw [name, value, ...] headers as a record of lower-case names. */
+function recordOf(raw: Buffer[] | string[] | null): ResponseHeaders {
+  const out: Record<string, string | string[]> = {};
+  if (!raw) return out;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString().toLowerCase();
+    const value = raw[i + 1]!.toString();
+    const prev = out[name];
+    out[name] = prev === undefined ? value : typeof prev === 'string' ? [prev, value] : [...prev, value];
+  }
+  return out;
 }
 
 function headerView(headers: ResponseHeaders): ResponseHeaderView {
