@@ -453,7 +453,8 @@ export class MeshAgent extends Dispatcher {
                   recordOutcome(outlier, o, dc.aborted);
                   settle(o);
                 };
-          const upstream = new UpstreamAttempt(down, dc, decision, host.stats, host.key, signal, report, reject, pending);
+          // With no retry possible, a response that starts is the answer: it streams through at once.
+          const upstream = new UpstreamAttempt(down, dc, decision, host.stats, host.key, signal, report, reject, pending, !mayRetry || !replayable);
           this.#pools.get(origin).dispatch(
             { ...opts, origin, path: target.path, headers: hdrs, body: sendBody, query: undefined as unknown as Record<string, unknown> },
             upstream,

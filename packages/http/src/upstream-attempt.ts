@@ -84,6 +84,8 @@ export class UpstreamAttempt implements Handler {
   readonly #settle: (o: UpstreamOutcome) => void;
   readonly #fail: (err: unknown) => void;
   readonly #started: (() => void) | undefined;
+  /** No retry can follow: deliver the response as it starts, without pausing for the loop. */
+  readonly #eager: boolean;
   #state: State = 'connecting';
   #controller: Controller | undefined;
   #finished = false;
@@ -105,8 +107,10 @@ export class UpstreamAttempt implements Handler {
     settle: (o: UpstreamOutcome) => void,
     fail: (err: unknown) => void,
     started?: () => void,
+    eager = false,
   ) {
     this.#started = started;
+    this.#eager = eager;
     this.#down = down;
     this.#dc = dc;
     this.#decision = decision;
@@ -140,6 +144,11 @@ export class UpstreamAttempt implements Handler {
     this.#status = statusCode;
     this.#headers = headers;
     this.#statusMessage = statusMessage;
+    if (this.#eager) {
+      this.#settle({ kind: 'response', status: statusCode, headers: headerView(headers), host: this.hostKey, attempt: this });
+      this.deliver();
+      return;
+    }
     controller.pause();
     this.#settle({ kind: 'response', status: statusCode, headers: headerView(headers), host: this.hostKey, attempt: this });
   }
@@ -226,8 +235,8 @@ export class UpstreamAttempt implements Handler {
       this.#down.onResponseError?.(this.#dc, upstreamError(this.#error, this.hostKey));
     } else if (this.#dc.aborted) {
       c.abort(this.#dc.reason!);
-    } else if (!this.#dc.paused) {
-      c.resume();
+    } else if (!this.#dc.paused && !this.#eager) {
+      c.resume(); // paused at response start for the loop's decision
     }
   }
 
