@@ -358,6 +358,21 @@ describe('MeshAgent: timeouts and retries', () => {
     expect(s['hang']!.hits - before).toBe(2);
   });
 
+  it('cancels the attempt in flight when the caller aborts, and frees its breaker slot', async () => {
+    const before = s['hang']!.hits;
+    const ac = new AbortController();
+    const pending = fetchM(`http://${API}/breaker-requests/abort`, { signal: ac.signal }).then(
+      () => 'resolved',
+      (e: unknown) => (e as Error).name,
+    );
+    for (let i = 0; i < 200 && s['hang']!.hits === before; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(mesh.breakers.peek('cbhang')?.active('request')).toBe(1);
+    ac.abort();
+    expect(await pending).toBe('AbortError');
+    for (let i = 0; i < 200 && mesh.breakers.peek('cbhang')?.active('request') !== 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(mesh.breakers.peek('cbhang')?.active('request')).toBe(0);
+  });
+
   it('stops retrying when max_retries is reached, delivering the last response', async () => {
     const before = s['e503only']!.hits;
     const r = await get('/breaker-retries');
