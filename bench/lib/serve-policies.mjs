@@ -1,0 +1,66 @@
+// Child process: an HTTP server, and @meshlet/control-plane serving two Listeners to it:
+// plain.mesh.test:80 (a route to a cluster, nothing else) and policy.mesh.test:80 (the same
+// with a retry policy, circuit breakers and outlier detection configured). Prints
+// {"address", "port"} when ready.
+import { createServer } from 'node:http';
+import { ControlPlane } from '@meshlet/control-plane';
+import { TYPE_URLS } from '@meshlet/xds-client';
+
+const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const ROUTER = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+const body = Buffer.from(JSON.stringify({ ok: true, pad: 'x'.repeat(100) }));
+const server = createServer((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+    res.end(body);
+  });
+});
+server.keepAliveTimeout = 60_000;
+await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const port = server.address().port;
+const listener = (name, rc) => ({
+  name,
+  api_listener: { api_listener: { '@type': HCM, rds: { route_config_name: rc, config_source: { ads: {} } }, http_filters: [{ name: 'router', typed_config: { '@type': ROUTER } }] } },
+});
+const eds = (name, extra = {}) => ({ name, type: 'EDS', eds_cluster_config: { eds_config: { ads: {} } }, lb_policy: 'ROUND_ROBIN', ...extra });
+const cla = (name) => ({ cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] });
+const cp = new ControlPlane();
+cp.setResources(TYPE_URLS.listener, [listener('plain.mesh.test:80', 'rc-plain'), listener('policy.mesh.test:80', 'rc-policy')]);
+cp.setResources(TYPE_URLS.routeConfiguration, [
+  { name: 'rc-plain', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'plain', timeout: '0s' } }] }] },
+  {
+    name: 'rc-policy',
+    virtual_hosts: [
+      {
+        name: 'v',
+        domains: ['*'],
+        routes: [
+          {
+            match: { prefix: '/' },
+            route: {
+              cluster: 'policy',
+              timeout: '10s',
+              retry_policy: { retry_on: '5xx,reset,connect-failure,refused-stream', num_retries: 2, per_try_timeout: '5s' },
+            },
+          },
+        ],
+      },
+    ],
+  },
+]);
+cp.setResources(TYPE_URLS.cluster, [
+  eds('plain'),
+  eds('policy', {
+    circuit_breakers: { thresholds: [{ max_connections: 10000, max_pending_requests: 10000, max_requests: 10000, max_retries: 100 }] },
+    outlier_detection: { consecutive_5xx: 5, interval: '10s', base_ejection_time: '30s', max_ejection_percent: 50, enforcing_success_rate: 100 },
+  }),
+]);
+cp.setResources(TYPE_URLS.clusterLoadAssignment, [cla('plain'), cla('policy')]);
+const { address } = await cp.start();
+process.stdout.write(JSON.stringify({ address, port }) + '\n');
+process.on('SIGTERM', async () => {
+  await cp.stop();
+  server.close();
+  process.exit(0);
+});
