@@ -1,23 +1,11 @@
 // Child process: an HTTP server answering a small body, and @meshlet/control-plane serving
 // one Listener (bench.mesh.test:80) → one route → one EDS cluster with that server as its
 // only endpoint. Prints {"address", "port"} when ready.
-import { createServer } from 'node:http';
 import { ControlPlane } from '@meshlet/control-plane';
 import { TYPE_URLS } from '@meshlet/xds-client';
+import { HCM, ROUTER, startBenchBackend } from './bench-backend.mjs';
 
-const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-const ROUTER = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
-const body = Buffer.from(JSON.stringify({ ok: true, pad: 'x'.repeat(100) }));
-const server = createServer((req, res) => {
-  req.resume();
-  req.on('end', () => {
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
-    res.end(body);
-  });
-});
-server.keepAliveTimeout = 60_000;
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const port = server.address().port;
+const { server, port } = await startBenchBackend();
 const cp = new ControlPlane();
 cp.setResources(TYPE_URLS.listener, [{
   name: 'bench.mesh.test:80',

@@ -2,23 +2,11 @@
 // plain.mesh.test:80 (a route to a cluster, nothing else) and policy.mesh.test:80 (the same
 // with a retry policy, circuit breakers and outlier detection configured). Prints
 // {"address", "port"} when ready.
-import { createServer } from 'node:http';
 import { ControlPlane } from '@meshlet/control-plane';
 import { TYPE_URLS } from '@meshlet/xds-client';
+import { HCM, ROUTER, startBenchBackend } from './bench-backend.mjs';
 
-const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-const ROUTER = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
-const body = Buffer.from(JSON.stringify({ ok: true, pad: 'x'.repeat(100) }));
-const server = createServer((req, res) => {
-  req.resume();
-  req.on('end', () => {
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
-    res.end(body);
-  });
-});
-server.keepAliveTimeout = 60_000;
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const port = server.address().port;
+const { server, port } = await startBenchBackend();
 const listener = (name, rc) => ({
   name,
   api_listener: { api_listener: { '@type': HCM, rds: { route_config_name: rc, config_source: { ads: {} } }, http_filters: [{ name: 'router', typed_config: { '@type': ROUTER } }] } },
