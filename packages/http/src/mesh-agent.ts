@@ -282,8 +282,9 @@ export class MeshAgent extends Dispatcher {
   }
 
   /**
-   * An upgrade or CONNECT: one attempt, no timeouts or retries (the stream belongs to the
-   * caller once it is upgraded).
+   * The direct path: one attempt, no timeouts or retries. Routes that ask for none of the
+   * policies take it, and so do upgrades and CONNECT (the stream belongs to the caller once
+   * it is upgraded). `release` gives back the request's circuit-breaker slot when it ends.
    */
   #sendOnce(
     snapshot: TargetSnapshot,
