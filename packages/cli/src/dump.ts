@@ -3,7 +3,7 @@
 // line naming the resource that is missing or rejected, and exit 1.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { listenerNameFor, parseTarget, XdsDependencyManager, type XdsConfig } from '@meshlet/core';
+import { resolveTarget, XdsDependencyManager, type XdsConfig } from '@meshlet/core';
 import { loadBootstrap, MeshletError, XdsClient, type Bootstrap } from '@meshlet/xds-client';
 
 /** How long to wait for a resource the server never sends before calling it missing. */
@@ -29,17 +29,8 @@ export async function runDump(argv: string[]): Promise<number> {
   let authority: string;
   let listenerName: string;
   try {
-    const target = parseTarget(positionals[0]!);
     bootstrap = loadBootstrap(values.bootstrap === undefined ? {} : { bootstrap: readFileSync(values.bootstrap, 'utf8') });
-    authority = target.authority;
-    const auth = target.xdsAuthority === undefined ? undefined : bootstrap.authorities[target.xdsAuthority];
-    if (target.xdsAuthority !== undefined && !auth) {
-      throw new MeshletError('MESHLET_INVALID_OPTION', `target: authority "${target.xdsAuthority}" is not in the bootstrap's authorities`);
-    }
-    const template =
-      auth?.clientListenerResourceNameTemplate ??
-      (target.xdsAuthority === undefined ? bootstrap.clientDefaultListenerResourceNameTemplate : `xdstp://${target.xdsAuthority}/envoy.config.listener.v3.Listener/%s`);
-    listenerName = listenerNameFor(authority, template);
+    ({ authority, listenerName } = resolveTarget(positionals[0]!, bootstrap));
   } catch (err) {
     return fail(err);
   }

@@ -1,5 +1,5 @@
 export { compileDomainMatcher, stripPort, type DomainMatcher } from './vhost-match.js';
-export { parseTarget, listenerNameFor, type ParsedTarget } from './target.js';
+export { parseTarget, listenerNameFor, resolveTarget, type ParsedTarget } from './target.js';
 export {
   XdsDependencyManager,
   MAX_AGGREGATE_DEPTH,

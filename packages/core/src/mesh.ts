@@ -23,7 +23,7 @@ import type { HostStats } from './lb-types.js';
 import { systemRandom, type Random } from './random.js';
 import { requestClock } from './retry-loop.js';
 import { compileRouteTable, type RouteTable } from './route-table.js';
-import { listenerNameFor, parseTarget } from './target.js';
+import { resolveTarget } from './target.js';
 import { XdsDependencyManager, type XdsConfig } from './xds-dependency-manager.js';
 
 const trace = tracer('mesh');
@@ -240,19 +240,12 @@ export class Mesh {
     let t = this.#targets.get(authority);
     if (t) return t;
     if (this.#closed) throw new MeshletError('MESHLET_INVALID_OPTION', 'the mesh is closed');
-    const parsed = parseTarget(authority);
-    const bootstrap = this.client.bootstrap;
-    const auth = parsed.xdsAuthority === undefined ? undefined : bootstrap.authorities[parsed.xdsAuthority];
-    if (parsed.xdsAuthority !== undefined && !auth) {
-      throw new MeshletError('MESHLET_INVALID_OPTION', `target ${authority}: authority "${parsed.xdsAuthority}" is not in the bootstrap`);
-    }
-    const template = auth?.clientListenerResourceNameTemplate ?? bootstrap.clientDefaultListenerResourceNameTemplate;
-    const listenerName = listenerNameFor(parsed.authority, template);
-    const target = new MeshTarget(parsed.authority, listenerName);
+    const resolved = resolveTarget(authority, this.client.bootstrap);
+    const target = new MeshTarget(resolved.authority, resolved.listenerName);
     this.#targets.set(authority, target);
     const dm = new XdsDependencyManager(
       this.client,
-      { listenerName, authority: parsed.authority },
+      resolved,
       {
         onUpdate: (config) => {
           try {

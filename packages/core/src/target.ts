@@ -1,7 +1,7 @@
 // How a target names its Listener, the Istio way: the Listener resource name is the
 // authority `host:port` (port defaulted from the scheme for URLs), put through the
 // bootstrap's client_default_listener_resource_name_template (gRFC A27, A47).
-import { formatResourceNameTemplate, MeshletError } from '@meshlet/xds-client';
+import { formatResourceNameTemplate, MeshletError, type Bootstrap } from '@meshlet/xds-client';
 
 const DEFAULT_PORTS: Record<string, number> = { 'http:': 80, 'https:': 443, 'ws:': 80, 'wss:': 443, 'grpc:': 80 };
 
@@ -42,4 +42,20 @@ export function parseTarget(target: string): ParsedTarget {
  */
 export function listenerNameFor(authority: string, template: string | undefined): string {
   return formatResourceNameTemplate(template && template !== '' ? template : '%s', authority);
+}
+
+/**
+ * A target's authority and Listener name under a bootstrap: `xds://authority/...` targets
+ * use that authority's template (gRFC A47; the bootstrap fills in its default), others the
+ * client default template. Throws for an authority the bootstrap does not list.
+ */
+export function resolveTarget(target: string, bootstrap: Bootstrap): { authority: string; listenerName: string } {
+  const parsed = parseTarget(target);
+  let template = bootstrap.clientDefaultListenerResourceNameTemplate;
+  if (parsed.xdsAuthority !== undefined) {
+    const auth = bootstrap.authorities[parsed.xdsAuthority];
+    if (!auth) throw new MeshletError('MESHLET_INVALID_OPTION', `target ${target}: authority "${parsed.xdsAuthority}" is not in the bootstrap's authorities`);
+    template = auth.clientListenerResourceNameTemplate;
+  }
+  return { authority: parsed.authority, listenerName: listenerNameFor(parsed.authority, template) };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { listenerNameFor, parseTarget } from '../src/target.js';
+import { parseBootstrap } from '@meshlet/xds-client';
+import { listenerNameFor, parseTarget, resolveTarget } from '../src/target.js';
 
 describe('targets name Listeners the Istio way', () => {
   it('takes host:port, bare hosts, URLs and xds:/// targets', () => {
@@ -23,5 +24,24 @@ describe('targets name Listeners the Istio way', () => {
     expect(listenerNameFor('foo bar:80', 'xdstp://auth/envoy.config.listener.v3.Listener/%s')).toBe(
       'xdstp://auth/envoy.config.listener.v3.Listener/foo%20bar:80',
     );
+  });
+});
+
+describe('resolveTarget', () => {
+  const bootstrap = parseBootstrap({
+    xds_servers: [{ server_uri: '127.0.0.1:1', channel_creds: [{ type: 'insecure' }] }],
+    node: { id: 'n' },
+    client_default_listener_resource_name_template: 'outbound/%s',
+    authorities: { 'td.example': {} },
+  });
+  it('uses the default template, or the named authority\'s (gRFC A47 default)', () => {
+    expect(resolveTarget('svc:80', bootstrap)).toEqual({ authority: 'svc:80', listenerName: 'outbound/svc:80' });
+    expect(resolveTarget('xds://td.example/svc:80', bootstrap)).toEqual({
+      authority: 'svc:80',
+      listenerName: 'xdstp://td.example/envoy.config.listener.v3.Listener/svc:80',
+    });
+  });
+  it('names an authority the bootstrap does not list', () => {
+    expect(() => resolveTarget('xds://nowhere/svc:80', bootstrap)).toThrow(/authority "nowhere" is not in the bootstrap's authorities/);
   });
 });
