@@ -143,3 +143,4 @@ export {
 export { grpcRetryPolicy, type GrpcRetryPolicy } from './retry-grpc.js';
 export { retryAdmissionFrom } from './retry-loop.js';
 export { requestClock } from './retry-loop.js';
+export { createMesh, getDefaultMesh, closeDefaultMesh } from './default-mesh.js';

@@ -1,4 +1,4 @@
 export { MeshAgent, type MeshAgentOptions, type OutboundTrafficPolicy } from './mesh-agent.js';
 export { meshFetch, createMeshFetch, getDefaultAgent, type MeshFetch } from './mesh-fetch.js';
-export { createMesh, getDefaultMesh, closeDefaultMesh } from './default-mesh.js';
+export { createMesh, getDefaultMesh, closeDefaultMesh } from '@meshlet/core';
 export { EndpointPools, type PoolFactory } from './endpoint-pools.js';

@@ -45,7 +45,7 @@ import {
 import { MeshletError, tracer, type MeshletErrorCode, type HttpFilter, type RetryPolicy } from '@meshlet/xds-client';
 import { Agent, DecoratorHandler, Dispatcher } from 'undici';
 import { EndpointPools, type PoolFactory } from './endpoint-pools.js';
-import { getDefaultMesh } from './default-mesh.js';
+import { getDefaultMesh } from '@meshlet/core';
 import { bufferBody, isReplayable } from './replay-body.js';
 import { DownstreamController, RequestScope, UpstreamAttempt, upstreamError, type UpstreamOutcome } from './upstream-attempt.js';
 

@@ -1,8 +1,8 @@
 // One mesh per process by default (one ADS stream per xDS server), created on first use
 // from the environment's bootstrap (GRPC_XDS_BOOTSTRAP / GRPC_XDS_BOOTSTRAP_CONFIG), as
-// grpc-js-xds does. createMesh() makes independent ones, for tests and for applications
-// that want several.
-import { Mesh, type MeshOptions } from '@meshlet/core';
+// grpc-js-xds does. It lives in core so @meshlet/http and @meshlet/grpc share it.
+// createMesh() makes independent ones, for tests and for applications that want several.
+import { Mesh, type MeshOptions } from './mesh.js';
 
 let defaultMesh: Mesh | undefined;
 
