@@ -212,6 +212,18 @@ export class Mesh {
     }
   }
 
+  /** Every target resolved so far (read-only; for the admin view). */
+  targets(): MeshTarget[] {
+    return [...this.#targets.values()];
+  }
+
+  /** The mesh's xDS clients with the scope each serves (for CSDS and the admin view). */
+  xdsClients(): Array<{ readonly client: XdsClient; readonly scope: string }> {
+    const out = [{ client: this.client, scope: 'mesh' }];
+    if (this.#catalogClient) out.push({ client: this.#catalogClient, scope: 'listener-catalog' });
+    return out;
+  }
+
   /** The active-fault gauge of one fault filter instance (its key is the caller's choice). */
   activeFaults(key: string): ActiveFaults {
     let a = this.#activeFaults.get(key);
