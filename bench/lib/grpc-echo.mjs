@@ -1,0 +1,47 @@
+// What the gRPC benchmarks share: an echo service over raw bytes (no .proto needed),
+// its client constructor, the unary benchmark's target, and the bootstrap both xDS
+// clients read.
+import * as grpc from '@grpc/grpc-js';
+
+const id = (b) => b;
+export const ECHO_SERVICE = {
+  Echo: { path: '/meshlet.test.EchoService/Echo', requestStream: false, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id },
+};
+export const EchoClient = grpc.makeGenericClientConstructor(ECHO_SERVICE, 'EchoService');
+export const UNARY_TARGET = 'unary.meshlet.test:8080';
+
+/** The gRPC-format bootstrap for one insecure xDS server, as JSON for GRPC_XDS_BOOTSTRAP_CONFIG. */
+export function bootstrapJson(serverUri, nodeName) {
+  return JSON.stringify({
+    xds_servers: [{ server_uri: serverUri, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+    node: { id: `sidecar~127.0.0.1~${nodeName}.default~default.svc.cluster.local`, locality: {}, metadata: { GENERATOR: 'grpc' } },
+  });
+}
+
+/**
+ * Make `new EchoClient(target)` possible for one client kind, in this process:
+ * 'direct' (no resolver to register), 'grpc-js-xds' or 'meshlet' (each registers the
+ * `xds` scheme, reading the bootstrap from GRPC_XDS_BOOTSTRAP_CONFIG). Returns the target
+ * and the channel options.
+ */
+export async function setUpClientKind(kind, { address, ports, target }) {
+  switch (kind) {
+    case 'direct':
+      return {
+        target: `ipv4:${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
+        options: { 'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }) },
+      };
+    case 'grpc-js-xds': {
+      process.env.GRPC_XDS_BOOTSTRAP_CONFIG = bootstrapJson(address, 'bench-grpcjsxds');
+      (await import('@grpc/grpc-js-xds')).register();
+      return { target: `xds:///${target}`, options: {} };
+    }
+    case 'meshlet': {
+      process.env.GRPC_XDS_BOOTSTRAP_CONFIG = bootstrapJson(address, 'bench-meshlet');
+      (await import('@meshlet/grpc')).register();
+      return { target: `xds:///${target}`, options: {} };
+    }
+    default:
+      throw new Error(`unknown client kind ${kind}`);
+  }
+}
