@@ -42,6 +42,13 @@ export interface ResourceSnapshot {
   readonly error?: ResourceErrorState;
   readonly value?: unknown;
   readonly raw?: AnyMessage;
+  /** The rejected resource of the last NACK (CSDS's failed_configuration), while state is nacked. */
+  readonly rejected?: AnyMessage;
+  /**
+   * Known only through a wildcard (`*`) subscription: nobody watches it by name, so it has
+   * no per-resource timestamp and `version` is the type's last ACKed version_info.
+   */
+  readonly viaWildcard?: true;
 }
 
 export interface TypeSnapshot {

@@ -6,6 +6,7 @@ import { ExponentialBackoff, type BackoffOptions } from './backoff.js';
 import { loadBootstrap, type Bootstrap, type XdsServerConfig } from './bootstrap.js';
 import { systemClock, type Clock } from './clock.js';
 import { MeshletError } from './errors.js';
+import { nodeMessage } from './node-proto.js';
 import { parseResourceName } from './resource-names.js';
 import type { XdsResourceType } from './resource-type.js';
 import { tracer } from './trace.js';
@@ -102,6 +103,14 @@ export class XdsClient {
       this.#connections.set(key, connection);
     }
     return connection.watch(type as XdsResourceType<unknown>, name, watcher as XdsWatcher<unknown>);
+  }
+
+  /** The Node this client sends its xDS servers (first request of each stream), for CSDS. */
+  node(): Record<string, unknown> {
+    return nodeMessage(this.bootstrap.node, {
+      ...(this.#options.userAgentName !== undefined ? { name: this.#options.userAgentName } : {}),
+      ...(this.#options.userAgentVersion !== undefined ? { version: this.#options.userAgentVersion } : {}),
+    });
   }
 
   /** Everything an admin or CSDS view shows: per type and per resource state. */

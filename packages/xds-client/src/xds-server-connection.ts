@@ -253,6 +253,19 @@ export class XdsServerConnection {
           ...(e.error ? { error: e.error } : {}),
           ...(e.hasValue ? { value: e.value } : {}),
           ...(e.raw ? { raw: e.raw } : {}),
+          ...(e.state === 'nacked' && e.errorKey ? { rejected: { type_url: t.type.typeUrl, value: e.errorKey } } : {}),
+        });
+      }
+      for (const [name, bytes] of t.wildcardSeen) {
+        if (t.entries.has(name)) continue; // watched by name as well: shown above
+        out.push({
+          serverUri: this.server.serverUri,
+          typeUrl: t.type.typeUrl,
+          name,
+          state: 'acked',
+          version: t.versionInfo,
+          raw: { type_url: t.type.typeUrl, value: bytes },
+          viaWildcard: true,
         });
       }
     }
