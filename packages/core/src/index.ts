@@ -146,3 +146,4 @@ export { requestClock } from './retry-loop.js';
 export { createMesh, getDefaultMesh, closeDefaultMesh } from './default-mesh.js';
 export { startAdminServer, type AdminServer, type AdminServerOptions } from './admin/admin-server.js';
 export { clustersView, clustersText, type ClustersView, type TargetView, type ClusterView, type HostView, type BreakerView } from './admin/clusters-view.js';
+export * from './telemetry/index.js';

@@ -24,6 +24,7 @@ import { systemRandom, type Random } from './random.js';
 import { requestClock } from './retry-loop.js';
 import { compileRouteTable, type RouteTable } from './route-table.js';
 import { resolveTarget } from './target.js';
+import { MeshTelemetry, type TelemetryOptions } from './telemetry/mesh-telemetry.js';
 import { XdsDependencyManager, type XdsConfig } from './xds-dependency-manager.js';
 
 const trace = tracer('mesh');
@@ -79,6 +80,12 @@ export interface MeshOptions extends Pick<XdsClientOptions, 'env' | 'resourceDoe
    * plane answer a wildcard LDS request with every outbound Listener.
    */
   readonly listenerCatalog?: boolean;
+  /**
+   * Istio metrics, tracing and access log (docs/telemetry.md). Metrics and traces go to the
+   * global OpenTelemetry providers unless providers are given here; nothing is recorded while
+   * none is registered. Change later with `mesh.telemetry.configure(...)`.
+   */
+  readonly telemetry?: TelemetryOptions;
 }
 
 /** One target authority (host:port): its snapshot and what became of its resolution. */
@@ -180,6 +187,8 @@ export class Mesh {
   readonly breakers = new CircuitBreakerRegistry();
   /** Outlier detectors by cluster name (HTTP: Envoy's algorithm), host state kept across snapshots. */
   readonly outlierDetectors: OutlierDetectorRegistry;
+  /** Metrics, traces and access log of the calls through this mesh (and of servers that report to it). */
+  readonly telemetry: MeshTelemetry;
   /** max_active_faults gauges by fault filter (listener name and filter name), kept across snapshots. */
   readonly #activeFaults = new Map<string, ActiveFaults>();
   readonly #ownsClient: boolean;
@@ -210,6 +219,7 @@ export class Mesh {
       });
       this.#ownsClient = true;
     }
+    this.telemetry = new MeshTelemetry({ ...options.telemetry, node: this.client.bootstrap.node });
   }
 
   /** Every target resolved so far (read-only; for the admin view). */
@@ -262,6 +272,8 @@ export class Mesh {
         onUpdate: (config) => {
           try {
             target.update(this.#buildSnapshot(target, config));
+            // A config change is when the telemetry looks for providers registered since.
+            this.telemetry.refresh();
           } catch (err) {
             target.fail(err instanceof MeshletError ? err : new MeshletError('MESHLET_XDS_RESOURCE_INVALID', String(err)));
           }
