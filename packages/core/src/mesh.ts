@@ -47,6 +47,13 @@ export interface ClusterSnapshot {
    * registry, watching the balancer's hosts; undefined when the cluster configures none.
    */
   readonly outlier: OutlierDetector | undefined;
+  /**
+   * What `lb` was built from: the endpoints (an aggregate cluster's are its leaves' priorities,
+   * gRFC A37) and the cluster whose policy balances them, so another transport can build its own
+   * balancer with its own rules (@meshlet/grpc: gRPC's health and ring size rules).
+   */
+  readonly endpoints?: EndpointsResource | undefined;
+  readonly lbCluster?: ClusterResource | undefined;
 }
 
 export interface TargetSnapshot {
@@ -356,7 +363,7 @@ export class Mesh {
         od !== undefined || this.outlierDetectors.peek(name) !== undefined
           ? this.outlierDetectors.get(name, od, lb ? lb.hosts.map((h) => h.key) : [])
           : undefined;
-      clusters.set(name, { name, cluster: cc.cluster, lb, error, breaker, outlier: od === undefined ? undefined : outlier });
+      clusters.set(name, { name, cluster: cc.cluster, lb, error, breaker, outlier: od === undefined ? undefined : outlier, endpoints, lbCluster });
     }
     trace(() => `${target.authority}: snapshot with ${clusters.size} cluster(s), ${endpointKeys.size} endpoint(s)`);
     return { authority: target.authority, listenerName: target.listenerName, config, routeTable, clusters, endpointKeys };
