@@ -1,0 +1,350 @@
+// The subchannels of one cluster on one channel, and the pick for a call routed to it.
+//
+// Lazy by construction: a pool exists only once a call has been routed to its cluster
+// (the balancer creates it on the first pick), so a route table that names 1,000 clusters
+// costs nothing until they are called. Within a pool, when to connect follows the policy:
+// - 'all' (round robin, least request, random, WRR and their wrr_locality forms): every
+//   endpoint connects when the pool is created, and reconnects (with grpc-js's backoff) when
+//   its connection drops, as gRPC's round_robin does; picks go to READY endpoints only;
+// - 'on_demand' (ring_hash, maglev, pick_first): an endpoint connects when a pick lands on
+//   it (gRFC A42's picker; A62's pick_first connects addresses one at a time in order);
+//   picks skip endpoints in TRANSIENT_FAILURE, so the next ring entry or the next address
+//   is tried.
+// The choice among endpoints is core's balancer (grpc-balancer.ts), given the endpoints not
+// to pick: not usable (see above) or ejected by outlier detection (gRFC A50, one detector
+// per priority). When every endpoint is left out, a call waits (QUEUE) while any endpoint is
+// still connecting, and fails with UNAVAILABLE (UH) once all are in TRANSIENT_FAILURE,
+// unless it is wait-for-ready (grpc-js queues those).
+//
+// Per call: the circuit breaker (gRFC A32: max_requests; over it the call is dropped with
+// UNAVAILABLE, flag UO), EDS drop_overloads (A27), the active-request count least request
+// reads (A48), and the call's status for outlier detection.
+import { connectivityState as ConnectivityState, experimental, status as Status } from '@grpc/grpc-js';
+import {
+  OutlierDetector,
+  requestClock,
+  type ClusterLoadBalancer,
+  type ClusterSnapshot,
+  type Mesh,
+  type PickContext,
+  type PickedHost,
+} from '@meshlet/core';
+import { MeshletError, systemClock, tracer, type ClusterResource, type DropOverload, type EndpointsResource } from '@meshlet/xds-client';
+import { buildGrpcBalancer } from './grpc-balancer.js';
+import { meshletStatus } from './status.js';
+
+type SubchannelInterface = experimental.SubchannelInterface;
+type PickResult = experimental.PickResult;
+
+const trace = tracer('grpc');
+
+export type ConnectMode = 'all' | 'on_demand';
+
+/** What a pool needs from its channel's balancer. */
+export interface PoolOwner {
+  readonly mesh: Mesh;
+  createSubchannel(host: PickedHost): SubchannelInterface;
+  /** Something a queued pick waits for changed: publish a new picker (coalesced). */
+  changed(): void;
+}
+
+interface Slot {
+  readonly key: string;
+  readonly sc: SubchannelInterface;
+  readonly priority: number;
+  state: ConnectivityState;
+  lastError: string | undefined;
+  readonly listener: experimental.ConnectivityStateListener;
+}
+
+/** gRPC's view of which policies connect on demand (A42 ring hash, A62 pick_first). */
+export function connectModeOf(policy: string): ConnectMode {
+  return /(^|\/)(ring_hash|maglev|pick_first)$/.test(policy) ? 'on_demand' : 'all';
+}
+
+const NO_HOSTS: readonly PickedHost[] = [];
+
+export class ClusterPool {
+  readonly name: string;
+  readonly #owner: PoolOwner;
+  readonly #slots = new Map<string, Slot>();
+  /** Hosts a pick must not return now: rebuilt whenever a connectivity state or an ejection changes. */
+  #exclude: Set<string> = new Set();
+  #ctx: PickContext = {};
+  #lb: ClusterLoadBalancer | undefined;
+  #lbError: MeshletError | undefined;
+  #mode: ConnectMode = 'all';
+  #snapshot: ClusterSnapshot;
+  #builtFrom: { cluster: ClusterResource | undefined; endpoints: EndpointsResource | undefined; error: unknown } | undefined;
+  #drops: readonly DropOverload[] = [];
+  /** gRFC A50: one detector per priority, gRPC's flavor of the algorithm. */
+  readonly #detectors = new Map<number, { detector: OutlierDetector; unsubscribe: () => void }>();
+  #destroyed = false;
+
+  constructor(snapshot: ClusterSnapshot, owner: PoolOwner) {
+    this.name = snapshot.name;
+    this.#owner = owner;
+    this.#snapshot = snapshot;
+    this.update(snapshot);
+  }
+
+  get mode(): ConnectMode {
+    return this.#mode;
+  }
+
+  /** The hosts of the balancer in force (empty when it has none). */
+  get hosts(): readonly PickedHost[] {
+    return this.#lb?.hosts ?? NO_HOSTS;
+  }
+
+  /** A new snapshot of the cluster: rebuild the balancer if its inputs changed, keep every connection that stays. */
+  update(snapshot: ClusterSnapshot): void {
+    if (this.#destroyed) return;
+    this.#snapshot = snapshot;
+    const from = { cluster: snapshot.lbCluster ?? snapshot.cluster, endpoints: snapshot.endpoints, error: snapshot.error };
+    const b = this.#builtFrom;
+    if (b && b.cluster === from.cluster && b.endpoints === from.endpoints && b.error === from.error) {
+      this.#updateDetectors();
+      return;
+    }
+    this.#builtFrom = from;
+    const built = buildGrpcBalancer(snapshot, this.#owner.mesh);
+    if (built instanceof MeshletError) {
+      // A cluster that fails to build keeps serving from its last good balancer (the last
+      // good config stays in force); one that never built fails its calls with the reason.
+      trace(() => `cluster ${this.name}: ${built.message}${this.#lb ? ' (keeping the previous balancer)' : ''}`);
+      if (!this.#lb) this.#lbError = built;
+      return;
+    }
+    this.#lb = built;
+    this.#lbError = undefined;
+    this.#mode = connectModeOf(built.policy);
+    this.#drops = snapshot.endpoints?.dropOverloads ?? [];
+    const keep = new Set<string>();
+    for (const h of built.hosts) keep.add(h.key);
+    for (const [key, slot] of this.#slots) if (!keep.has(key)) this.#removeSlot(slot);
+    if (this.#mode === 'all') for (const h of built.hosts) if (!this.#slots.has(h.key)) this.#addSlot(h);
+    trace(() => `cluster ${this.name}: ${built.policy} over ${built.hosts.length} endpoint(s), connecting ${this.#mode === 'all' ? 'all' : 'on demand'}`);
+    this.#updateDetectors();
+    this.#rebuildExclude();
+    this.#owner.changed();
+  }
+
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    for (const slot of [...this.#slots.values()]) this.#removeSlot(slot);
+    for (const d of this.#detectors.values()) {
+      d.unsubscribe();
+      d.detector.dispose();
+    }
+    this.#detectors.clear();
+    trace(() => `cluster ${this.name}: pool closed`);
+  }
+
+  /** The subchannel for one call (or one retry attempt) routed to this cluster. */
+  pick(hash: bigint | undefined): PickResult {
+    const lb = this.#lb;
+    if (!lb) {
+      const e = this.#lbError;
+      return failure(
+        meshletStatus(e?.code === 'MESHLET_NO_CLUSTER' ? 'MESHLET_NO_CLUSTER' : 'MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${this.name}": ${e?.message ?? 'no endpoints'}`),
+        false,
+      );
+    }
+    // EDS drop_overloads (A27): categories of calls dropped by the control plane's say.
+    for (const d of this.#drops) {
+      if (this.#owner.mesh.random.nextUint32() % 1_000_000 < d.ppm) {
+        return failure(meshletStatus('MESHLET_OVERFLOW', `cluster "${this.name}": EDS-configured drop: ${d.category}`), true);
+      }
+    }
+    const breaker = this.#snapshot.breaker;
+    if (breaker && !breaker.canAcquire('request')) {
+      const limit = breaker.thresholds().maxRequests;
+      return failure(meshletStatus('MESHLET_OVERFLOW', `cluster "${this.name}": circuit breaker max_requests (${limit}) reached`), true);
+    }
+    const ctx = hash === undefined ? this.#ctx : { exclude: this.#exclude, hash };
+    const host = lb.pick(ctx);
+    if (!host) {
+      return failure(meshletStatus('MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${this.name}" has no healthy endpoint`), false);
+    }
+    let slot = this.#slots.get(host.key);
+    if (slot === undefined) slot = this.#addSlot(host);
+    switch (slot.state) {
+      case ConnectivityState.READY:
+        return this.#complete(slot, host);
+      case ConnectivityState.IDLE:
+        slot.sc.startConnecting();
+        return QUEUE;
+      case ConnectivityState.CONNECTING:
+        return QUEUE;
+      default:
+        // Only reached when every endpoint is left out (core then ignores the exclusions).
+        return this.#noReadyEndpoint();
+    }
+  }
+
+  #noReadyEndpoint(): PickResult {
+    let lastError: string | undefined;
+    for (const s of this.#slots.values()) {
+      if (s.state === ConnectivityState.CONNECTING || s.state === ConnectivityState.IDLE) {
+        if (s.state === ConnectivityState.IDLE) s.sc.startConnecting();
+        return QUEUE;
+      }
+      lastError = s.lastError ?? lastError;
+    }
+    if (this.#mode === 'on_demand' && this.#slots.size < this.hosts.length) {
+      // Endpoints never tried yet: connect the first of them (A42: try the next one).
+      for (const h of this.hosts) {
+        if (!this.#slots.has(h.key)) {
+          this.#addSlot(h).sc.startConnecting();
+          return QUEUE;
+        }
+      }
+    }
+    return failure(
+      meshletStatus(
+        'MESHLET_NO_HEALTHY_UPSTREAM',
+        `cluster "${this.name}": no endpoint is reachable (${this.#slots.size} in TRANSIENT_FAILURE)${lastError ? `; last error: ${lastError}` : ''}`,
+      ),
+      false,
+    );
+  }
+
+  #complete(slot: Slot, host: PickedHost): PickResult {
+    const breaker = this.#snapshot.breaker;
+    const stats = host.stats;
+    const detector = this.#detectors.get(slot.priority)?.detector;
+    const key = slot.key;
+    let release: (() => void) | undefined;
+    return {
+      pickResultType: experimental.PickResultType.COMPLETE,
+      subchannel: slot.sc,
+      status: null,
+      onCallStarted: () => {
+        stats.activeRequests++;
+        // A32: the call counts against max_requests from its start to its end.
+        const r = breaker?.tryAcquire('request');
+        if (typeof r === 'function') release = r;
+      },
+      onCallEnded: (code) => {
+        stats.activeRequests--;
+        release?.();
+        // A50: OK is a success, any other status a failure.
+        detector?.record(key, code === Status.OK ? 'success' : 'failure');
+      },
+    };
+  }
+
+  #addSlot(host: PickedHost): Slot {
+    const sc = this.#owner.createSubchannel(host);
+    const slot: Slot = {
+      key: host.key,
+      sc,
+      priority: host.priority,
+      state: sc.getConnectivityState(),
+      lastError: undefined,
+      listener: (_sc, _prev, next, _keepalive, errorMessage) => this.#onState(slot, next, errorMessage),
+    };
+    this.#slots.set(host.key, slot);
+    sc.ref();
+    sc.addConnectivityStateListener(slot.listener);
+    if (this.#mode === 'all' && slot.state !== ConnectivityState.READY) sc.startConnecting();
+    trace(() => `cluster ${this.name}: subchannel for ${host.key} (${ConnectivityState[slot.state]})`);
+    this.#rebuildExclude();
+    return slot;
+  }
+
+  #removeSlot(slot: Slot): void {
+    slot.sc.removeConnectivityStateListener(slot.listener);
+    slot.sc.unref();
+    this.#slots.delete(slot.key);
+  }
+
+  #onState(slot: Slot, state: ConnectivityState, errorMessage: string | undefined): void {
+    if (this.#destroyed || this.#slots.get(slot.key) !== slot) return;
+    const before = slot.state;
+    slot.state = state;
+    if (errorMessage) slot.lastError = errorMessage;
+    trace(() => `cluster ${this.name}: ${slot.key} ${ConnectivityState[before]} -> ${ConnectivityState[state]}${errorMessage ? ` (${errorMessage})` : ''}`);
+    // round_robin keeps every endpoint connected: a dropped or failed connection is tried
+    // again (grpc-js applies its reconnect backoff to a subchannel in TRANSIENT_FAILURE).
+    if (this.#mode === 'all' && (state === ConnectivityState.IDLE || state === ConnectivityState.TRANSIENT_FAILURE)) slot.sc.startConnecting();
+    this.#rebuildExclude();
+    this.#owner.changed();
+  }
+
+  #rebuildExclude(): void {
+    const exclude = new Set<string>();
+    const all = this.#mode === 'all';
+    for (const s of this.#slots.values()) {
+      if (all ? s.state !== ConnectivityState.READY : s.state === ConnectivityState.TRANSIENT_FAILURE) exclude.add(s.key);
+    }
+    if (all) {
+      // Endpoints with no subchannel yet (added by an update) are not usable either.
+      for (const h of this.hosts) if (!this.#slots.has(h.key)) exclude.add(h.key);
+    }
+    for (const d of this.#detectors.values()) for (const k of d.detector.ejected()) exclude.add(k);
+    this.#exclude = exclude;
+    this.#ctx = exclude.size === 0 ? {} : { exclude };
+  }
+
+  #updateDetectors(): void {
+    const cluster = this.#snapshot.lbCluster ?? this.#snapshot.cluster;
+    const config = cluster?.outlierDetection;
+    const byPriority = new Map<number, string[]>();
+    if (config !== undefined) {
+      for (const h of this.hosts) {
+        let list = byPriority.get(h.priority);
+        if (!list) byPriority.set(h.priority, (list = []));
+        list.push(h.key);
+      }
+    }
+    for (const [p, d] of this.#detectors) {
+      if (byPriority.has(p)) continue;
+      d.unsubscribe();
+      d.detector.dispose();
+      this.#detectors.delete(p);
+    }
+    for (const [p, keys] of byPriority) {
+      let d = this.#detectors.get(p);
+      if (!d) {
+        const mesh = this.#owner.mesh;
+        // Detection is background work: on the default clock its timer must not keep the
+        // process alive (the xDS client's clock unrefs its timers).
+        const detector = new OutlierDetector(config, { flavor: 'grpc', clock: mesh.clock === requestClock ? systemClock : mesh.clock, random: mesh.random });
+        const unsubscribe = detector.subscribe((event) => {
+          trace(() => `cluster ${this.name}: outlier detection ${event.action}s ${event.host}`);
+          this.#rebuildExclude();
+          this.#owner.changed();
+        });
+        this.#detectors.set(p, (d = { detector, unsubscribe }));
+      } else {
+        d.detector.update(config);
+      }
+      d.detector.setHosts(keys);
+    }
+  }
+}
+
+const QUEUE: PickResult = {
+  pickResultType: experimental.PickResultType.QUEUE,
+  subchannel: null,
+  status: null,
+  onCallStarted: null,
+  onCallEnded: null,
+};
+
+/**
+ * A failed pick. `drop` calls fail at once and are never retried (A32 overflow, A27 drops,
+ * an unresolvable cluster); the others are TRANSIENT_FAILURE, which a wait-for-ready call waits out.
+ */
+function failure(status: ReturnType<typeof meshletStatus>, drop: boolean): PickResult {
+  return {
+    pickResultType: drop ? experimental.PickResultType.DROP : experimental.PickResultType.TRANSIENT_FAILURE,
+    subchannel: null,
+    status,
+    onCallStarted: null,
+    onCallEnded: null,
+  };
+}

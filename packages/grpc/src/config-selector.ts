@@ -1,0 +1,211 @@
+// Routing for each call (gRFC A28 with A31's config selector): grpc-js asks the channel's
+// config selector once per call, before any attempt, for the call's config. meshlet answers
+// from the snapshot in force:
+// 1. route: core's compiled route table, on the call's method path and metadata
+//    (metadata-request.ts has A28's header rules); weighted clusters and runtime fractions
+//    draw fresh random values per call, as A28 asks (route-table.ts);
+// 2. the route's policy as grpc-js's method config: the timeout from max_stream_duration /
+//    grpc_timeout_header_max (A31, core's grpcCallTimeout) and the retry policy (A44, core's
+//    grpcRetryPolicy, run by grpc-js's own retry machinery);
+// 3. the request hash for ring hash (A42: the route's hash_policy over metadata, and the
+//    channel id for `filter_state io.grpc.channel_id`);
+// 4. fault injection (A33) as a per-call filter, only for a call that gets a fault;
+// 5. the cluster, passed to the picker with the hash in the call's pick information.
+// A call that cannot be routed fails with UNAVAILABLE and a status naming why (NR, NC).
+import { experimental, status as Status, type Metadata } from '@grpc/grpc-js';
+import {
+  compileFault,
+  computeRequestHash,
+  faultConfigForRoute,
+  grpcCallTimeout,
+  grpcRetryPolicy,
+  injectFault,
+  xxhash64,
+  FAULT_FILTER_TYPE_URL,
+  type ForwardDecision,
+  type TargetSnapshot,
+} from '@meshlet/core';
+import { MeshletError, tracer, type HttpFilter, type Millis, type Route } from '@meshlet/xds-client';
+import type { ChannelState } from './channel-state.js';
+import { failFilterFactory, faultFilterFactory } from './local-filters.js';
+import { requestFromCall } from './metadata-request.js';
+import { meshletStatus } from './status.js';
+
+const trace = tracer('grpc');
+
+export type CallConfig = ReturnType<experimental.ConfigSelector['invoke']>;
+type MethodConfig = CallConfig['methodConfig'];
+
+/** Keys of the pick information the config selector hands the picker. */
+export const PICK_CLUSTER = 'meshlet.cluster';
+export const PICK_HASH = 'meshlet.hash';
+
+const CHANNEL_ID_KEY = 'io.grpc.channel_id';
+
+/** What the config selector derives from a snapshot once, not per call. */
+interface SnapshotContext {
+  readonly faultFilter: HttpFilter | undefined;
+  /** The Listener's HttpConnectionManager max_stream_duration (A31). */
+  readonly hcmMaxStreamDuration: Millis | undefined;
+  /** Method configs by route: the same object for every call on a route. */
+  readonly methodConfigs: Map<Route, MethodConfig>;
+}
+
+const contexts = new WeakMap<TargetSnapshot, SnapshotContext>();
+
+function contextOf(snapshot: TargetSnapshot): SnapshotContext {
+  let c = contexts.get(snapshot);
+  if (c === undefined) {
+    const hcm = snapshot.config.listener.apiListener;
+    c = {
+      faultFilter: hcm?.httpFilters.find((f) => f.typeUrl === FAULT_FILTER_TYPE_URL),
+      hcmMaxStreamDuration: hcm?.maxStreamDuration,
+      methodConfigs: new Map(),
+    };
+    contexts.set(snapshot, c);
+  }
+  return c;
+}
+
+function duration(ms: Millis): { seconds: number; nanos: number } {
+  const whole = Math.floor(ms);
+  return { seconds: Math.floor(whole / 1000), nanos: (whole % 1000) * 1_000_000 };
+}
+
+function seconds(ms: number): string {
+  return `${ms / 1000}s`;
+}
+
+function methodConfigFor(context: SnapshotContext, d: ForwardDecision): MethodConfig {
+  let mc = context.methodConfigs.get(d.route);
+  if (mc !== undefined) return mc;
+  mc = { name: [] };
+  const timeout = grpcCallTimeout(d.action, undefined, context.hcmMaxStreamDuration);
+  if (timeout !== undefined) mc.timeout = duration(timeout);
+  const retry = grpcRetryPolicy(d.retryPolicy);
+  if (retry !== undefined) {
+    mc.retryPolicy = {
+      maxAttempts: retry.maxAttempts,
+      initialBackoff: seconds(retry.initialBackoffMs),
+      maxBackoff: seconds(retry.maxBackoffMs),
+      backoffMultiplier: retry.backoffMultiplier,
+      retryableStatusCodes: [...retry.retryableStatusCodes],
+    };
+  }
+  context.methodConfigs.set(d.route, mc);
+  return mc;
+}
+
+const NO_METHOD_CONFIG: MethodConfig = { name: [] };
+const NO_PICK_INFO: Record<string, string> = {};
+
+function localFailure(code: 'MESHLET_NO_ROUTE' | 'MESHLET_NO_CLUSTER' | 'MESHLET_INVALID_OPTION', message: string): CallConfig {
+  trace(() => `call failed before leaving: ${code}: ${message}`);
+  // The status travels in a filter: grpc-js replaces a config selector status's details.
+  return {
+    methodConfig: NO_METHOD_CONFIG,
+    pickInformation: NO_PICK_INFO,
+    status: Status.OK,
+    dynamicFilterFactories: [failFilterFactory(meshletStatus(code, message))],
+  };
+}
+
+function requestHash(d: ForwardDecision, channelId: number): string {
+  const policies = d.hashPolicies;
+  if (policies.length === 0) return '';
+  let hash = computeRequestHash(policies, d.request);
+  // A42: `filter_state` with key io.grpc.channel_id hashes the channel's id, which only the
+  // gRPC layer knows (core yields nothing for filter_state).
+  if (hash === undefined && policies.some((p) => p.kind === 'filter_state' && p.key === CHANNEL_ID_KEY)) {
+    hash = xxhash64(String(channelId));
+  }
+  return hash === undefined ? '' : hash.toString();
+}
+
+function route(state: ChannelState, method: string, metadata: Metadata, channelId: number): CallConfig {
+  const snapshot = state.snapshot;
+  const req = requestFromCall(method, metadata, snapshot.authority);
+  const d = snapshot.routeTable.route(req, state.mesh.random);
+  switch (d.kind) {
+    case 'no_route':
+      return localFailure(
+        'MESHLET_NO_ROUTE',
+        `no route for ${method} on ${snapshot.authority}${d.virtualHost ? ` in virtual host "${d.virtualHost.name}"` : ' (no virtual host matches)'}`,
+      );
+    case 'forward':
+      break;
+    default:
+      // A28: a gRPC client can only forward; any other action fails the call.
+      return localFailure('MESHLET_NO_ROUTE', `route "${d.route.name}" for ${method} has a ${d.kind} action, which gRPC calls cannot take`);
+  }
+  if (d.cluster === undefined) {
+    return localFailure(
+      'MESHLET_NO_CLUSTER',
+      d.clusterNotFound
+        ? `route "${d.route.name}" takes its cluster from header "${d.action.cluster.kind === 'cluster_header' ? d.action.cluster.header : ''}", which the call does not carry`
+        : `route "${d.route.name}" names a cluster specifier plugin ("${d.clusterSpecifierPlugin ?? ''}"), which meshlet does not support`,
+    );
+  }
+  const entry = state.acquire(d.cluster);
+  if (entry === undefined) return localFailure('MESHLET_NO_CLUSTER', `cluster "${d.cluster}" (route "${d.route.name}") is not in the configuration`);
+  const context = contextOf(snapshot);
+  const committed = once(() => state.release(entry));
+  const filters = faultFilters(state, snapshot, context, d, committed);
+  return {
+    methodConfig: methodConfigFor(context, d),
+    onCommitted: committed,
+    pickInformation: { [PICK_CLUSTER]: d.cluster, [PICK_HASH]: requestHash(d, channelId) },
+    status: Status.OK,
+    dynamicFilterFactories: filters,
+  };
+}
+
+const NO_FILTERS: experimental.FilterFactory<experimental.Filter>[] = [];
+
+function faultFilters(
+  state: ChannelState,
+  snapshot: TargetSnapshot,
+  context: SnapshotContext,
+  d: ForwardDecision,
+  committed: () => void,
+): experimental.FilterFactory<experimental.Filter>[] {
+  const filter = context.faultFilter;
+  if (filter === undefined) return NO_FILTERS;
+  const config = faultConfigForRoute(filter.name, filter, [
+    d.weightedCluster?.typedPerFilterConfig,
+    d.route.typedPerFilterConfig,
+    d.virtualHost.typedPerFilterConfig,
+  ]);
+  if (config === undefined) return NO_FILTERS;
+  const mesh = state.mesh;
+  const fault = injectFault(compileFault(config), d.request, mesh.random, mesh.activeFaults(`${snapshot.listenerName}/${filter.name}`));
+  if (fault === undefined) return NO_FILTERS;
+  trace(() => `fault filter: ${fault.flags.join('+')} for ${d.request.path}${fault.delayMs !== undefined ? ` (delay ${fault.delayMs} ms)` : ''}`);
+  // An aborted call never reaches a picker, so grpc-js never commits it: release its cluster here.
+  return [faultFilterFactory(fault, mesh.clock, committed)];
+}
+
+function once(f: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    f();
+  };
+}
+
+/** The config selector of one channel: routes every call against the snapshot in force. */
+export function createConfigSelector(state: ChannelState): experimental.ConfigSelector {
+  return {
+    invoke(method: string, metadata: Metadata, channelId: number): CallConfig {
+      try {
+        return route(state, method, metadata, channelId);
+      } catch (err) {
+        // Routing reads only compiled config; an exception here is a bug, reported on the call.
+        const message = err instanceof MeshletError ? err.message : String(err);
+        return localFailure('MESHLET_INVALID_OPTION', `routing ${method} failed: ${message}`);
+      }
+    },
+    unref(): void {},
+  };
+}

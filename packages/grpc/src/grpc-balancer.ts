@@ -1,0 +1,89 @@
+// A cluster's balancer for gRPC calls: core's balancer (priority → locality → endpoint, the
+// cluster's policy from lb-registry), built over the same endpoints as the HTTP one but with
+// gRPC's rules where they differ from Envoy's (docs/grpc.md lists them):
+// - only endpoints whose health_status is UNKNOWN or HEALTHY are used (gRFC A27); DEGRADED,
+//   UNHEALTHY, DRAINING and TIMEOUT endpoints are left out, so Envoy's degraded tier and panic
+//   routing never apply (gRPC has no panic threshold);
+// - ring_hash's minimum and maximum ring sizes are capped at 4096 (gRFC A42's
+//   `ring_hash_cap`), Envoy allows 8M.
+// Built lazily, when the first call is routed to the cluster, and rebuilt only when the
+// cluster or its endpoints change.
+import { buildClusterLoadBalancer, type ClusterLoadBalancer, type ClusterSnapshot, type Mesh } from '@meshlet/core';
+import {
+  MeshletError,
+  type ClusterResource,
+  type EndpointsResource,
+  type LbPolicyConfig,
+  type RingHashConfig,
+  type WrrLocalityConfig,
+} from '@meshlet/xds-client';
+
+/** gRFC A42: the largest ring a gRPC client builds. */
+export const GRPC_RING_SIZE_CAP = 4096;
+
+function usable(status: string): boolean {
+  return status === 'HEALTHY' || status === 'UNKNOWN';
+}
+
+/** The endpoints with only the ones gRPC uses (A27). Returns the input when nothing is left out. */
+export function grpcEndpoints(endpoints: EndpointsResource): EndpointsResource {
+  let changed = false;
+  const priorities = endpoints.priorities.map((localities) =>
+    localities.map((l) => {
+      if (l.endpoints.every((e) => usable(e.healthStatus))) return l;
+      changed = true;
+      return { ...l, endpoints: l.endpoints.filter((e) => usable(e.healthStatus)) };
+    }),
+  );
+  return changed ? { ...endpoints, priorities } : endpoints;
+}
+
+function capPolicies(policies: readonly LbPolicyConfig[]): { policies: readonly LbPolicyConfig[]; changed: boolean } {
+  let changed = false;
+  const out = policies.map((p): LbPolicyConfig => {
+    if (p.name === 'ring_hash') {
+      const c = p.config as RingHashConfig;
+      if (c.minRingSize <= GRPC_RING_SIZE_CAP && c.maxRingSize <= GRPC_RING_SIZE_CAP) return p;
+      changed = true;
+      return {
+        name: p.name,
+        config: { ...c, minRingSize: Math.min(c.minRingSize, GRPC_RING_SIZE_CAP), maxRingSize: Math.min(c.maxRingSize, GRPC_RING_SIZE_CAP) },
+      };
+    }
+    if (p.name === 'wrr_locality') {
+      const c = p.config as WrrLocalityConfig;
+      const inner = capPolicies(c.childPolicy);
+      if (!inner.changed) return p;
+      changed = true;
+      return { name: p.name, config: { ...c, childPolicy: inner.policies } };
+    }
+    return p;
+  });
+  return { policies: changed ? out : policies, changed };
+}
+
+/** The cluster with gRPC's parameters: no panic threshold, ring sizes capped. */
+export function grpcCluster(cluster: ClusterResource): ClusterResource {
+  const capped = capPolicies(cluster.lbPolicy);
+  return {
+    ...cluster,
+    lbPolicy: capped.policies,
+    commonLbConfig: { ...cluster.commonLbConfig, healthyPanicThreshold: 0, zoneAwareLbConfig: undefined },
+  };
+}
+
+/** The gRPC balancer of one cluster snapshot, or the error that explains why there is none. */
+export function buildGrpcBalancer(cs: ClusterSnapshot, mesh: Mesh): ClusterLoadBalancer | MeshletError {
+  const cluster = cs.lbCluster ?? cs.cluster;
+  if (cs.error) return cs.error;
+  if (cluster === undefined) return new MeshletError('MESHLET_NO_CLUSTER', `cluster "${cs.name}" is not resolved`);
+  if (cs.endpoints === undefined) return new MeshletError('MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${cs.name}" has no endpoints`);
+  try {
+    return buildClusterLoadBalancer(grpcCluster(cluster), grpcEndpoints(cs.endpoints), {
+      random: mesh.random,
+      hostStats: (key) => mesh.hostStats(key),
+    });
+  } catch (err) {
+    return err instanceof MeshletError ? err : new MeshletError('MESHLET_INVALID_OPTION', `cluster "${cs.name}": ${String(err)}`);
+  }
+}
