@@ -1,10 +1,13 @@
 // `meshlet dump <target>`: resolve a target through LDS → RDS → CDS → EDS with the
 // bootstrap this process would use, print the chain as JSON, exit 0; or print one
 // line naming the resource that is missing or rejected, and exit 1.
+// `meshlet dump --admin URL`: print what a running process holds instead, read from its
+// admin endpoint (dump-admin.ts).
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { resolveTarget, XdsDependencyManager, type XdsConfig } from '@meshlet/core';
 import { loadBootstrap, MeshletError, XdsClient, type Bootstrap } from '@meshlet/xds-client';
+import { parseAdminUrl, readAdmin } from './dump-admin.js';
 
 /** How long to wait for a resource the server never sends before calling it missing. */
 const DEFAULT_TIMEOUT_S = 3;
@@ -15,15 +18,28 @@ export async function runDump(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { bootstrap: { type: 'string' }, timeout: { type: 'string' } },
+      options: { bootstrap: { type: 'string' }, timeout: { type: 'string' }, admin: { type: 'string' } },
     });
   } catch (err) {
     return usageError((err as Error).message);
   }
   const { values, positionals } = parsed;
-  if (positionals.length !== 1) return usageError('want exactly one <target>');
   const timeoutS = values.timeout === undefined ? DEFAULT_TIMEOUT_S : Number(values.timeout);
   if (!Number.isFinite(timeoutS) || timeoutS <= 0) return usageError(`--timeout: want a positive number of seconds, got ${JSON.stringify(values.timeout)}`);
+  if (values.admin !== undefined) {
+    if (positionals.length > 0) return usageError('--admin reads a running process: give no <target>');
+    if (values.bootstrap !== undefined) return usageError('--admin reads a running process: --bootstrap does not apply');
+    const url = parseAdminUrl(values.admin);
+    if (typeof url === 'string') return usageError(url);
+    try {
+      const dump = await readAdmin(url, timeoutS * 1000);
+      process.stdout.write(`${JSON.stringify(dump, null, 2)}\n`);
+      return 0;
+    } catch (err) {
+      return fail(err);
+    }
+  }
+  if (positionals.length !== 1) return usageError('want exactly one <target>');
 
   let bootstrap: Bootstrap;
   let authority: string;
@@ -90,7 +106,7 @@ export function renderConfig(target: string, listenerName: string, config: XdsCo
 }
 
 function usageError(message: string): number {
-  process.stderr.write(`meshlet dump: ${message}\nusage: meshlet dump <target> [--bootstrap FILE] [--timeout SECONDS]\n`);
+  process.stderr.write(`meshlet dump: ${message}\nusage: meshlet dump <target> [--bootstrap FILE] [--timeout SECONDS]\n       meshlet dump --admin http://127.0.0.1:PORT [--timeout SECONDS]\n`);
   return 2;
 }
 

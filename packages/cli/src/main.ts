@@ -8,6 +8,9 @@ const USAGE = `usage:
       Resolve <target> (host:port, a URL, or xds:///host:port) through LDS, RDS, CDS and
       EDS with the process's xDS bootstrap (GRPC_XDS_BOOTSTRAP, GRPC_XDS_BOOTSTRAP_CONFIG,
       or --bootstrap) and print the chain as JSON.
+  meshlet dump --admin http://127.0.0.1:PORT [--timeout SECONDS]
+      Read a running process's admin endpoint (startAdminServer) and print what it holds
+      from each xDS server (/config_dump, CSDS's JSON) and its clusters (/clusters) as JSON.
   meshlet control-plane --config DIR [--port N] [--host H]
       Serve the xDS resources in DIR (YAML or JSON, proto3 JSON form) over ADS.
   meshlet --version
