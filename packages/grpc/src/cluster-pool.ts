@@ -147,10 +147,7 @@ export class ClusterPool {
     const lb = this.#lb;
     if (!lb) {
       const e = this.#lbError;
-      return failure(
-        meshletStatus(e?.code === 'MESHLET_NO_CLUSTER' ? 'MESHLET_NO_CLUSTER' : 'MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${this.name}": ${e?.message ?? 'no endpoints'}`),
-        false,
-      );
+      return failure(meshletStatus(e?.code ?? 'MESHLET_NO_HEALTHY_UPSTREAM', e?.message ?? `cluster "${this.name}" has no endpoints`), false);
     }
     // EDS drop_overloads (A27): categories of calls dropped by the control plane's say.
     for (const d of this.#drops) {

@@ -75,9 +75,11 @@ export function grpcCluster(cluster: ClusterResource): ClusterResource {
 /** The gRPC balancer of one cluster snapshot, or the error that explains why there is none. */
 export function buildGrpcBalancer(cs: ClusterSnapshot, mesh: Mesh): ClusterLoadBalancer | MeshletError {
   const cluster = cs.lbCluster ?? cs.cluster;
-  if (cs.error) return cs.error;
-  if (cluster === undefined) return new MeshletError('MESHLET_NO_CLUSTER', `cluster "${cs.name}" is not resolved`);
-  if (cs.endpoints === undefined) return new MeshletError('MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${cs.name}" has no endpoints`);
+  // A cluster that is missing or invalid is "cluster not found" (NC), one without endpoints "no healthy upstream" (UH).
+  if (cluster === undefined) return new MeshletError('MESHLET_NO_CLUSTER', `cluster "${cs.name}": ${cs.error?.message ?? 'not resolved'}`);
+  if (cs.endpoints === undefined || cs.error) {
+    return new MeshletError('MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${cs.name}": ${cs.error?.message ?? 'no endpoints'}`);
+  }
   try {
     return buildClusterLoadBalancer(grpcCluster(cluster), grpcEndpoints(cs.endpoints), {
       random: mesh.random,
