@@ -2,3 +2,4 @@ export { MeshAgent, type MeshAgentOptions, type OutboundTrafficPolicy } from './
 export { meshFetch, createMeshFetch, getDefaultAgent, type MeshFetch } from './mesh-fetch.js';
 export { createMesh, getDefaultMesh, closeDefaultMesh } from '@meshlet/core';
 export { EndpointPools, type PoolFactory } from './endpoint-pools.js';
+export { withServerTelemetry, type ServerTelemetryOptions } from './server-telemetry.js';
