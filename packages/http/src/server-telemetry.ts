@@ -93,6 +93,10 @@ export function withServerTelemetry<Req extends IncomingMessage, Res extends Ser
     };
     res.once('finish', () => finish(false));
     res.once('close', () => finish(!res.writableFinished));
+    // The handler, and the request's and response's events (which the parser emits from the
+    // connection's async context), run with the server span active.
+    recorder.bind(req);
+    recorder.bind(res);
     recorder.withContext(() => listener.call(this, req, res));
   };
 }

@@ -118,6 +118,12 @@ export interface CallRecorder {
   messages(sent: number, received: number): void;
   /** Run `fn` with the call's span as the active span (a server runs its handler so). */
   withContext<T>(fn: () => T): T;
+  /**
+   * Bind a function or an EventEmitter (a server's request and response) to the call's span,
+   * so listeners that run later (a request's 'data' and 'end') see it active. Returns `target`
+   * unchanged when the call is not traced.
+   */
+  bind<T>(target: T): T;
   /** The call is over: record it. Later calls are ignored. */
   end(result: CallResult): void;
 }
@@ -442,6 +448,10 @@ class Call implements CallRecorder {
 
   withContext<T>(fn: () => T): T {
     return this.#spanCtx ? context.with(this.#spanCtx, fn) : fn();
+  }
+
+  bind<T>(target: T): T {
+    return this.#spanCtx ? context.bind(this.#spanCtx, target) : target;
   }
 
   /** @internal */
