@@ -7,6 +7,7 @@
 // creates a channel to xds:///scale.meshlet.test:8080 and sends one RPC (wait for
 // ready); the figures are the time to that RPC's success and the RSS then.
 //   node bench/grpc-scale.mjs [--runs 3] [--10k] [--reference]
+//     --runs N     meshlet runs per scale (the median is reported; 0: none)
 //     --10k        also 10,000 routes (meshlet)
 //     --reference  also @grpc/grpc-js-xds at 1,000 routes, once (about two minutes: it
 //                  connects to every endpoint of every cluster before its first RPC)
@@ -59,6 +60,7 @@ for (const routes of values['10k'] ? [1000, 10000] : [1000]) {
     console.log(`@meshlet/grpc ${routes} routes × 10 endpoints: ${r.ms} ms to first RPC (${r.clientMs} ms from new Client), RSS ${r.rssMB} MB`);
     rs.push(r);
   }
+  if (rs.length === 0) continue; // --runs 0: the reference alone
   const range = (k) => `${Math.min(...rs.map((r) => r[k]))} – ${Math.max(...rs.map((r) => r[k]))}`;
   console.log(`@meshlet/grpc ${routes} routes, median of ${runs}: ${median(rs.map((r) => r.ms))} ms (${range('ms')}), RSS ${median(rs.map((r) => r.rssMB))} MB (${range('rssMB')})`);
 }
