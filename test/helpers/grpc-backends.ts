@@ -29,7 +29,14 @@ function first(md: grpc.Metadata, key: string): string | undefined {
   return v === undefined ? undefined : String(v);
 }
 
-export async function startBehaviorBackend(name: string, port = 0): Promise<BehaviorBackend> {
+export interface BehaviorOptions {
+  /** Fail every call with this code, whatever its metadata says. */
+  readonly failCode?: grpc.status;
+  /** Hold every call until release(). */
+  readonly holdAll?: boolean;
+}
+
+export async function startBehaviorBackend(name: string, port = 0, options: BehaviorOptions = {}): Promise<BehaviorBackend> {
   const server = new grpc.Server();
   const held: Array<() => void> = [];
   const waiters: Array<{ n: number; resolve: () => void }> = [];
@@ -63,6 +70,10 @@ export async function startBehaviorBackend(name: string, port = 0): Promise<Beha
         if (err) cb(err);
         else cb(null, Buffer.from(reply!));
       };
+      if (options.failCode !== undefined) {
+        done({ code: options.failCode, details: `${name} fails every call` } as grpc.ServiceError);
+        return;
+      }
       const id = first(md, 'x-call-id');
       const failTimes = first(md, 'x-fail-times');
       const failCode = first(md, 'x-fail-code');
@@ -78,7 +89,7 @@ export async function startBehaviorBackend(name: string, port = 0): Promise<Beha
         return;
       }
       const reply = `${name}:${call.request.toString()}`;
-      if (first(md, 'x-hold') !== undefined) {
+      if (options.holdAll || first(md, 'x-hold') !== undefined) {
         held.push(() => done(null, reply));
         return;
       }

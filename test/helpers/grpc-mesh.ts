@@ -123,6 +123,36 @@ export async function startConnectionCounter(): Promise<{ port: number; connecti
   return state;
 }
 
+/** A clock that moves only when told: timers run in order as advance() passes them. */
+export class ManualClock {
+  #now = 1_000_000;
+  #timers: Array<{ at: number; id: number; fn: () => void }> = [];
+  #next = 1;
+  now(): number {
+    return this.#now;
+  }
+  setTimeout(fn: () => void, ms: number): number {
+    const id = this.#next++;
+    this.#timers.push({ at: this.#now + Math.max(0, ms), id, fn });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.#timers = this.#timers.filter((t) => t.id !== handle);
+  }
+  advance(ms: number): void {
+    const end = this.#now + ms;
+    for (;;) {
+      this.#timers.sort((a, b) => a.at - b.at || a.id - b.id);
+      const t = this.#timers[0];
+      if (!t || t.at > end) break;
+      this.#timers.shift();
+      this.#now = t.at;
+      t.fn();
+    }
+    this.#now = end;
+  }
+}
+
 export function count(names: readonly string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const n of names) out[n] = (out[n] ?? 0) + 1;

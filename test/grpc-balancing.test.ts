@@ -1,0 +1,235 @@
+// @meshlet/grpc load balancing and cluster types, through the real control plane to real
+// grpc-js backends: ring hash on a request header (A42), least request (A48), pick_first
+// (A62, connecting one address at a time), outlier detection (A50, on an injected clock),
+// aggregate clusters over EDS and LOGICAL_DNS (A37), and gRPC's endpoint health rule (A27:
+// only UNKNOWN and HEALTHY endpoints are used).
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededRandom } from '@meshlet/core';
+import { TYPE_URLS } from '@meshlet/xds-client';
+import { edsCluster, endpoints, listener } from './helpers/xds-resources.js';
+import { startBehaviorBackend, type BehaviorBackend } from './helpers/grpc-backends.js';
+import { count, ManualClock, startConnectionCounter, startGrpcMesh, type EchoCaller, type GrpcMeshEnv } from './helpers/grpc-mesh.js';
+
+const TARGET = 'balancing.grpc.test:8080';
+const RH = 'outbound|8080|ring|balancing.grpc.test';
+const LR = 'outbound|8080|lr|balancing.grpc.test';
+const PF = 'outbound|8080|pf|balancing.grpc.test';
+const OD = 'outbound|8080|od|balancing.grpc.test';
+const AGG = 'outbound|8080|agg|balancing.grpc.test';
+const PRIMARY = 'outbound|8080|primary|balancing.grpc.test';
+const DNS = 'outbound|8080|dns|balancing.grpc.test';
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+function caseRoute(name: string, cluster: string, action: Record<string, unknown> = {}): Record<string, unknown> {
+  return { name, match: { prefix: '', headers: [{ name: 'x-case', string_match: { exact: name } }] }, route: { cluster, ...action } };
+}
+
+describe('@meshlet/grpc balancing', () => {
+  let env: GrpcMeshEnv;
+  let client: EchoCaller;
+  const clock = new ManualClock();
+  const rh: BehaviorBackend[] = [];
+  let lrSlow: BehaviorBackend, lrFast: BehaviorBackend;
+  let pf1: BehaviorBackend;
+  let pfUntouched: Awaited<ReturnType<typeof startConnectionCounter>>;
+  let odGood: BehaviorBackend, odBad: BehaviorBackend;
+  let p1: BehaviorBackend, s1: BehaviorBackend;
+  let deadPort: number;
+
+  beforeAll(async () => {
+    rh.push(...(await Promise.all(['rh1', 'rh2', 'rh3'].map((n) => startBehaviorBackend(n)))));
+    [lrSlow, lrFast, pf1, odGood, odBad, p1, s1] = await Promise.all([
+      startBehaviorBackend('lr-slow', 0, { holdAll: true }),
+      startBehaviorBackend('lr-fast'),
+      startBehaviorBackend('pf1'),
+      startBehaviorBackend('od-good'),
+      startBehaviorBackend('od-bad', 0, { failCode: 14 }),
+      startBehaviorBackend('p1'),
+      startBehaviorBackend('s1'),
+    ]);
+    pfUntouched = await startConnectionCounter();
+    deadPort = await freePort();
+    env = await startGrpcMesh(
+      {
+        [TYPE_URLS.listener]: [listener(TARGET, 'rc-balancing')],
+        [TYPE_URLS.routeConfiguration]: [
+          {
+            '@type': TYPE_URLS.routeConfiguration,
+            name: 'rc-balancing',
+            virtual_hosts: [
+              {
+                name: 'balancing',
+                domains: [TARGET],
+                routes: [
+                  caseRoute('ring', RH, { hash_policy: [{ header: { header_name: 'x-user' } }] }),
+                  caseRoute('lr', LR),
+                  caseRoute('pf', PF),
+                  caseRoute('od', OD),
+                  caseRoute('agg', AGG),
+                ],
+              },
+            ],
+          },
+        ],
+        [TYPE_URLS.cluster]: [
+          edsCluster(RH, { lb_policy: 'RING_HASH', ring_hash_lb_config: { minimum_ring_size: 64 } }),
+          edsCluster(LR, { lb_policy: 'LEAST_REQUEST' }),
+          edsCluster(PF, {
+            load_balancing_policy: {
+              policies: [
+                {
+                  typed_extension_config: {
+                    name: 'pick_first',
+                    typed_config: { '@type': 'type.googleapis.com/envoy.extensions.load_balancing_policies.pick_first.v3.PickFirst' },
+                  },
+                },
+              ],
+            },
+          }),
+          edsCluster(OD, {
+            outlier_detection: {
+              interval: '1s',
+              base_ejection_time: '30s',
+              max_ejection_percent: 50,
+              enforcing_success_rate: 0,
+              failure_percentage_threshold: 50,
+              enforcing_failure_percentage: 100,
+              failure_percentage_minimum_hosts: 2,
+              failure_percentage_request_volume: 5,
+            },
+          }),
+          {
+            '@type': TYPE_URLS.cluster,
+            name: AGG,
+            cluster_type: {
+              name: 'envoy.clusters.aggregate',
+              typed_config: { '@type': 'type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig', clusters: [PRIMARY, DNS] },
+            },
+            lb_policy: 'CLUSTER_PROVIDED',
+          },
+          edsCluster(PRIMARY),
+          {
+            '@type': TYPE_URLS.cluster,
+            name: DNS,
+            type: 'LOGICAL_DNS',
+            load_assignment: {
+              cluster_name: DNS,
+              endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: s1.port } } } }] }],
+            },
+          },
+        ],
+        [TYPE_URLS.clusterLoadAssignment]: [
+          endpoints(RH, rh.map((b) => ['127.0.0.1', b.port] as [string, number])),
+          endpoints(LR, [
+            ['127.0.0.1', lrSlow.port],
+            ['127.0.0.1', lrFast.port],
+          ]),
+          endpoints(PF, [
+            ['127.0.0.1', deadPort],
+            ['127.0.0.1', pf1.port],
+            ['127.0.0.1', pfUntouched.port],
+          ]),
+          endpoints(OD, [
+            ['127.0.0.1', odGood.port],
+            ['127.0.0.1', odBad.port],
+          ]),
+          // Every primary endpoint is DEGRADED or UNHEALTHY: gRPC uses none of them (A27).
+          endpoints(PRIMARY, [['127.0.0.1', p1.port]], {
+            endpoints: [
+              {
+                locality: { region: 'r1', zone: 'z1' },
+                load_balancing_weight: 1,
+                lb_endpoints: [
+                  { endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p1.port } } }, health_status: 'DEGRADED' },
+                  { endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p1.port + 0 } } }, health_status: 'UNHEALTHY' },
+                ],
+              },
+            ],
+          }),
+        ],
+      },
+      { clock, random: seededRandom(42), resourceDoesNotExistTimeoutMs: 300 },
+    );
+    client = env.client(TARGET);
+  });
+
+  afterAll(async () => {
+    lrSlow?.release();
+    await env?.close();
+    await Promise.all([...rh, lrSlow, lrFast, pf1, odGood, odBad, p1, s1, pfUntouched].map((b) => b?.close()));
+  });
+
+  it('keeps a request header on one ring hash endpoint (A42) and spreads different values', async () => {
+    const homes = new Set<string>();
+    for (let u = 0; u < 12; u++) {
+      const names = await client.names(4, { metadata: { 'x-case': 'ring', 'x-user': `user-${u}` } });
+      expect(new Set(names).size, `user-${u}`).toBe(1);
+      homes.add(names[0]!);
+    }
+    expect(homes.size).toBeGreaterThan(1);
+    // With no hash the pick is random, and still succeeds.
+    expect((await client.names(3, { metadata: { 'x-case': 'ring' } })).every((n) => n.startsWith('rh'))).toBe(true);
+  });
+
+  it('sends fewer calls to the endpoint with more in flight (least request, A48)', async () => {
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < 40; i++) {
+      const before = lrSlow.inFlight;
+      const p = client.call(`lr${i}`, { metadata: { 'x-case': 'lr' }, deadlineMs: 60_000 });
+      pending.push(p);
+      // The call either answers (fast) or is held (slow): then the next one is picked.
+      await Promise.race([p, lrSlow.waitInFlight(before + 1)]);
+    }
+    // Round robin would send 20 to each; least request keeps the held endpoint's share low.
+    expect(lrSlow.calls).toBeLessThan(16);
+    expect(lrFast.calls).toBe(40 - lrSlow.calls);
+    lrSlow.release();
+    await Promise.all(pending);
+  });
+
+  it('uses the first reachable address and never connects past it (pick_first, A62)', async () => {
+    const names = await client.names(10, { metadata: { 'x-case': 'pf' } });
+    expect(count(names)).toEqual({ pf1: 10 });
+    expect(pfUntouched.connections).toBe(0);
+  });
+
+  it('ejects a failing endpoint and brings it back (outlier detection, A50)', async () => {
+    // Round robin over both once both are connected: od-bad fails every call it gets.
+    let failures = 0;
+    for (let i = 0; i < 200 && odBad.calls < 6; i++) if (!(await client.call(`od${i}`, { metadata: { 'x-case': 'od' } })).ok) failures++;
+    expect(failures).toBe(odBad.calls);
+    expect(odGood.calls).toBeGreaterThanOrEqual(5);
+    clock.advance(1000); // one detection interval: od-bad fails 100 % > 50 %
+    const badBefore = odBad.calls;
+    const after = await client.names(10, { metadata: { 'x-case': 'od' } });
+    expect(count(after)).toEqual({ 'od-good': 10 });
+    expect(odBad.calls).toBe(badBefore);
+    clock.advance(31_000); // past base_ejection_time: back in rotation
+    const back = await Promise.all(Array.from({ length: 6 }, (_, i) => client.call(`back${i}`, { metadata: { 'x-case': 'od' } })));
+    expect(odBad.calls).toBeGreaterThan(badBefore);
+    expect(back.some((r) => r.ok)).toBe(true);
+  });
+
+  it('balances an aggregate cluster over its children in priority order (A37), skipping unhealthy endpoints (A27)', async () => {
+    // The primary's endpoints are DEGRADED/UNHEALTHY, so calls go to the LOGICAL_DNS child.
+    expect(count(await client.names(5, { metadata: { 'x-case': 'agg' } }))).toEqual({ s1: 5 });
+    expect(p1.calls).toBe(0);
+    env.cp.updateResources(TYPE_URLS.clusterLoadAssignment, [endpoints(PRIMARY, [['127.0.0.1', p1.port]])]);
+    // The primary becomes healthy: the next calls move to it, none failing on the way.
+    const seen: string[] = [];
+    for (let i = 0; i < 200 && seen.at(-1) !== 'p1'; i++) {
+      seen.push(...(await client.names(1, { metadata: { 'x-case': 'agg' } })));
+      if (seen.at(-1) !== 'p1') await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(seen.at(-1)).toBe('p1');
+    expect(count(await client.names(5, { metadata: { 'x-case': 'agg' } }))).toEqual({ p1: 5 });
+  });
+});
