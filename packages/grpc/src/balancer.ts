@@ -82,7 +82,8 @@ export class MeshletBalancer implements experimental.LoadBalancer, PoolOwner, Sn
     if (state === undefined) {
       const details = `${LB_POLICY_NAME} was selected without the meshlet resolver (use an xds:/// target registered by @meshlet/grpc)`;
       this.#helper.updateState(ConnectivityState.TRANSIENT_FAILURE, new experimental.UnavailablePicker({ code: Status.UNAVAILABLE, details, metadata: new Metadata() }), details);
-      return false;
+      // Accepted, so grpc-js lets calls reach the picker (which fails them) instead of queueing them for a config.
+      return true;
     }
     this.#destroyed = false;
     if (state !== this.#state) {
