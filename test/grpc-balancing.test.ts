@@ -2,7 +2,7 @@
 // grpc-js backends: ring hash on a request header (A42), least request (A48), pick_first
 // (A62, connecting one address at a time), outlier detection (A50, on an injected clock),
 // aggregate clusters over EDS and LOGICAL_DNS (A37), and gRPC's endpoint health rule (A27:
-// only UNKNOWN and HEALTHY endpoints are used).
+// only UNKNOWN and HEALTHY endpoints are used), weighted round robin from ORCA reports (A58).
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '@meshlet/core';
@@ -19,6 +19,7 @@ const OD = 'outbound|8080|od|balancing.grpc.test';
 const AGG = 'outbound|8080|agg|balancing.grpc.test';
 const PRIMARY = 'outbound|8080|primary|balancing.grpc.test';
 const DNS = 'outbound|8080|dns|balancing.grpc.test';
+const WRR = 'outbound|8080|wrr|balancing.grpc.test';
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -43,6 +44,7 @@ describe('@meshlet/grpc balancing', () => {
   let odGood: BehaviorBackend, odBad: BehaviorBackend;
   let p1: BehaviorBackend, s1: BehaviorBackend;
   let deadPort: number;
+  let wLight: BehaviorBackend, wHeavy: BehaviorBackend;
 
   beforeAll(async () => {
     rh.push(...(await Promise.all(['rh1', 'rh2', 'rh3'].map((n) => startBehaviorBackend(n)))));
@@ -54,6 +56,10 @@ describe('@meshlet/grpc balancing', () => {
       startBehaviorBackend('od-bad', 0, { failCode: 14 }),
       startBehaviorBackend('p1'),
       startBehaviorBackend('s1'),
+    ]);
+    [wLight, wHeavy] = await Promise.all([
+      startBehaviorBackend('w-light', 0, { orca: { cpuUtilization: 0.2, qps: 100 } }),
+      startBehaviorBackend('w-heavy', 0, { orca: { cpuUtilization: 0.8, qps: 100 } }),
     ]);
     pfUntouched = await startConnectionCounter();
     deadPort = await freePort();
@@ -74,6 +80,7 @@ describe('@meshlet/grpc balancing', () => {
                   caseRoute('pf', PF),
                   caseRoute('od', OD),
                   caseRoute('agg', AGG),
+                  caseRoute('wrr', WRR),
                 ],
               },
             ],
@@ -116,6 +123,22 @@ describe('@meshlet/grpc balancing', () => {
             lb_policy: 'CLUSTER_PROVIDED',
           },
           edsCluster(PRIMARY),
+          edsCluster(WRR, {
+            load_balancing_policy: {
+              policies: [
+                {
+                  typed_extension_config: {
+                    name: 'wrr',
+                    typed_config: {
+                      '@type': 'type.googleapis.com/envoy.extensions.load_balancing_policies.client_side_weighted_round_robin.v3.ClientSideWeightedRoundRobin',
+                      blackout_period: '0s',
+                      weight_update_period: '0.1s',
+                    },
+                  },
+                },
+              ],
+            },
+          }),
           {
             '@type': TYPE_URLS.cluster,
             name: DNS,
@@ -141,6 +164,10 @@ describe('@meshlet/grpc balancing', () => {
             ['127.0.0.1', odGood.port],
             ['127.0.0.1', odBad.port],
           ]),
+          endpoints(WRR, [
+            ['127.0.0.1', wLight.port],
+            ['127.0.0.1', wHeavy.port],
+          ]),
           // Every primary endpoint is DEGRADED or UNHEALTHY: gRPC uses none of them (A27).
           endpoints(PRIMARY, [['127.0.0.1', p1.port]], {
             endpoints: [
@@ -164,7 +191,7 @@ describe('@meshlet/grpc balancing', () => {
   afterAll(async () => {
     lrSlow?.release();
     await env?.close();
-    await Promise.all([...rh, lrSlow, lrFast, pf1, odGood, odBad, p1, s1, pfUntouched].map((b) => b?.close()));
+    await Promise.all([...rh, lrSlow, lrFast, pf1, odGood, odBad, p1, s1, wLight, wHeavy, pfUntouched].map((b) => b?.close()));
   });
 
   it('keeps a request header on one ring hash endpoint (A42) and spreads different values', async () => {
@@ -231,5 +258,14 @@ describe('@meshlet/grpc balancing', () => {
     }
     expect(seen.at(-1)).toBe('p1');
     expect(count(await client.names(5, { metadata: { 'x-case': 'agg' } }))).toEqual({ p1: 5 });
+  });
+
+  it('weights endpoints by their ORCA load reports (A58), round robin until they report', async () => {
+    // Until both have reported (and a weight update has passed), plain round robin.
+    const seen = new Set<string>();
+    for (let i = 0; i < 50 && seen.size < 2; i++) seen.add((await client.names(1, { metadata: { 'x-case': 'wrr' } }))[0]!);
+    expect(count(await client.names(10, { metadata: { 'x-case': 'wrr' } }))).toEqual({ 'w-light': 5, 'w-heavy': 5 });
+    clock.advance(200); // past weight_update_period: weights 100/0.2 = 500 and 100/0.8 = 125
+    expect(count(await client.names(100, { metadata: { 'x-case': 'wrr' } }))).toEqual({ 'w-light': 80, 'w-heavy': 20 });
   });
 });

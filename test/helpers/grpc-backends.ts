@@ -34,6 +34,18 @@ export interface BehaviorOptions {
   readonly failCode?: grpc.status;
   /** Hold every call until release(). */
   readonly holdAll?: boolean;
+  /** End each successful call with this ORCA load report (gRFC A51's endpoint-load-metrics-bin trailer). */
+  readonly orca?: { readonly cpuUtilization: number; readonly qps: number };
+}
+
+/** An xds.data.orca.v3.OrcaLoadReport with cpu_utilization (1) and rps_fractional (6), in wire format. */
+export function encodeOrcaReport(cpuUtilization: number, qps: number): Buffer {
+  const out = Buffer.alloc(18);
+  out[0] = (1 << 3) | 1;
+  out.writeDoubleLE(cpuUtilization, 1);
+  out[9] = (6 << 3) | 1;
+  out.writeDoubleLE(qps, 10);
+  return out;
 }
 
 export async function startBehaviorBackend(name: string, port = 0, options: BehaviorOptions = {}): Promise<BehaviorBackend> {
@@ -68,7 +80,11 @@ export async function startBehaviorBackend(name: string, port = 0, options: Beha
       const done = (err: grpc.ServiceError | null, reply?: string): void => {
         b.inFlight--;
         if (err) cb(err);
-        else cb(null, Buffer.from(reply!));
+        else if (options.orca) {
+          const trailer = new grpc.Metadata();
+          trailer.set('endpoint-load-metrics-bin', encodeOrcaReport(options.orca.cpuUtilization, options.orca.qps));
+          cb(null, Buffer.from(reply!), trailer);
+        } else cb(null, Buffer.from(reply!));
       };
       if (options.failCode !== undefined) {
         done({ code: options.failCode, details: `${name} fails every call` } as grpc.ServiceError);

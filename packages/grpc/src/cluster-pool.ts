@@ -31,6 +31,8 @@ import {
 } from '@meshlet/core';
 import { MeshletError, systemClock, tracer, type ClusterResource, type DropOverload, type EndpointsResource } from '@meshlet/xds-client';
 import { buildGrpcBalancer } from './grpc-balancer.js';
+import { orcaReportOf } from './orca.js';
+import { OrcaWeightedPicker, wrrConfigOf } from './wrr-orca.js';
 import { meshletStatus } from './status.js';
 
 type SubchannelInterface = experimental.SubchannelInterface;
@@ -77,6 +79,9 @@ export class ClusterPool {
   #snapshot: ClusterSnapshot;
   #builtFrom: { cluster: ClusterResource | undefined; endpoints: EndpointsResource | undefined; error: unknown } | undefined;
   #drops: readonly DropOverload[] = [];
+  /** A58: weights from ORCA load reports, for client_side_weighted_round_robin clusters. */
+  #wrr: OrcaWeightedPicker | undefined;
+  #wrrConfig: unknown;
   /** gRFC A50: one detector per priority, gRPC's flavor of the algorithm. */
   readonly #detectors = new Map<number, { detector: OutlierDetector; unsubscribe: () => void }>();
   #destroyed = false;
@@ -123,6 +128,11 @@ export class ClusterPool {
     const keep = new Set<string>();
     for (const h of built.hosts) keep.add(h.key);
     for (const [key, slot] of this.#slots) if (!keep.has(key)) this.#removeSlot(slot);
+    const wrrConfig = from.cluster ? wrrConfigOf(from.cluster.lbPolicy, built.policy) : undefined;
+    if (wrrConfig === undefined) this.#wrr = undefined;
+    else if (wrrConfig !== this.#wrrConfig || !this.#wrr) this.#wrr = new OrcaWeightedPicker(wrrConfig, this.#owner.mesh.clock);
+    this.#wrrConfig = wrrConfig;
+    this.#wrr?.retain(keep);
     if (this.#mode === 'all') for (const h of built.hosts) if (!this.#slots.has(h.key)) this.#addSlot(h);
     trace(() => `cluster ${this.name}: ${built.policy} over ${built.hosts.length} endpoint(s), connecting ${this.#mode === 'all' ? 'all' : 'on demand'}`);
     this.#updateDetectors();
@@ -161,7 +171,7 @@ export class ClusterPool {
       return failure(meshletStatus('MESHLET_OVERFLOW', `cluster "${this.name}": circuit breaker max_requests (${limit}) reached`), true);
     }
     const ctx = hash === undefined ? this.#ctx : { exclude: this.#exclude, hash };
-    const host = lb.pick(ctx);
+    const host = (this.#wrr !== undefined ? this.#wrr.pick(lb.hosts, this.#ctx.exclude) : undefined) ?? lb.pick(ctx);
     if (!host) {
       return failure(meshletStatus('MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${this.name}" has no healthy endpoint`), false);
     }
@@ -213,6 +223,7 @@ export class ClusterPool {
     const stats = host.stats;
     const detector = this.#detectors.get(slot.priority)?.detector;
     const key = slot.key;
+    const wrr = this.#wrr;
     let release: (() => void) | undefined;
     return {
       pickResultType: experimental.PickResultType.COMPLETE,
@@ -224,9 +235,13 @@ export class ClusterPool {
         const r = breaker?.tryAcquire('request');
         if (typeof r === 'function') release = r;
       },
-      onCallEnded: (code) => {
+      onCallEnded: (code, _details, trailers) => {
         stats.activeRequests--;
         release?.();
+        if (wrr !== undefined) {
+          const report = orcaReportOf(trailers);
+          if (report !== undefined) wrr.record(key, report);
+        }
         // A50: OK is a success, any other status a failure.
         detector?.record(key, code === Status.OK ? 'success' : 'failure');
       },
