@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // The demo (`npm run demo`): meshlet's control plane serves the xDS resources in
 // examples/config; `meshlet dump` resolves targets through LDS → RDS → CDS → EDS the
-// way a meshlet client will, shows a NACK for a broken resource, and
-// @grpc/grpc-js-xds, an independent xDS client, sends real RPCs through the same config.
+// way a meshlet client will, shows a NACK for a broken resource; @grpc/grpc-js-xds, an
+// independent xDS client, and @meshlet/grpc (examples/grpc-client.mjs) send real RPCs
+// through the same config, routed by metadata and balanced; meshFetch routes HTTP calls.
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,7 +43,7 @@ for (const v of [1, 2, 3]) {
 const id = (b) => b;
 const ECHO = { Echo: { path: '/meshlet.test.EchoService/Echo', requestStream: false, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id } };
 const servers = [];
-for (const [name, port] of [['echo-a', 17071], ['echo-b', 17072]]) {
+for (const [name, port] of [['echo-a', 17071], ['echo-b', 17072], ['echo-canary', 17073]]) {
   const server = new grpc.Server();
   server.addService(ECHO, { Echo: (call, cb) => cb(null, Buffer.from(`${name} says ${call.request}`)) });
   await new Promise((resolve, reject) => server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())));
@@ -107,15 +109,33 @@ const grpcXds = await import('@grpc/grpc-js-xds');
 grpcXds.register();
 const Client = grpc.makeGenericClientConstructor(ECHO, 'EchoService');
 const client = new Client('xds:///echo.default.svc.cluster.local:7070', grpc.credentials.createInsecure());
-for (let i = 1; i <= 4; i++) {
-  const reply = await new Promise((resolve, reject) =>
-    client.Echo(Buffer.from(`hello ${i}`), { deadline: Date.now() + 10_000 }, (e, res) => (e ? reject(e) : resolve(String(res)))),
+function echo(text, headers = {}) {
+  const md = new grpc.Metadata();
+  for (const [k, v] of Object.entries(headers)) md.set(k, v);
+  return new Promise((resolve, reject) =>
+    client.Echo(Buffer.from(text), md, { deadline: Date.now() + 10_000 }, (e, res) => (e ? reject(e) : resolve(String(res)))),
   );
-  console.log(`  ${reply}`);
 }
+for (let i = 1; i <= 4; i++) console.log(`  ${await echo(`hello ${i}`)}`);
+console.log(`  ${await echo('canary 1', { 'x-canary': 'true' })}   (metadata x-canary: true)`);
 client.close();
 
-// 7. meshFetch: the same config routes plain fetch calls.
+// 7. The same service through @meshlet/grpc. grpc-js-xds owns the `xds` scheme in this
+// process, so the meshlet client is an app of its own, as it would be in real life.
+step('@meshlet/grpc: register(); new Client("xds:///echo.default.svc.cluster.local:7070")   [examples/grpc-client.mjs]');
+const grpcApp = await new Promise((resolve) => {
+  const p = spawn(process.execPath, [join(here, 'grpc-client.mjs')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  createInterface({ input: p.stdout }).on('line', (line) => console.log(`  ${line}`));
+  p.stderr.on('data', (d) => (stderr += d));
+  p.on('close', (status) => resolve({ status, stderr }));
+});
+if (grpcApp.status !== 0) {
+  console.error(grpcApp.stderr);
+  process.exit(1);
+}
+
+// 8. meshFetch: the same config routes plain fetch calls.
 step('meshFetch("http://reviews.default.svc.cluster.local:9080/reviews/1")');
 const mesh = createMesh({ bootstrap: JSON.parse(readFileSync(bootstrapFile, 'utf8')) });
 const meshFetch = createMeshFetch({ mesh });
