@@ -19,33 +19,16 @@
 // Differences from Envoy, on purpose: the per-try timer starts when the attempt
 // starts (Envoy starts it once the request is sent and a connection is ready), and
 // hedging (hedge_on_per_try_timeout) is not done.
-import { tracer, type Clock, type TimerHandle } from '@meshlet/xds-client';
+import type { Clock, TimerHandle } from '@meshlet/xds-client';
 import type { Random } from './random.js';
 import type { MeshRequest } from './request.js';
-import { exponentialBackoffFor, jitteredLowerBound, type JitteredExponentialBackoff } from './backoff.js';
-import { requestWasSent, type AttemptOutcome, type HostTagged, type TimeoutOutcome } from './retry-outcome.js';
-import { compileRetryPolicy, type CompiledRetryPolicy, type RetryConditions } from './retry-policy.js';
-import { parseResetInterval } from './retry-rate-limit.js';
-import { retryHostSelector, type RetryHostSelector } from './retry-host-predicate.js';
+import type { AttemptOutcome, HostTagged, TimeoutOutcome } from './retry-outcome.js';
+import { compileRetryPolicy, type CompiledRetryPolicy } from './retry-policy.js';
+import type { RetryHostSelector } from './retry-host-predicate.js';
+import { RetryState, type RetryAdmission, type RetryFlag } from './retry-state.js';
 import type { UpstreamTimeouts } from './timeout-policy.js';
 
-const trace = tracer('retry');
-
-/**
- * Circuit-breaker admission of retries (cluster circuit_breakers max_retries and
- * retry_budget), implemented by the breaker module. Envoy counts a retry as active
- * from the moment it is scheduled until the retried attempt has an outcome.
- */
-export interface RetryAdmission {
-  /** Whether one more retry may start now; false ends the request with flag UO. */
-  canRetry(): boolean;
-  /** A retry was admitted (back-off starts). */
-  retryStarted?(): void;
-  /** That retry's attempt finished, or the request ended while it was pending. */
-  retryFinished?(): void;
-}
-
-export type RetryFlag = 'URX' | 'UT' | 'UO';
+export type { RetryAdmission, RetryFlag } from './retry-state.js';
 
 export interface RetryLoopOptions<O extends AttemptOutcome> {
   /** The compiled policy (compileRetryPolicy(decision.retryPolicy)); undefined = no policy. */
@@ -103,13 +86,14 @@ export const requestClock: Clock = {
 
 /** Run the attempts of one request under its retry policy and timeouts. */
 export async function runWithRetries<O extends AttemptOutcome & HostTagged>(opts: RetryLoopOptions<O>): Promise<RetryResult<O>> {
-  const { clock, random, request } = opts;
+  const { clock, request } = opts;
   const policy = opts.policy ?? compileRetryPolicy(undefined);
-  const conditions: RetryConditions | undefined = policy.forRequest(request, { honorEnvoyHeaders: opts.honorEnvoyHeaders });
-  let retriesRemaining = conditions?.numRetries ?? 0;
-  const hosts = retryHostSelector(policy.policy);
-  let backoff: JitteredExponentialBackoff | undefined;
-  const rateLimited = policy.policy?.rateLimitedRetryBackOff;
+  const retry = RetryState.forRequest(policy, request, opts.honorEnvoyHeaders !== false, {
+    clock,
+    random: opts.random,
+    admission: opts.admission,
+  });
+  const hosts = retry.hosts;
 
   // One pending wait at a time (an attempt, or a back-off). Each wait is a slot; an
   // attempt or timer delivers only to its own slot, so a late settlement never wakes a
@@ -146,14 +130,6 @@ export async function runWithRetries<O extends AttemptOutcome & HostTagged>(opts
   opts.signal?.addEventListener('abort', onCancel);
 
   let attempts = 0;
-  let requestStarted = false;
-  let retryActive = false;
-  const finishRetry = (): void => {
-    if (retryActive) {
-      retryActive = false;
-      opts.admission?.retryFinished?.();
-    }
-  };
   // A timeout that ends the request carries UT whether it was the overall or a
   // per-try timeout (router.cc onUpstreamTimeoutAbort), beside URX or UO.
   const done = (outcome: O | TimeoutOutcome, flags: RetryFlag[]): RetryResult<O> => ({
@@ -187,7 +163,6 @@ export async function runWithRetries<O extends AttemptOutcome & HostTagged>(opts
       if (w.kind !== 'settled' && w.kind !== 'failed') {
         controller.abort(w.kind === 'cancelled' ? opts.signal?.reason : new Error(w.kind === 'overall' ? 'overall timeout' : 'per-try timeout'));
       }
-      finishRetry();
       switch (w.kind) {
         case 'failed':
           throw w.error;
@@ -199,33 +174,10 @@ export async function runWithRetries<O extends AttemptOutcome & HostTagged>(opts
           continue; // not reachable: no back-off pending here
       }
       const outcome: O | TimeoutOutcome = w.kind === 'per_try' ? TIMEOUT : w.outcome;
-      if (w.kind === 'settled' && w.outcome.host !== undefined) hosts.attempted(w.outcome.host);
-      if (requestWasSent(outcome)) requestStarted = true;
-
-      if (conditions === undefined || !conditions.shouldRetry(outcome, requestStarted)) return done(outcome, []);
-      if (retriesRemaining === 0) {
-        trace(() => `attempt ${attempts}: ${describe(outcome)}; retries exhausted (URX)`);
-        return done(outcome, ['URX']);
-      }
-      retriesRemaining--;
-      if (opts.admission !== undefined && !opts.admission.canRetry()) {
-        trace(() => `attempt ${attempts}: ${describe(outcome)}; retry refused by the circuit breaker (UO)`);
-        return done(outcome, ['UO']);
-      }
-      retryActive = true;
-      opts.admission?.retryStarted?.();
-
-      let delay: number | undefined;
-      if (outcome.kind === 'response' && rateLimited !== undefined) {
-        const interval = parseResetInterval(rateLimited, outcome.headers, clock.now());
-        if (interval !== undefined && interval > 1) delay = jitteredLowerBound(interval, random);
-      }
-      if (delay === undefined) {
-        backoff ??= exponentialBackoffFor(policy.policy, random);
-        delay = backoff.next();
-      }
+      const decision = retry.decide(outcome);
+      if (!decision.retry) return done(outcome, [...decision.flags]);
+      const delay = decision.delayMs;
       if (w.kind === 'settled') opts.discard?.(w.outcome);
-      trace(() => `attempt ${attempts}: ${describe(outcome)}; retrying in ${delay} ms`);
 
       const [sleepSlot, sleeping] = wait();
       const backoffTimer = clock.setTimeout(() => deliver({ kind: 'backoff_done' }, sleepSlot), delay);
@@ -238,12 +190,8 @@ export async function runWithRetries<O extends AttemptOutcome & HostTagged>(opts
     current = undefined;
     if (overallTimer !== undefined) clock.clearTimeout(overallTimer);
     opts.signal?.removeEventListener('abort', onCancel);
-    finishRetry();
+    retry.finish();
   }
-}
-
-function describe(o: AttemptOutcome): string {
-  return o.kind === 'response' ? `status ${o.status}` : o.kind;
 }
 
 /**

@@ -1,0 +1,126 @@
+// Timeouts for the request path, on one clock timer per duration. Every routed HTTP request
+// carries at least Envoy's default 15 s route timeout, and nearly all of them end long before
+// it: a Node timer per request (created, then cleared) costs more than routing the request.
+// Requests with the same duration expire in the order they started, so each duration keeps
+// a FIFO list (a doubly linked list: O(1) to add and to cancel) and one clock timer armed
+// for the list's head. When it fires, the expired entries run and the timer is armed for the
+// new head. A list left empty clears its timer, so no timer outlives the requests (a process
+// is never kept alive by a finished request's timeout).
+import type { Clock, TimerHandle } from '@meshlet/xds-client';
+
+/** A scheduled deadline; cancel() is O(1) and idempotent. */
+export interface Deadline {
+  cancel(): void;
+}
+
+class Entry implements Deadline {
+  prev: Entry | undefined;
+  next: Entry | undefined;
+  linked = true;
+
+  constructor(
+    readonly lane: Lane,
+    readonly at: number,
+    readonly fire: () => void,
+  ) {}
+
+  cancel(): void {
+    if (this.linked) this.lane.unlink(this);
+  }
+}
+
+class Lane {
+  head: Entry | undefined;
+  tail: Entry | undefined;
+  #timer: TimerHandle | undefined;
+  /** When the armed timer fires (it may be earlier than the head's deadline after cancels). */
+  #armedAt = 0;
+
+  constructor(
+    readonly clock: Clock,
+    readonly ms: number,
+    readonly onEmpty: (lane: Lane) => void,
+  ) {}
+
+  add(fire: () => void): Entry {
+    const now = this.clock.now();
+    const e = new Entry(this, now + this.ms, fire);
+    const tail = this.tail;
+    if (tail === undefined) {
+      this.head = this.tail = e;
+    } else {
+      tail.next = e;
+      e.prev = tail;
+      this.tail = e;
+    }
+    if (this.#timer === undefined) this.#arm(e.at, now);
+    return e;
+  }
+
+  unlink(e: Entry): void {
+    e.linked = false;
+    if (e.prev === undefined) this.head = e.next;
+    else e.prev.next = e.next;
+    if (e.next === undefined) this.tail = e.prev;
+    else e.next.prev = e.prev;
+    e.prev = e.next = undefined;
+    if (this.head === undefined) {
+      if (this.#timer !== undefined) {
+        this.clock.clearTimeout(this.#timer);
+        this.#timer = undefined;
+      }
+      this.onEmpty(this);
+    }
+  }
+
+  #arm(at: number, now: number): void {
+    this.#armedAt = at;
+    this.#timer = this.clock.setTimeout(() => this.#expire(), Math.max(0, at - now));
+  }
+
+  #expire(): void {
+    this.#timer = undefined;
+    const now = this.clock.now();
+    // Clocks may round: never run an entry before its time, but do not spin on one that is due.
+    const due = Math.max(now, this.#armedAt);
+    for (let e = this.head; e !== undefined && e.at <= due; e = this.head) {
+      this.unlink(e);
+      e.fire();
+    }
+    const head = this.head;
+    if (head !== undefined && this.#timer === undefined) this.#arm(head.at, now);
+  }
+}
+
+/** Deadlines on a clock, grouped by duration (see the module comment). */
+export class DeadlineTimers {
+  readonly #clock: Clock;
+  readonly #lanes = new Map<number, Lane>();
+  /**
+   * Empty lanes are kept for reuse while there are few durations; past this many (durations
+   * from x-envoy-upstream-rq-timeout-ms headers, say) an empty lane is dropped.
+   */
+  static readonly KEEP_LANES = 16;
+  readonly #onEmpty = (lane: Lane): void => {
+    if (this.#lanes.size > DeadlineTimers.KEEP_LANES) this.#lanes.delete(lane.ms);
+  };
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /** Durations with a lane (for tests). */
+  get lanes(): number {
+    return this.#lanes.size;
+  }
+
+  /** Run `fire` in `ms` milliseconds unless cancelled first. */
+  schedule(ms: number, fire: () => void): Deadline {
+    let lane = this.#lanes.get(ms);
+    if (lane === undefined) {
+      lane = new Lane(this.#clock, ms, this.#onEmpty);
+      this.#lanes.set(ms, lane);
+    }
+    return lane.add(fire);
+  }
+}

@@ -1,0 +1,758 @@
+// One forwarded request, from the route's decision to the caller's last callback: fault
+// filter, circuit breakers, timeouts, attempts with retries, outlier detection. It is a
+// plain state object driven by undici's callbacks and the mesh's clock, with no promise and
+// no AbortController on the way, because every request takes this path: a request whose
+// route asks for no policy still gets Envoy's default 15 s route timeout, its breaker slot
+// and outlier reporting, at the cost of a timer and two small objects.
+//
+// Both sides speak undici's older handler style (legacy-handler.ts): the caller's handler
+// receives the final attempt's callbacks as they come, so a response streams through with
+// nothing buffered. The retry decision is made at response start (status and headers), as
+// Envoy's router makes it; a response to be retried is drained and dropped.
+//
+// Timeouts (timeout-policy.ts): the route `timeout` runs from the start to the end of the
+// response, over every attempt and back-off (Envoy: "from the end of the downstream request
+// until the upstream response has been completely processed"); expiry aborts the attempt and
+// fails the request with UT, never retried. `per_try_timeout` runs until the attempt's
+// response starts; expiry aborts the attempt, which the policy may retry. The stream's
+// `max_stream_duration` covers everything, body included; expiry is flag DT.
+import {
+  applyResponseHeaderMutations,
+  compileFault,
+  faultConfigForRoute,
+  finalizeForwardRequest,
+  injectFault,
+  isBreakerOverflow,
+  mutableHeadersFromRecord,
+  resolveTimeouts,
+  retryAdmissionFrom,
+  RetryState,
+  FAULT_FILTER_TYPE_URL,
+  RETRY_REQUEST_HEADERS,
+  TIMEOUT_REQUEST_HEADERS,
+  type AttemptOutcome,
+  type BreakerOverflow,
+  type ClusterLoadBalancer,
+  type ClusterSnapshot,
+  type CompiledRetryPolicy,
+  type ForwardDecision,
+  type InjectedFault,
+  type Mesh,
+  type OutlierDetector,
+  type PickedHost,
+  type ResponseHeaderView,
+  type RetryFlag,
+  type TargetSnapshot,
+  type UpstreamTimeouts,
+  compileRetryPolicy,
+  DeadlineTimers,
+  type Deadline,
+} from '@meshlet/core';
+import { MeshletError, tracer, type Clock, type HttpFilter, type RetryPolicy, type TimerHandle } from '@meshlet/xds-client';
+import type { Duplex } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { EndpointPools } from './endpoint-pools.js';
+import { rawOfRecord, recordOfRaw, type LegacyHandler, type RawHeaders } from './legacy-handler.js';
+import { mirrorRequest } from './mirror.js';
+import { bufferBody, isReplayable } from './replay-body.js';
+
+const trace = tracer('http');
+
+type Body = Dispatcher.DispatchOptions['body'];
+
+/** What the agent gives a request: its pools and mesh, and the origin's scheme. */
+export interface RequestContext {
+  readonly pools: EndpointPools;
+  readonly mesh: Mesh;
+}
+
+export class RoutedRequest {
+  readonly #ctx: RequestContext;
+  readonly #snapshot: TargetSnapshot;
+  readonly #scheme: string;
+  readonly #opts: Dispatcher.DispatchOptions;
+  readonly #caller: LegacyHandler;
+  readonly #headers: Record<string, string | string[]>;
+  readonly #decision: ForwardDecision;
+  readonly #cluster: ClusterSnapshot;
+  readonly #lb: ClusterLoadBalancer;
+  readonly #hash: bigint | undefined;
+  /** Upgrades and CONNECT: one attempt, and the stream is the caller's once upgraded. */
+  readonly #upgrade: boolean;
+
+  #timeouts: UpstreamTimeouts | undefined;
+  #retry: RetryState | undefined;
+  #body: Body;
+  #replayable = true;
+  #release: (() => void) | undefined;
+  #fault: InjectedFault | undefined;
+  #current: Attempt | undefined;
+  #attempts = 0;
+  #timer: Deadline | undefined;
+  #streamTimer: Deadline | undefined;
+  #waitTimer: TimerHandle | undefined;
+  /** The response the caller is receiving (its headers were handed over). */
+  #committed = false;
+  #done = false;
+
+  constructor(
+    ctx: RequestContext,
+    snapshot: TargetSnapshot,
+    scheme: string,
+    opts: Dispatcher.DispatchOptions,
+    caller: LegacyHandler,
+    headers: Record<string, string | string[]>,
+    decision: ForwardDecision,
+    cluster: ClusterSnapshot,
+    lb: ClusterLoadBalancer,
+    hash: bigint | undefined,
+  ) {
+    this.#ctx = ctx;
+    this.#snapshot = snapshot;
+    this.#scheme = scheme;
+    this.#opts = opts;
+    this.#caller = caller;
+    this.#headers = headers;
+    this.#decision = decision;
+    this.#cluster = cluster;
+    this.#lb = lb;
+    this.#hash = hash;
+    this.#upgrade = opts.upgrade != null || opts.method === 'CONNECT';
+    this.#body = opts.body;
+  }
+
+  /** The caller's abort: ends the request (an attempt streaming a response ends through its error). */
+  readonly #abort = (reason?: Error): void => {
+    if (this.#done) return;
+    const err = reason ?? new MeshletError('MESHLET_DOWNSTREAM_TERMINATED', 'request aborted by the caller');
+    const attempt = this.#current;
+    if (this.#committed && attempt !== undefined) {
+      attempt.abortUpstream(err);
+      return;
+    }
+    attempt?.abandon(err);
+    this.#fail(err);
+  };
+
+  start(): void {
+    this.#caller.onConnect?.(this.#abort);
+    if (this.#done) return;
+    // The fault filter runs before the router (HCM filter order): its delay comes before any
+    // circuit breaker slot or timeout, its abort answers without an upstream.
+    const fault = this.#injectFault();
+    if (fault === undefined) {
+      this.#admit();
+      return;
+    }
+    this.#fault = fault;
+    if (fault.delayMs === undefined) {
+      this.#faultAbort();
+      return;
+    }
+    trace(() => `fault filter: delaying ${fault.delayMs} ms (DI)`);
+    this.#waitTimer = this.#ctx.mesh.clock.setTimeout(() => {
+      this.#waitTimer = undefined;
+      if (fault.abort !== undefined) {
+        this.#faultAbort();
+        return;
+      }
+      fault.release(); // a delay without an abort gives its slot back when it ends
+      this.#fault = undefined;
+      this.#admit();
+    }, fault.delayMs);
+  }
+
+  #injectFault(): InjectedFault | undefined {
+    const snapshot = this.#snapshot;
+    const filter = faultFilterOf(snapshot);
+    if (filter === undefined) return undefined;
+    const decision = this.#decision;
+    const config = faultConfigForRoute(filter.name, filter, [
+      decision.weightedCluster?.typedPerFilterConfig,
+      decision.route.typedPerFilterConfig,
+      decision.virtualHost.typedPerFilterConfig,
+    ]);
+    if (config === undefined) return undefined;
+    const mesh = this.#ctx.mesh;
+    return injectFault(compiledFault(config), decision.request, mesh.random, mesh.activeFaults(`${snapshot.listenerName}/${filter.name}`), {
+      ...(decision.cluster !== undefined ? { cluster: decision.cluster } : {}),
+    });
+  }
+
+  /** The fault filter's abort: a local reply with the configured status (FI). */
+  #faultAbort(): void {
+    const abort = this.#fault!.abort!;
+    const grpc = this.#decision.request.grpc === true && abort.grpcStatus !== undefined;
+    const body = grpc ? '' : 'fault filter abort';
+    const headers: Record<string, string> = grpc
+      ? { 'content-type': 'application/grpc', 'grpc-status': String(abort.grpcStatus), 'grpc-message': 'fault filter abort' }
+      : { 'content-type': 'text/plain', 'content-length': String(body.length) };
+    trace(() => `fault filter: abort with ${grpc ? `grpc-status ${abort.grpcStatus}` : abort.httpStatus} (FI)`);
+    this.#committed = true;
+    this.#finish();
+    const c = this.#caller;
+    c.onResponseStarted?.();
+    c.onHeaders?.(abort.httpStatus, rawOfRecord(headers), noop, '');
+    if (body.length > 0) c.onData?.(Buffer.from(body));
+    c.onComplete?.([]);
+  }
+
+  /** Past the fault filter: the router's circuit breaker, timeouts and retry policy. */
+  #admit(): void {
+    const decision = this.#decision;
+    const breaker = this.#cluster.breaker;
+    if (breaker !== undefined) {
+      // Circuit breakers (Cluster.circuit_breakers): 'request' for the request's life. Routes
+      // carry no priority here, so the DEFAULT thresholds apply.
+      const slot = breaker.tryAcquire('request', 'DEFAULT');
+      if (isBreakerOverflow(slot)) {
+        this.#fail(overflowError(decision.cluster!, slot));
+        return;
+      }
+      this.#release = slot;
+    }
+    const request = decision.request;
+    const clock = this.#ctx.mesh.clock;
+    if (!this.#upgrade) {
+      const policy = compiledRetryPolicy(decision.retryPolicy);
+      const conditions = policy.forRequest(request);
+      if (conditions !== undefined && conditions.numRetries > 0) {
+        this.#retry = new RetryState(policy, conditions, {
+          clock,
+          random: this.#ctx.mesh.random,
+          ...(breaker ? { admission: retryAdmissionFrom(() => breaker.tryAcquire('retry', 'DEFAULT')) } : {}),
+        });
+      }
+    }
+    const hcmMaxStreamDuration = this.#snapshot.config.listener.apiListener?.maxStreamDuration;
+    const timeouts = resolveTimeouts(decision, request, hcmMaxStreamDuration === undefined ? undefined : { hcmMaxStreamDuration });
+    this.#timeouts = timeouts;
+    if (timeouts.overall !== undefined) {
+      this.#timer = deadlinesOf(clock).schedule(timeouts.overall, () => this.#overallTimeout());
+    }
+    if (timeouts.maxStreamDuration !== undefined) {
+      this.#streamTimer = deadlinesOf(clock).schedule(timeouts.maxStreamDuration, () => this.#streamTimeout());
+    }
+    if (this.#retry === undefined || isReplayable(this.#body)) {
+      this.#attempt();
+      return;
+    }
+    // A streamed body is collected so a retry can send it again, up to a limit; a longer one
+    // is sent once, and then the request is not retried.
+    bufferBody(this.#body).then(
+      (b) => {
+        if (this.#done) return;
+        this.#body = b.body;
+        this.#replayable = b.replayable;
+        this.#attempt();
+      },
+      (err: unknown) => this.#fail(err instanceof Error ? err : new Error(String(err))),
+    );
+  }
+
+  #attempt(): void {
+    const n = ++this.#attempts;
+    const decision = this.#decision;
+    const retry = this.#retry;
+    const ejected = this.#cluster.outlier?.ejected();
+    const lb = this.#lb;
+    const hash = this.#hash;
+    const host =
+      retry === undefined
+        ? pickAvoiding(lb, undefined, ejected, hash)
+        : retry.hosts.select((ctx) => pickAvoiding(lb, ctx.exclude, ejected, hash));
+    if (host === undefined) {
+      this.#fail(new MeshletError('MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${decision.cluster}" has no healthy upstream`));
+      return;
+    }
+    // An attempt that may be followed by another finalizes its own copy: header formatters
+    // may name the upstream host, and appends must not pile up.
+    const hdrs = retry === undefined ? this.#headers : copyHeaders(this.#headers);
+    // A for-in over the few names present: looking up each absent x-envoy-* name costs more.
+    for (const name in hdrs) if (name.startsWith('x-envoy-') && CONSUMED_REQUEST_HEADERS.has(name)) delete hdrs[name];
+    const target = finalizeForwardRequest(decision, mutableHeadersFromRecord(hdrs), { upstreamRemoteAddress: host.key });
+    hdrs['host'] = decision.autoHostRewrite && host.endpoint.hostname ? host.endpoint.hostname : target.authority;
+    const grpcTimeout = this.#timeouts?.grpcTimeoutHeader;
+    if (grpcTimeout !== undefined) hdrs['grpc-timeout'] = grpcTimeout;
+    let pending: (() => void) | undefined;
+    const breaker = this.#cluster.breaker;
+    if (breaker !== undefined) {
+      const p = breaker.tryAcquire('pending', 'DEFAULT');
+      if (isBreakerOverflow(p)) {
+        this.#attemptFailed(undefined, { kind: 'overflow', host: host.key }, overflowError(decision.cluster!, p));
+        return;
+      }
+      pending = p;
+    }
+    const body =
+      n === 1 && decision.mirrorPolicies.length > 0
+        ? mirrorRequest(this.#ctx.pools, { snapshot: this.#snapshot, scheme: this.#scheme, host: hdrs['host'] as string }, this.#opts.method, this.#body, decision, hdrs, target.path)
+        : this.#body;
+    const attempt = new Attempt(this, host, pending);
+    this.#current = attempt;
+    const perTry = this.#timeouts?.perTry;
+    if (perTry !== undefined) {
+      attempt.timer = deadlinesOf(this.#ctx.mesh.clock).schedule(perTry, () => this.#perTryTimeout(attempt));
+    }
+    const origin = originOf(this.#scheme, host);
+    this.#ctx.pools.get(origin).dispatch(upstreamOptions(this.#opts, origin, target.path, hdrs, body), attempt as Dispatcher.DispatchHandler);
+  }
+
+  // ---- what an attempt reports ----
+
+  /** @internal An attempt's response started: retry it, or hand it to the caller. */
+  onAttemptHeaders(attempt: Attempt, status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
+    if (attempt !== this.#current || this.#done) return true; // abandoned: drain
+    if (status < 200) return this.#caller.onHeaders ? this.#caller.onHeaders(status, raw, resume, statusText) : true;
+    attempt.clearTimer();
+    this.#cluster.outlier?.record(attempt.host.key, status);
+    const retry = this.#retry;
+    if (retry !== undefined && this.#replayable) {
+      const d = retry.decide({ kind: 'response', status, headers: new RawHeaderView(raw), host: attempt.host.key });
+      if (d.retry) {
+        attempt.discarding = true;
+        this.#retryAfter(d.delayMs);
+        return true; // drain the body so the connection can be reused
+      }
+    }
+    this.#committed = true;
+    let headers = raw;
+    if (this.#decision.responseHeaderOps.length > 0) {
+      const record = recordOfRaw(raw);
+      applyResponseHeaderMutations(this.#decision, mutableHeadersFromRecord(record), { upstreamRemoteAddress: attempt.host.key });
+      headers = rawOfRecord(record);
+    }
+    const c = this.#caller;
+    c.onResponseStarted?.();
+    return c.onHeaders ? c.onHeaders(status, headers, resume, statusText) : true;
+  }
+
+  /** @internal */
+  onAttemptData(attempt: Attempt, chunk: Buffer): boolean {
+    if (attempt !== this.#current || !this.#committed || this.#done) return true;
+    return this.#caller.onData ? this.#caller.onData(chunk) : true;
+  }
+
+  /** @internal */
+  onAttemptComplete(attempt: Attempt, trailers: RawHeaders): void {
+    if (attempt !== this.#current || !this.#committed || this.#done) return;
+    this.#finish();
+    this.#caller.onComplete?.(trailers ?? []);
+  }
+
+  /** @internal */
+  onAttemptUpgrade(attempt: Attempt, status: number, headers: RawHeaders, socket: Duplex): void {
+    if (attempt !== this.#current || this.#done) {
+      socket.destroy();
+      return;
+    }
+    attempt.clearTimer();
+    this.#committed = true;
+    this.#finish();
+    this.#caller.onUpgrade?.(status, headers, socket);
+  }
+
+  /** @internal */
+  onAttemptBodySent(attempt: Attempt, chunkSize: number, total: number): void {
+    if (attempt === this.#current && !this.#done) this.#caller.onBodySent?.(chunkSize, total);
+  }
+
+  /** @internal An attempt failed: before its response (maybe retried), or while streaming it. */
+  onAttemptError(attempt: Attempt, err: Error): void {
+    if (attempt !== this.#current || this.#done) return;
+    attempt.clearTimer();
+    if (this.#committed) {
+      this.#finish();
+      this.#caller.onError?.(upstreamError(err, attempt.host.key));
+      return;
+    }
+    const outcome = outcomeOfError(err);
+    if (outcome === undefined) {
+      // Not an upstream outcome (a bad request option, say): it fails the request as it is.
+      this.#fail(err);
+      return;
+    }
+    const outlier = this.#cluster.outlier;
+    if (outlier !== undefined) recordFailure(outlier, attempt.host.key, outcome);
+    this.#attemptFailed(attempt, { ...outcome, host: attempt.host.key }, err);
+  }
+
+  // ---- decisions ----
+
+  #attemptFailed(attempt: Attempt | undefined, outcome: AttemptOutcome & { host?: string }, err: Error | undefined): void {
+    const retry = this.#retry;
+    const flags: readonly RetryFlag[] = [];
+    if (retry !== undefined && this.#replayable) {
+      const d = retry.decide(outcome);
+      if (d.retry) {
+        if (attempt !== undefined) attempt.discarding = true;
+        this.#retryAfter(d.delayMs);
+        return;
+      }
+      this.#fail(finalError(outcome, err, d.flags, this.#attempts, this.#decision.cluster!));
+      return;
+    }
+    this.#fail(finalError(outcome, err, flags, this.#attempts, this.#decision.cluster!));
+  }
+
+  #retryAfter(delayMs: number): void {
+    this.#current = undefined;
+    this.#waitTimer = this.#ctx.mesh.clock.setTimeout(() => {
+      this.#waitTimer = undefined;
+      if (!this.#done) this.#attempt();
+    }, delayMs);
+  }
+
+  #perTryTimeout(attempt: Attempt): void {
+    attempt.timer = undefined;
+    if (attempt !== this.#current || this.#done || this.#committed) return;
+    trace(() => `per-try timeout on ${attempt.host.key} (cluster "${this.#decision.cluster}")`);
+    attempt.abandon(timeoutError(this.#decision.cluster!, this.#attempts, 'per-try'));
+    this.#cluster.outlier?.record(attempt.host.key, 'timeout');
+    this.#attemptFailed(attempt, { kind: 'timeout' }, undefined);
+  }
+
+  #overallTimeout(): void {
+    this.#timer = undefined;
+    if (this.#done) return;
+    const err = timeoutError(this.#decision.cluster!, this.#attempts, 'route');
+    trace(() => err.message);
+    const attempt = this.#current;
+    if (this.#committed && attempt !== undefined) {
+      attempt.abortUpstream(err); // its error ends the request
+      return;
+    }
+    if (attempt !== undefined) {
+      attempt.abandon(err);
+      this.#cluster.outlier?.record(attempt.host.key, 'timeout');
+    }
+    this.#fail(err);
+  }
+
+  #streamTimeout(): void {
+    this.#streamTimer = undefined;
+    if (this.#done) return;
+    const err = new MeshletError('MESHLET_STREAM_DURATION_EXCEEDED', `max_stream_duration reached (cluster "${this.#decision.cluster}")`);
+    const attempt = this.#current;
+    if (this.#committed && attempt !== undefined) {
+      attempt.abortUpstream(err);
+      return;
+    }
+    attempt?.abandon(err);
+    this.#fail(err);
+  }
+
+  /** End the request with an error (not after the caller has the response: that ends through the attempt). */
+  #fail(err: Error): void {
+    if (this.#done) return;
+    this.#finish();
+    this.#caller.onError?.(err);
+  }
+
+  /** The request is over: timers off, slots back. Idempotent. */
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#timer?.cancel();
+    this.#streamTimer?.cancel();
+    if (this.#waitTimer !== undefined) this.#ctx.mesh.clock.clearTimeout(this.#waitTimer);
+    this.#current?.clearTimer();
+    this.#retry?.finish();
+    this.#fault?.release();
+    const r = this.#release;
+    this.#release = undefined;
+    r?.();
+  }
+}
+
+/** The handler of one attempt, given to the endpoint's pool (undici's older style). */
+class Attempt implements LegacyHandler {
+  readonly host: PickedHost;
+  readonly #req: RoutedRequest;
+  #pending: (() => void) | undefined;
+  #abort: ((err?: Error) => void) | undefined;
+  /** Why the request let go of this attempt; it is aborted as soon as it can be. */
+  #abandoned: Error | undefined;
+  #ended = false;
+  timer: Deadline | undefined;
+  /** Retried: its response is drained, not delivered. */
+  discarding = false;
+
+  constructor(req: RoutedRequest, host: PickedHost, pending: (() => void) | undefined) {
+    this.#req = req;
+    this.host = host;
+    this.#pending = pending;
+    host.stats.activeRequests++;
+  }
+
+  clearTimer(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+  }
+
+  /** Abort the upstream request (the attempt's own error callback follows). */
+  abortUpstream(err: Error): void {
+    if (this.#abort !== undefined) this.#abort(err);
+    else this.#abandoned = err;
+  }
+
+  /**
+   * The request no longer waits for this attempt: abort it now, or once it has a connection.
+   * Its callbacks are ignored from here on (the abort's own error included).
+   */
+  abandon(err: Error): void {
+    this.discarding = true;
+    this.#abandoned = err;
+    this.#abort?.(err);
+  }
+
+  #end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.host.stats.activeRequests--;
+    this.#givePending();
+  }
+
+  #givePending(): void {
+    const p = this.#pending;
+    this.#pending = undefined;
+    p?.();
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    // undici starts a request once a connection has it: it is no longer pending.
+    this.#givePending();
+    this.#abort = abort;
+    if (this.#abandoned !== undefined) abort(this.#abandoned);
+  }
+
+  onResponseStarted(): void {}
+
+  onHeaders(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean {
+    if (this.#abandoned !== undefined || this.discarding) return true;
+    return this.#req.onAttemptHeaders(this, statusCode, headers, resume, statusText);
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.discarding || this.#abandoned !== undefined) return true;
+    return this.#req.onAttemptData(this, chunk);
+  }
+
+  onComplete(trailers: RawHeaders): void {
+    this.#end();
+    if (this.discarding) return;
+    this.#req.onAttemptComplete(this, trailers);
+  }
+
+  onError(err: Error): void {
+    this.#end();
+    if (this.discarding) return;
+    this.#req.onAttemptError(this, err);
+  }
+
+  onUpgrade(statusCode: number, headers: RawHeaders, socket: Duplex): void {
+    this.#end();
+    this.#req.onAttemptUpgrade(this, statusCode, headers, socket);
+  }
+
+  onBodySent(chunkSize: number, totalBytesSent: number): void {
+    this.#req.onAttemptBodySent(this, chunkSize, totalBytesSent);
+  }
+}
+
+/** Response headers read by the retry policy, straight from undici's raw array (read only when a rule needs them). */
+class RawHeaderView implements ResponseHeaderView {
+  readonly #raw: Buffer[];
+  #record: Record<string, string | string[]> | undefined;
+
+  constructor(raw: Buffer[]) {
+    this.#raw = raw;
+  }
+
+  get(name: string): string | undefined {
+    this.#record ??= recordOfRaw(this.#raw);
+    const v = this.#record[name];
+    return v === undefined ? undefined : typeof v === 'string' ? v : v.join(',');
+  }
+}
+
+function noop(): void {}
+
+/** The request path's deadlines, one set per clock (a mesh's). */
+const DEADLINES = new WeakMap<object, DeadlineTimers>();
+function deadlinesOf(clock: Clock): DeadlineTimers {
+  let d = DEADLINES.get(clock);
+  if (d === undefined) {
+    d = new DeadlineTimers(clock);
+    DEADLINES.set(clock, d);
+  }
+  return d;
+}
+
+/** Request headers the router consumes (timeouts, retries); not sent upstream, as Envoy strips them. */
+const CONSUMED_REQUEST_HEADERS: ReadonlySet<string> = new Set([...TIMEOUT_REQUEST_HEADERS, ...RETRY_REQUEST_HEADERS]);
+
+/** One compiled retry policy per RetryPolicy value (they are immutable values of a route table). */
+const COMPILED_POLICIES = new WeakMap<object, CompiledRetryPolicy>();
+const NO_POLICY = compileRetryPolicy(undefined);
+function compiledRetryPolicy(policy: RetryPolicy | undefined): CompiledRetryPolicy {
+  if (policy === undefined) return NO_POLICY;
+  let c = COMPILED_POLICIES.get(policy);
+  if (c === undefined) {
+    c = compileRetryPolicy(policy);
+    COMPILED_POLICIES.set(policy, c);
+  }
+  return c;
+}
+
+/** One compiled fault per fault config value. */
+const COMPILED_FAULTS = new WeakMap<object, ReturnType<typeof compileFault>>();
+function compiledFault(config: Parameters<typeof compileFault>[0]): ReturnType<typeof compileFault> {
+  let c = COMPILED_FAULTS.get(config as object);
+  if (c === undefined) {
+    c = compileFault(config);
+    COMPILED_FAULTS.set(config as object, c);
+  }
+  return c;
+}
+
+/** The listener's fault filter (the first envoy.filters.http.fault in its HCM), once per snapshot. */
+const FAULT_FILTERS = new WeakMap<TargetSnapshot, HttpFilter | null>();
+function faultFilterOf(snapshot: TargetSnapshot): HttpFilter | undefined {
+  let f = FAULT_FILTERS.get(snapshot);
+  if (f === undefined) {
+    f = snapshot.config.listener.apiListener?.httpFilters.find((x) => x.typeUrl === FAULT_FILTER_TYPE_URL) ?? null;
+    FAULT_FILTERS.set(snapshot, f);
+  }
+  return f ?? undefined;
+}
+
+function copyHeaders(headers: Record<string, string | string[]>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const k in headers) {
+    const v = headers[k]!;
+    out[k] = typeof v === 'string' ? v : [...v];
+  }
+  return out;
+}
+
+/**
+ * A pick that leaves out the hosts already tried (previous_hosts) and the ejected ones. When
+ * ejection leaves nothing to pick, the ejected hosts are used after all, as Envoy's panic
+ * routing would.
+ */
+function pickAvoiding(
+  lb: ClusterLoadBalancer,
+  tried: ReadonlySet<string> | undefined,
+  ejected: ReadonlySet<string> | undefined,
+  hash: bigint | undefined,
+): PickedHost | undefined {
+  if (ejected !== undefined && ejected.size > 0) {
+    const exclude = tried === undefined || tried.size === 0 ? ejected : new Set([...tried, ...ejected]);
+    const host = lb.pick(hash === undefined ? { exclude } : { exclude, hash });
+    if (host !== undefined) return host;
+  }
+  if (tried === undefined || tried.size === 0) return lb.pick(hash === undefined ? undefined : { hash });
+  return lb.pick(hash === undefined ? { exclude: tried } : { exclude: tried, hash });
+}
+
+/** Tell the cluster's outlier detector how an attempt failed before a response. */
+function recordFailure(outlier: OutlierDetector, host: string, o: AttemptOutcome): void {
+  switch (o.kind) {
+    case 'connect_failure':
+      outlier.record(host, 'connect_failure');
+      return;
+    case 'reset':
+    case 'refused_stream':
+      outlier.record(host, 'reset');
+      return;
+    default:
+      return;
+  }
+}
+
+const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+const RESETS = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+/**
+ * The retry policy's view of an attempt that failed before a response: a connect failure or
+ * a reset (the connection dropped or the peer broke the protocol). Anything else (a bad
+ * request option, say) is not an upstream outcome.
+ */
+function outcomeOfError(error: Error): AttemptOutcome | undefined {
+  const code = (error as { code?: string }).code;
+  if (code === undefined) return undefined;
+  if (CONNECT_FAILURES.has(code)) return { kind: 'connect_failure' };
+  if (RESETS.has(code)) return { kind: 'reset', reason: 'connection_termination' };
+  if (code.startsWith('HPE_')) return { kind: 'reset', reason: 'protocol_error' };
+  return undefined;
+}
+
+/** Connection failures to the picked endpoint carry UF; other errors pass through as undici made them. */
+export function upstreamError(error: Error, hostKey: string): Error {
+  const code = (error as { code?: string }).code;
+  if (code !== undefined && CONNECT_FAILURES.has(code)) {
+    return new MeshletError('MESHLET_UPSTREAM_CONNECT_FAILURE', `upstream connect error to ${hostKey}: ${error.message}`, { cause: error });
+  }
+  return error;
+}
+
+function timeoutError(cluster: string, attempts: number, which: 'route' | 'per-try'): MeshletError {
+  return new MeshletError('MESHLET_UPSTREAM_TIMEOUT', `upstream request timeout (${which} timeout, cluster "${cluster}", ${attempts} attempt(s))`);
+}
+
+/** The error a request ends with when its last attempt had no response (Envoy's local reply and flags). */
+function finalError(o: AttemptOutcome & { host?: string }, cause: Error | undefined, flags: readonly RetryFlag[], attempts: number, cluster: string): Error {
+  if (o.kind === 'timeout') return timeoutError(cluster, attempts, 'per-try');
+  if (o.kind === 'overflow' && cause !== undefined) return cause;
+  const what = cause?.message ?? o.kind;
+  if (flags.includes('URX')) {
+    return new MeshletError('MESHLET_RETRY_LIMIT_EXCEEDED', `retries exhausted after ${attempts} attempts (cluster "${cluster}"); last: ${what}`, { cause });
+  }
+  if (flags.includes('UO')) {
+    return new MeshletError('MESHLET_OVERFLOW', `retry refused by the circuit breaker of cluster "${cluster}"; last: ${what}`, { cause });
+  }
+  if (o.kind === 'connect_failure') {
+    return new MeshletError('MESHLET_UPSTREAM_CONNECT_FAILURE', `upstream connect error to ${o.host ?? cluster}: ${what}`, { cause });
+  }
+  return cause ?? new MeshletError('MESHLET_UPSTREAM_RESET', `upstream reset (${o.kind})`);
+}
+
+export function overflowError(cluster: string, o: BreakerOverflow): MeshletError {
+  return new MeshletError('MESHLET_OVERFLOW', `cluster "${cluster}": circuit breaker ${o.resource} limit ${o.limit} (priority ${o.priority}) reached`);
+}
+
+/**
+ * The caller's dispatch options with the upstream's origin, path, headers and body (the query
+ * is already in the path). Copied key by key: on Node 20 an object spread followed by
+ * overrides (`{ ...opts, path }`) takes V8's slow path, about 4 µs, more than the rest of the
+ * request path together.
+ */
+function upstreamOptions(
+  opts: Dispatcher.DispatchOptions,
+  origin: string,
+  path: string,
+  headers: Record<string, string | string[]>,
+  body: Body,
+): Dispatcher.DispatchOptions {
+  const out: Record<string, unknown> = {};
+  for (const k in opts) out[k] = opts[k as keyof Dispatcher.DispatchOptions];
+  out['origin'] = origin;
+  out['path'] = path;
+  out['headers'] = headers;
+  out['body'] = body;
+  out['query'] = undefined;
+  return out as unknown as Dispatcher.DispatchOptions;
+}
+
+/** `scheme://host:port` of a picked host, made once per host and scheme (hosts live as long as their snapshot). */
+const ORIGINS = { http: new WeakMap<object, string>(), https: new WeakMap<object, string>() };
+function originOf(scheme: string, host: { readonly key: string }): string {
+  const cache = scheme === 'https' ? ORIGINS.https : ORIGINS.http;
+  let origin = cache.get(host);
+  if (origin === undefined) {
+    origin = `${scheme}://${host.key}`;
+    cache.set(host, origin);
+  }
+  return origin;
+}
