@@ -144,6 +144,8 @@ export { grpcRetryPolicy, type GrpcRetryPolicy } from './retry-grpc.js';
 export { retryAdmissionFrom } from './retry-loop.js';
 export { requestClock } from './retry-loop.js';
 export { createMesh, getDefaultMesh, closeDefaultMesh } from './default-mesh.js';
+export { RetryState, type RetryDecision, type RetryStateOptions } from './retry-state.js';
 export { startAdminServer, type AdminServer, type AdminServerOptions } from './admin/admin-server.js';
 export { clustersView, clustersText, type ClustersView, type TargetView, type ClusterView, type HostView, type BreakerView } from './admin/clusters-view.js';
 export * from './telemetry/index.js';
+export { DeadlineTimers, type Deadline } from './deadline-timers.js';
