@@ -2,6 +2,8 @@
 // /clusters, see @meshlet/core's startAdminServer) and print both as one JSON document.
 // Whatever goes wrong (nothing listening, not a meshlet admin endpoint, no answer) is one
 // line on stderr and exit code 1.
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 
 export interface AdminDump {
   readonly admin: string;
@@ -24,8 +26,7 @@ export function parseAdminUrl(value: string): URL | string {
 }
 
 function reason(error: unknown): string {
-  const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
-  switch (cause?.code) {
+  switch ((error as { code?: string })?.code) {
     case 'ECONNREFUSED':
       return 'connection refused (is the admin endpoint started, and on this port?)';
     case 'ENOTFOUND':
@@ -33,31 +34,44 @@ function reason(error: unknown): string {
       return 'unknown host';
     case 'ECONNRESET':
       return 'connection reset';
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
-      return 'no answer';
   }
-  if ((error as Error)?.name === 'TimeoutError') return 'no answer';
-  return cause?.message ?? (error as Error)?.message ?? String(error);
+  return (error as Error)?.message ?? String(error);
+}
+
+/**
+ * One GET on a connection of its own (no keep-alive pool, so the command exits as soon as it
+ * has printed), with an overall deadline.
+ */
+function get(url: URL, timeoutMs: number): Promise<{ status: number; body: string }> {
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = send(url, { agent: false, headers: { accept: 'application/json' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new AdminReadError(`no answer within ${timeoutMs / 1000}s`)));
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 async function getJson(base: URL, path: string, timeoutMs: number, isShape: (v: unknown) => boolean): Promise<unknown> {
   const url = new URL(path, base);
-  let res: Response;
-  let body: string;
+  let res: { status: number; body: string };
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
-    body = await res.text();
+    res = await get(url, timeoutMs);
   } catch (error) {
-    const why = reason(error);
-    throw new AdminReadError(`cannot read ${url.href}: ${why === 'no answer' ? `no answer within ${timeoutMs / 1000}s` : why}`);
+    throw new AdminReadError(`cannot read ${url.href}: ${reason(error)}`);
   }
   if (res.status !== 200) {
     throw new AdminReadError(`${url.href} answered ${res.status}: not a meshlet admin endpoint (start one with startAdminServer)`);
   }
   let value: unknown;
   try {
-    value = JSON.parse(body);
+    value = JSON.parse(res.body);
   } catch {
     throw new AdminReadError(`${url.href} did not answer JSON: not a meshlet admin endpoint`);
   }

@@ -1,6 +1,5 @@
 // The `meshlet` command.
 import { readFileSync } from 'node:fs';
-import { runControlPlaneCommand } from '@meshlet/control-plane';
 import { runDump } from './dump.js';
 
 const USAGE = `usage:
@@ -28,7 +27,8 @@ export async function main(argv: string[]): Promise<number> {
     case 'dump':
       return runDump(rest);
     case 'control-plane':
-      return runControlPlaneCommand(rest);
+      // Loaded on use: the other commands need no gRPC server.
+      return (await import('@meshlet/control-plane')).runControlPlaneCommand(rest);
     case '--version':
     case '-v':
       process.stdout.write(`${version()}\n`);
