@@ -230,6 +230,28 @@ describe('MeshTelemetry', () => {
     expect(() => r.end({ status: 200 })).not.toThrow();
   });
 
+  it('keeps one series per label set across config changes (new cluster objects) and Istio names', () => {
+    const t = new MeshTelemetry({ prometheus: true });
+    const meta = { istio: { services: [{ host: 'reviews.bookinfo.svc.cluster.local', name: 'reviews', namespace: 'bookinfo' }] } };
+    for (const c of [cluster('outbound|9080||reviews.bookinfo.svc.cluster.local', meta), cluster('outbound|9080||reviews.bookinfo.svc.cluster.local', meta), 'outbound|9080||reviews.bookinfo.svc.cluster.local']) {
+      const r = t.startCall({ reporter: 'source', protocol: 'http', authority: 'reviews:9080' })!;
+      r.route(c);
+      r.end({ status: 200 });
+    }
+    const lines = t.prometheusText()!.split('\n').filter((l) => l.startsWith('istio_requests_total{'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/ 3$/);
+  });
+
+  it('folds authorities past its bound into destination_service="unknown" instead of growing', () => {
+    const t = new MeshTelemetry({ prometheus: true });
+    for (let i = 0; i < 4200; i++) t.startCall({ reporter: 'source', protocol: 'http', authority: `host-${i}:80` })!.end({ status: 200 });
+    const lines = t.prometheusText()!.split('\n').filter((l) => l.startsWith('istio_requests_total{'));
+    expect(lines.length).toBeLessThanOrEqual(4097);
+    const unknown = lines.find((l) => l.includes('destination_service="unknown"'))!;
+    expect(unknown).toMatch(/ 104$/);
+  });
+
   it('bounds label cardinality: the path never becomes a label', () => {
     const t = new MeshTelemetry({ prometheus: true });
     for (let i = 0; i < 50; i++) t.startCall({ reporter: 'source', protocol: 'http', method: 'GET', path: `/item/${i}`, authority: 'shop:80' })!.end({ status: 200 });

@@ -31,7 +31,7 @@ export {
   ISTIO_REQUEST_MESSAGES,
   ISTIO_RESPONSE_MESSAGES,
 } from './istio-metrics.js';
-export { PrometheusAggregator } from './prometheus-text.js';
+export { renderPrometheusText, escapeLabelValue } from './prometheus-text.js';
 export {
   DEFAULT_PROPAGATION,
   extractSpanContext,

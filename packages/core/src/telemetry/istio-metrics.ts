@@ -2,7 +2,20 @@
 // MeterProvider. Names and kinds are Istio's (istio/proxy istio_stats.cc); the histograms
 // carry Envoy's default bucket boundaries as an OTel advice, so an SDK with default views
 // exports the same buckets a sidecar would.
-import { createNoopMeter, type Attributes, type Counter, type Histogram, type MeterProvider } from '@opentelemetry/api';
+//
+// The counters are observable: the request path counts in its own per-label-set cells and
+// the SDK reads them when it collects. An SDK's synchronous record() hashes the attribute set
+// on every call (25 labels here), which is most of what telemetry costs a request; this
+// keeps that to the three histograms.
+import {
+  createNoopMeter,
+  type Attributes,
+  type BatchObservableCallback,
+  type Histogram,
+  type Meter,
+  type MeterProvider,
+  type ObservableCounter,
+} from '@opentelemetry/api';
 
 export const ISTIO_REQUESTS_TOTAL = 'istio_requests_total';
 export const ISTIO_REQUEST_DURATION = 'istio_request_duration_milliseconds';
@@ -18,32 +31,56 @@ export const ENVOY_DEFAULT_BUCKETS: readonly number[] = Object.freeze([
 
 export const METER_NAME = '@meshlet/core';
 
+/** The counts of one label set since the instruments were created. */
+export interface CountedSeries {
+  readonly attrs: Attributes;
+  readonly grpc: boolean;
+  otelRequests: number;
+  otelRequestMessages: number;
+  otelResponseMessages: number;
+}
+
 export interface IstioInstruments {
   readonly provider: MeterProvider;
-  readonly requests: Counter<Attributes>;
   readonly duration: Histogram<Attributes>;
   readonly requestBytes: Histogram<Attributes>;
   readonly responseBytes: Histogram<Attributes>;
-  readonly requestMessages: Counter<Attributes>;
-  readonly responseMessages: Counter<Attributes>;
+  /** Stop reporting the counters (the instruments are being replaced). */
+  close(): void;
 }
 
 // The API's no-op meter is one class: a provider whose meter is an instance of it records
 // nothing, and the request path can skip the work of building labels.
 const NoopMeter = createNoopMeter().constructor;
 
-/** The instruments of a provider, or undefined when the provider is the API's no-op. */
-export function createIstioInstruments(provider: MeterProvider, version?: string): IstioInstruments | undefined {
-  const meter = provider.getMeter(METER_NAME, version);
+/**
+ * The instruments of a provider, or undefined when the provider is the API's no-op.
+ * `series` lists the label sets whose counters the SDK reads at collection.
+ */
+export function createIstioInstruments(provider: MeterProvider, series: () => Iterable<CountedSeries>, version?: string): IstioInstruments | undefined {
+  const meter: Meter = provider.getMeter(METER_NAME, version);
   if (meter instanceof NoopMeter) return undefined;
   const buckets = { advice: { explicitBucketBoundaries: [...ENVOY_DEFAULT_BUCKETS] } };
+  const requests = meter.createObservableCounter(ISTIO_REQUESTS_TOTAL, { description: 'Requests, by Istio standard labels' });
+  const requestMessages = meter.createObservableCounter(ISTIO_REQUEST_MESSAGES, { description: 'gRPC messages sent by the client' });
+  const responseMessages = meter.createObservableCounter(ISTIO_RESPONSE_MESSAGES, { description: 'gRPC messages sent by the server' });
+  const observables: ObservableCounter<Attributes>[] = [requests, requestMessages, responseMessages];
+  const callback: BatchObservableCallback<Attributes> = (result) => {
+    for (const s of series()) {
+      if (s.otelRequests === 0) continue;
+      result.observe(requests, s.otelRequests, s.attrs);
+      if (s.grpc) {
+        result.observe(requestMessages, s.otelRequestMessages, s.attrs);
+        result.observe(responseMessages, s.otelResponseMessages, s.attrs);
+      }
+    }
+  };
+  meter.addBatchObservableCallback(callback, observables);
   return {
     provider,
-    requests: meter.createCounter(ISTIO_REQUESTS_TOTAL, { description: 'Requests, by Istio standard labels' }),
     duration: meter.createHistogram(ISTIO_REQUEST_DURATION, { description: 'Request duration', unit: 'ms', ...buckets }),
     requestBytes: meter.createHistogram(ISTIO_REQUEST_BYTES, { description: 'Request body size', unit: 'By', ...buckets }),
     responseBytes: meter.createHistogram(ISTIO_RESPONSE_BYTES, { description: 'Response body size', unit: 'By', ...buckets }),
-    requestMessages: meter.createCounter(ISTIO_REQUEST_MESSAGES, { description: 'gRPC messages sent by the client' }),
-    responseMessages: meter.createCounter(ISTIO_RESPONSE_MESSAGES, { description: 'gRPC messages sent by the server' }),
+    close: () => meter.removeBatchObservableCallback(callback, observables),
   };
 }

@@ -26,19 +26,10 @@ import {
 import type { ClusterResource, Metadata, NodeConfig } from '@meshlet/xds-client';
 import type { RequestHeaders } from '../request.js';
 import { formatAccessLogLine, type AccessLogSink } from './access-log.js';
-import {
-  endpointWorkload,
-  istioLabels,
-  localWorkload,
-  serviceFromAuthority,
-  serviceFromCluster,
-  UNKNOWN,
-  type IstioLabels,
-  type ServiceLabels,
-  type WorkloadLabels,
-} from './istio-labels.js';
-import { createIstioInstruments, METER_NAME, type IstioInstruments } from './istio-metrics.js';
-import { PrometheusAggregator, type PrometheusSeries } from './prometheus-text.js';
+import { localWorkload, UNKNOWN, type WorkloadLabels } from './istio-labels.js';
+import { createIstioInstruments, ENVOY_DEFAULT_BUCKETS, METER_NAME, type IstioInstruments } from './istio-metrics.js';
+import { SeriesStore, type PeerEntry, type ServiceEntry } from './istio-series.js';
+import { PrometheusData, renderPrometheusText } from './prometheus-text.js';
 import { DEFAULT_PROPAGATION, extractSpanContext, injectSpanContext, type HeaderSetter, type TracePropagationFormat } from './trace-context.js';
 
 export interface TelemetryOptions {
@@ -130,55 +121,31 @@ export interface CallRecorder {
 
 /** While nothing listens, the global providers are looked at again every this many calls. */
 const RECHECK_EVERY = 1024;
-/** Bounds of the label-set caches: past them new label sets still record, uncached. */
-const MAX_SERIES = 4096;
-const MAX_SERVICES = 1024;
-
-interface KeyedService extends ServiceLabels {
-  readonly key: string;
-}
-interface KeyedWorkload extends WorkloadLabels {
-  readonly key: string;
-}
-interface SeriesEntry {
-  readonly attrs: IstioLabels;
-  readonly prom: PrometheusSeries | undefined;
-}
-
-function keyed<T extends object>(labels: T, key: string): T & { readonly key: string } {
-  return Object.freeze({ ...labels, key });
-}
-
-function serviceKey(s: ServiceLabels): string {
-  return `${s.service}\u0001${s.name}\u0001${s.namespace ?? ''}`;
-}
 
 const defaultNow = (): number => performance.now();
 
 export class MeshTelemetry {
   #options: TelemetryOptions;
   readonly #local: WorkloadLabels;
+  readonly #store: SeriesStore;
   #instruments: IstioInstruments | undefined;
   #tracer: Tracer | undefined;
   #tracerSource: TracerProvider | undefined;
-  #prom: PrometheusAggregator | undefined;
+  #prometheus = false;
   #propagation: readonly TracePropagationFormat[];
   #active = false;
   #countdown = RECHECK_EVERY;
   /** @internal */ readonly now: () => number;
   /** @internal */ readonly wallClock: () => number;
-  readonly #series = new Map<string, SeriesEntry>();
-  readonly #servicesByCluster = new WeakMap<ClusterResource, KeyedService>();
-  readonly #servicesByName = new Map<string, KeyedService>();
-  readonly #peers = new Map<string, KeyedWorkload>();
 
   constructor(options: MeshTelemetryOptions = {}) {
     this.#local = localWorkload(options.node);
+    this.#store = new SeriesStore(this.#local);
     this.now = options.now ?? defaultNow;
     this.wallClock = options.wallClock ?? Date.now;
     this.#options = options;
     this.#propagation = options.propagation ?? DEFAULT_PROPAGATION;
-    this.#prom = options.prometheus ? new PrometheusAggregator() : undefined;
+    this.#prometheus = options.prometheus === true;
     this.refresh();
   }
 
@@ -200,15 +167,14 @@ export class MeshTelemetry {
   /**
    * Change options after the mesh was made (e.g. on the process-wide mesh):
    * `getDefaultMesh().telemetry.configure({ accessLog: process.stdout })`. Given keys replace
-   * the old ones; turning `prometheus` off drops the aggregation.
+   * the old ones; switching `prometheus` on starts the aggregation from zero.
    */
   configure(options: TelemetryOptions): void {
     this.#options = { ...this.#options, ...options };
     if ('propagation' in options) this.#propagation = options.propagation ?? DEFAULT_PROPAGATION;
-    if ('prometheus' in options) {
-      if (options.prometheus && !this.#prom) this.#prom = new PrometheusAggregator();
-      if (!options.prometheus) this.#prom = undefined;
-      this.#series.clear();
+    if ('prometheus' in options && (options.prometheus === true) !== this.#prometheus) {
+      this.#prometheus = options.prometheus === true;
+      for (const s of this.#store.all()) s.prom = undefined;
     }
     this.refresh();
   }
@@ -221,7 +187,10 @@ export class MeshTelemetry {
   refresh(): void {
     const mp = this.#options.meterProvider ?? metrics.getMeterProvider();
     if (mp !== this.#instruments?.provider) {
-      this.#instruments = createIstioInstruments(mp);
+      this.#instruments?.close();
+      this.#instruments = createIstioInstruments(mp, () => this.#store.all());
+      // A new provider counts from zero.
+      for (const s of this.#store.all()) s.otelRequests = s.otelRequestMessages = s.otelResponseMessages = 0;
     }
     const tp = this.#options.tracerProvider ?? trace.getTracerProvider();
     if (tp !== this.#tracerSource || this.#tracer === undefined) {
@@ -230,7 +199,7 @@ export class MeshTelemetry {
       // set: ask for its delegate's tracer, which is undefined while there is none.
       this.#tracer = tp instanceof ProxyTracerProvider ? tp.getDelegateTracer(METER_NAME) : tp.getTracer(METER_NAME);
     }
-    this.#active = this.#instruments !== undefined || this.#tracer !== undefined || this.#prom !== undefined || this.#options.accessLog !== undefined;
+    this.#active = this.#instruments !== undefined || this.#tracer !== undefined || this.#prometheus || this.#options.accessLog !== undefined;
     this.#countdown = RECHECK_EVERY;
   }
 
@@ -246,7 +215,7 @@ export class MeshTelemetry {
 
   /** Istio's metrics in Prometheus text format, when the in-process aggregation is on. */
   prometheusText(): string | undefined {
-    return this.#prom?.text();
+    return this.#prometheus ? renderPrometheusText(this.#store.all()) : undefined;
   }
 
   /** @internal */
@@ -255,105 +224,50 @@ export class MeshTelemetry {
   }
 
   /** @internal */
-  service(cluster: ClusterResource | string | undefined, authority: string): KeyedService {
-    if (cluster !== undefined && typeof cluster !== 'string') {
-      let s = this.#servicesByCluster.get(cluster);
-      if (!s) {
-        const labels = serviceFromCluster(cluster, authority);
-        // A cluster without metadata or an Istio name stands for the authority: not per-cluster.
-        s = keyed(labels, serviceKey(labels));
-        this.#servicesByCluster.set(cluster, s);
-      }
-      return s;
-    }
-    const name = cluster ?? authority;
-    let s = this.#servicesByName.get(name);
-    if (!s) {
-      const labels = cluster !== undefined ? serviceFromCluster(cluster, authority) : serviceFromAuthority(authority);
-      s = keyed(labels, serviceKey(labels));
-      if (this.#servicesByName.size < MAX_SERVICES) this.#servicesByName.set(name, s);
-    }
-    return s;
+  get store(): SeriesStore {
+    return this.#store;
   }
 
-  /** @internal The local workload's canonical service stands for a server's service when no authority is known. */
-  localService(): KeyedService {
+  /** @internal A server with no authority stands for the local workload's canonical service. */
+  localServiceAuthority(): string {
     const c = this.#local.canonicalService;
-    return this.service(undefined, c === UNKNOWN ? '' : c);
-  }
-
-  /** @internal */
-  peer(metadata: Metadata | undefined): KeyedWorkload | undefined {
-    const encoded = metadata?.filterMetadata['istio']?.['workload'];
-    if (typeof encoded !== 'string') return undefined;
-    let p = this.#peers.get(encoded);
-    if (!p) {
-      const w = endpointWorkload(metadata);
-      if (!w) return undefined;
-      p = keyed(w, encoded);
-      if (this.#peers.size < MAX_SERVICES) this.#peers.set(encoded, p);
-    }
-    return p;
+    return c === UNKNOWN ? '' : c;
   }
 
   /** @internal Record a finished call's metrics. */
-  record(call: Call, result: CallResult, durationMs: number): IstioLabels | undefined {
+  record(call: Call, result: CallResult, flags: string, durationMs: number): void {
     const instruments = this.#instruments;
-    const prom = this.#prom;
-    if (!instruments && !prom) return undefined;
-    const entry = this.#seriesFor(call, result);
-    const attrs = entry.attrs as unknown as Attributes;
+    if (!instruments && !this.#prometheus) return;
+    const s = this.#store.series(call.reporter, call.protocol, call.serviceEntry(), call.peer, {
+      status: result.status,
+      grpcStatus: result.grpcStatus,
+      flags,
+      securityPolicy: result.securityPolicy,
+      localPrincipal: result.localPrincipal,
+      peerPrincipal: result.peerPrincipal,
+    });
     if (instruments) {
-      instruments.requests.add(1, attrs);
+      const attrs = s.attrs;
+      s.otelRequests++;
       instruments.duration.record(durationMs, attrs);
       instruments.requestBytes.record(call.requestBytesTotal, attrs);
       instruments.responseBytes.record(call.responseBytesTotal, attrs);
-      if (call.protocol === 'grpc') {
-        instruments.requestMessages.add(call.messagesSent, attrs);
-        instruments.responseMessages.add(call.messagesReceived, attrs);
+      if (s.grpc) {
+        s.otelRequestMessages += call.messagesSent;
+        s.otelResponseMessages += call.messagesReceived;
       }
     }
-    if (prom && entry.prom) {
-      prom.record(entry.prom, {
-        durationMs,
-        requestBytes: call.requestBytesTotal,
-        responseBytes: call.responseBytesTotal,
-        requestMessages: call.messagesSent,
-        responseMessages: call.messagesReceived,
-      });
+    if (this.#prometheus) {
+      const p = (s.prom ??= new PrometheusData(ENVOY_DEFAULT_BUCKETS));
+      p.requests++;
+      p.duration.record(durationMs);
+      p.requestBytes.record(call.requestBytesTotal);
+      p.responseBytes.record(call.responseBytesTotal);
+      if (s.grpc) {
+        p.requestMessages += call.messagesSent;
+        p.responseMessages += call.messagesReceived;
+      }
     }
-    return entry.attrs;
-  }
-
-  #seriesFor(call: Call, result: CallResult): SeriesEntry {
-    const service = call.serviceLabels();
-    const peer = call.peerLabels;
-    const code = String(result.status);
-    const grpc = call.protocol === 'grpc' && result.grpcStatus !== undefined ? String(result.grpcStatus) : '';
-    const flags = result.flags || '-';
-    const security = result.securityPolicy ?? (call.reporter === 'source' ? 'unknown' : 'none');
-    const key = `${call.reporter}\u0000${call.protocol}\u0000${service.key}\u0000${peer?.key ?? ''}\u0000${code}\u0000${grpc}\u0000${flags}\u0000${security}\u0000${result.localPrincipal ?? ''}\u0000${result.peerPrincipal ?? ''}`;
-    let entry = this.#series.get(key);
-    if (entry) return entry;
-    const attrs = Object.freeze(
-      istioLabels({
-        reporter: call.reporter,
-        local: this.#local,
-        peer,
-        service,
-        localPrincipal: result.localPrincipal,
-        peerPrincipal: result.peerPrincipal,
-        protocol: call.protocol,
-        responseCode: code,
-        grpcStatus: grpc,
-        flags,
-        securityPolicy: security,
-      }),
-    );
-    const cacheable = this.#series.size < MAX_SERIES;
-    entry = { attrs, prom: cacheable ? this.#prom?.series(attrs, call.protocol === 'grpc') : undefined };
-    if (cacheable) this.#series.set(key, entry);
-    return entry;
   }
 }
 
@@ -366,8 +280,8 @@ class Call implements CallRecorder {
   readonly #startWall: number;
   readonly #startMono: number;
   #cluster: ClusterResource | string | undefined;
-  #service: KeyedService | undefined;
-  peerLabels: KeyedWorkload | undefined;
+  #service: ServiceEntry | undefined;
+  peer: PeerEntry | null = null;
   #host: string | undefined;
   #attempts = 0;
   requestBytesTotal = 0;
@@ -400,7 +314,7 @@ class Call implements CallRecorder {
     }
     const attributes: Attributes = { 'server.address': info.authority };
     if (info.method) attributes['http.request.method'] = info.method;
-    if (info.path) attributes[server ? 'url.path' : 'url.full'] = info.path;
+    if (info.path) attributes['url.path'] = info.path;
     this.#span = tracer.startSpan(spanName(info), { kind: server ? SpanKind.SERVER : SpanKind.CLIENT, attributes, startTime: this.#startWall }, parent);
     this.#spanCtx = trace.setSpan(parent, this.#span);
   }
@@ -414,10 +328,10 @@ class Call implements CallRecorder {
     this.#attempts++;
     if (typeof host === 'string') {
       this.#host = host;
-      this.peerLabels = undefined;
+      this.peer = null;
     } else {
       this.#host = host.key;
-      this.peerLabels = this.#t.peer(host.endpoint?.metadata);
+      this.peer = this.#t.store.peer(host.endpoint?.metadata);
     }
     if (this.#tracer && this.#spanCtx) {
       this.#attemptSpan?.end();
@@ -455,10 +369,10 @@ class Call implements CallRecorder {
   }
 
   /** @internal */
-  serviceLabels(): KeyedService {
+  serviceEntry(): ServiceEntry {
     if (!this.#service) {
-      const authority = this.#info.authority;
-      this.#service = this.reporter === 'destination' && !authority ? this.#t.localService() : this.#t.service(this.#cluster, authority);
+      const authority = this.#info.authority || (this.reporter === 'destination' ? this.#t.localServiceAuthority() : '');
+      this.#service = this.#t.store.service(this.#cluster, authority);
     }
     return this.#service;
   }
@@ -467,8 +381,8 @@ class Call implements CallRecorder {
     if (this.#ended) return;
     this.#ended = true;
     const durationMs = Math.max(0, this.#t.now() - this.#startMono);
-    this.#t.record(this, result, durationMs);
     const flags = result.flags || '-';
+    this.#t.record(this, result, flags, durationMs);
     if (this.#span) this.#endSpans(result, flags);
     const sink = this.#t.accessLog;
     if (sink) {
