@@ -44,6 +44,8 @@ await new Promise((resolve, reject) =>
 );
 await run(3000, 32);
 process.send({ ready: true });
+// The parent gone (finished or killed): nothing more to measure.
+process.on('disconnect', () => process.exit(0));
 process.on('message', async (msg) => {
   if (msg.exit) {
     client.close();
