@@ -111,7 +111,7 @@ describe('MeshAgent: timeouts on every request', () => {
     expect(seen - before).toBe(n);
   };
   const settled = <T>(p: Promise<T>) => {
-    const state: { done: boolean; error?: { code?: string; responseFlag?: string } } = { done: false };
+    const state: { done: boolean; error?: { code?: string; responseFlag?: string; status?: number } } = { done: false };
     p.then(
       () => (state.done = true),
       (e: unknown) => {
@@ -132,7 +132,8 @@ describe('MeshAgent: timeouts on every request', () => {
     expect(s.done).toBe(false);
     clock.advance(1);
     await tick();
-    expect(s.error).toMatchObject({ code: 'MESHLET_UPSTREAM_TIMEOUT', responseFlag: 'UT' });
+    // Envoy's local reply would be a 504 with flag UT: the error says both.
+    expect(s.error).toMatchObject({ code: 'MESHLET_UPSTREAM_TIMEOUT', responseFlag: 'UT', status: 504 });
   });
 
   it('sets no timer when the route disables the timeout (0s)', async () => {
@@ -181,7 +182,7 @@ describe('MeshAgent: timeouts on every request', () => {
     expect(s.done).toBe(false);
     clock.advance(1);
     await tick();
-    expect(s.error).toMatchObject({ code: 'MESHLET_STREAM_DURATION_EXCEEDED', responseFlag: 'DT' });
+    expect(s.error).toMatchObject({ code: 'MESHLET_STREAM_DURATION_EXCEEDED', responseFlag: 'DT', status: 408 });
 
     const res = await request(`http://${HOST}/msd-body`, { dispatcher: agent });
     expect(res.statusCode).toBe(200);

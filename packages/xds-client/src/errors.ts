@@ -31,12 +31,37 @@ export const ERROR_CODES = {
 
 export type MeshletErrorCode = keyof typeof ERROR_CODES;
 
+/**
+ * The status of the local reply Envoy would send for a request-path error (router.cc and
+ * the HTTP connection manager's local replies): a caller, a metric or an access log that
+ * wants Envoy's response code reads it as `error.status`.
+ */
+const LOCAL_REPLY_STATUS: Partial<Record<MeshletErrorCode, number>> = {
+  MESHLET_NO_ROUTE: 404,
+  MESHLET_NO_CLUSTER: 503, // cluster_not_found_response_code's default, SERVICE_UNAVAILABLE
+  MESHLET_NO_HEALTHY_UPSTREAM: 503,
+  MESHLET_UPSTREAM_CONNECT_FAILURE: 503,
+  MESHLET_OVERFLOW: 503,
+  MESHLET_UPSTREAM_TIMEOUT: 504,
+  MESHLET_STREAM_DURATION_EXCEEDED: 408,
+  MESHLET_RETRY_LIMIT_EXCEEDED: 503,
+  MESHLET_UPSTREAM_RESET: 503,
+  MESHLET_UPSTREAM_CONNECTION_TERMINATED: 503,
+  MESHLET_LOCAL_RESET: 503,
+  MESHLET_RATE_LIMITED: 429,
+  MESHLET_UNAUTHORIZED: 403,
+  // Istio sends a host outside the registry to its BlackHoleCluster, answered with 502.
+  MESHLET_REGISTRY_ONLY: 502,
+};
+
 const BRAND = Symbol.for('meshlet.error');
 
 export class MeshletError extends Error {
   readonly code: MeshletErrorCode;
   /** Envoy response flag for this code ('' when the error is not on the request path). */
   readonly responseFlag: string;
+  /** The status of Envoy's local reply for this error (504 for UT, 503 for UO...); undefined off the request path. */
+  readonly status: number | undefined;
   readonly [BRAND] = true;
 
   constructor(code: MeshletErrorCode, message: string, options?: { cause?: unknown }) {
@@ -44,6 +69,7 @@ export class MeshletError extends Error {
     this.name = 'MeshletError';
     this.code = code;
     this.responseFlag = ERROR_CODES[code];
+    this.status = LOCAL_REPLY_STATUS[code];
   }
 
   /** True for a MeshletError from any copy of this package. */
