@@ -9,9 +9,9 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { ControlPlane } from '@meshlet/control-plane';
-import { seededRandom, startAdminServer, type AdminServer } from '@meshlet/core';
+import { clustersView, seededRandom, startAdminServer, type AdminServer } from '@meshlet/core';
 import { createMesh, MeshAgent } from '@meshlet/http';
-import { addCsdsService, csdsServiceDefinition, TYPE_URLS } from '@meshlet/xds-client';
+import { addCsdsService, clientStatusJson, csdsServiceDefinition, TYPE_URLS } from '@meshlet/xds-client';
 import type { envoy_service_status_v3_ClientStatusResponse as ClientStatusResponse } from '@meshlet/xds-client/pb';
 import { envoy_admin_v3_ClientResourceStatus as Status } from '@meshlet/xds-client/pb';
 import { bootstrapFor, edsCluster, endpoints, listener, routeConfig } from './helpers/xds-resources.js';
@@ -216,6 +216,13 @@ describe('admin endpoint and CSDS on a live mesh', () => {
     } finally {
       stub.close();
     }
+  });
+
+  it('sends the same documents as the one-piece renderings (it streams them a piece at a time)', async () => {
+    const dump = await (await fetch(`${admin.url}/config_dump`)).text();
+    expect(dump).toBe(`${JSON.stringify(clientStatusJson(() => mesh.xdsClients()), null, 2)}\n`);
+    const clusters = await (await fetch(`${admin.url}/clusters`)).text();
+    expect(clusters).toBe(`${JSON.stringify(clustersView(mesh), null, 2)}\n`);
   });
 
   it('/ready is LIVE once every target has its config', async () => {

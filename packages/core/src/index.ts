@@ -146,6 +146,6 @@ export { requestClock } from './retry-loop.js';
 export { createMesh, getDefaultMesh, closeDefaultMesh } from './default-mesh.js';
 export { RetryState, type RetryDecision, type RetryStateOptions } from './retry-state.js';
 export { startAdminServer, type AdminServer, type AdminServerOptions } from './admin/admin-server.js';
-export { clustersView, clustersText, type ClustersView, type TargetView, type ClusterView, type HostView, type BreakerView } from './admin/clusters-view.js';
+export { clustersView, clustersJsonChunks, clustersTextChunks, type ClustersView, type TargetView, type ClusterView, type HostView, type BreakerView } from './admin/clusters-view.js';
 export * from './telemetry/index.js';
 export { DeadlineTimers, type Deadline } from './deadline-timers.js';

@@ -154,3 +154,51 @@ export function clientStatusJson(clients: CsdsClients, options: ClientStatusJson
   const type = protoType(RESPONSE_TYPE);
   return toProto3Json(RESPONSE_TYPE, type.fromObject(response as unknown as Record<string, unknown>), { names: options.names ?? 'proto' });
 }
+
+const NODE_TYPE = 'envoy.config.core.v3.Node';
+const GENERIC_TYPE = 'envoy.service.status.v3.ClientConfig.GenericXdsConfig';
+
+/** JSON.stringify(value, null, 2) placed at a nesting depth (its inner lines indented to match). */
+function pretty(value: unknown, depth: number): string {
+  return JSON.stringify(value, null, 2).replace(/\n/g, `\n${'  '.repeat(depth)}`);
+}
+
+/**
+ * The same document as `JSON.stringify(clientStatusJson(clients, options), null, 2)`, in
+ * pieces of about one resource each, so a server can send it while yielding to other work:
+ * rendering tens of thousands of resources takes seconds.
+ */
+export function* clientStatusJsonChunks(clients: CsdsClients, options: ClientStatusJsonOptions = {}): Generator<string> {
+  const names = options.names ?? 'proto';
+  const key = (protoName: string) => JSON.stringify(names === 'json' ? protoName.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase()) : protoName);
+  const response = buildClientStatusResponse(clients, options);
+  if (response.config.length === 0) {
+    yield '{}\n';
+    return;
+  }
+  const nodeType = protoType(NODE_TYPE);
+  const genericType = protoType(GENERIC_TYPE);
+  yield `{\n  ${key('config')}: [`;
+  for (const [i, config] of response.config.entries()) {
+    // Proto3 JSON leaves out empty fields; the field order is the .proto's.
+    const fields: string[] = [];
+    if (config.node) {
+      const node = toProto3Json(NODE_TYPE, nodeType.fromObject(config.node as unknown as Record<string, unknown>), { names });
+      fields.push(`\n      ${key('node')}: ${pretty(node, 3)}`);
+    }
+    yield `${i > 0 ? ',' : ''}\n    {${fields.join(',')}`;
+    let sep = fields.length > 0 ? ',' : '';
+    if (config.generic_xds_configs.length > 0) {
+      yield `${sep}\n      ${key('generic_xds_configs')}: [`;
+      for (const [j, g] of config.generic_xds_configs.entries()) {
+        const json = toProto3Json(GENERIC_TYPE, genericType.fromObject(g as unknown as Record<string, unknown>), { names });
+        yield `${j > 0 ? ',' : ''}\n        ${pretty(json, 4)}`;
+      }
+      yield '\n      ]';
+      sep = ',';
+    }
+    if (config.client_scope !== '') yield `${sep}\n      ${key('client_scope')}: ${JSON.stringify(config.client_scope)}`;
+    yield sep === '' && config.client_scope === '' ? '}' : '\n    }';
+  }
+  yield '\n  ]\n}\n';
+}

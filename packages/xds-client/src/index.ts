@@ -31,5 +31,5 @@ export type {
   XdsClientDump,
 } from './watchers.js';
 export * from './resources/index.js';
-export { buildClientConfig, buildClientStatusResponse, clientStatusJson, csdsClientList, encodeClientStatusResponse, type ClientStatusJsonOptions, type ClientStatusOptions, type CsdsClient, type CsdsClientEntry, type CsdsClients } from './csds.js';
+export { buildClientConfig, buildClientStatusResponse, clientStatusJson, clientStatusJsonChunks, csdsClientList, encodeClientStatusResponse, type ClientStatusJsonOptions, type ClientStatusOptions, type CsdsClient, type CsdsClientEntry, type CsdsClients } from './csds.js';
 export { addCsdsService, csdsServiceDefinition, CSDS_SERVICE_NAME } from './csds-service.js';

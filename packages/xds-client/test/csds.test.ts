@@ -2,7 +2,7 @@
 // service called by a real grpc-js client, over a scripted ADS server on loopback.
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildClientConfig, clientStatusJson } from '../src/csds.js';
+import { buildClientConfig, clientStatusJson, clientStatusJsonChunks } from '../src/csds.js';
 import { addCsdsService, csdsServiceDefinition } from '../src/csds-service.js';
 import type {
   envoy_config_route_v3_RouteConfiguration as RouteConfiguration,
@@ -129,6 +129,16 @@ describe('CSDS', () => {
     const a = camel.config[0]!.genericXdsConfigs.find((g: { name: string }) => g.name === 'rc-a');
     expect(a).toMatchObject({ typeUrl: RDS, clientStatus: 'ACKED', versionInfo: 'v2' });
     expect(a.xdsConfig).toBeUndefined();
+  });
+
+  it('renders the same JSON text in pieces, one resource each', () => {
+    for (const names of ['proto', 'json'] as const) {
+      for (const clients of [client, [{ client, scope: 'a' }, { client }], []]) {
+        const chunks = [...clientStatusJsonChunks(clients, { names })];
+        expect(chunks.join('')).toBe(`${JSON.stringify(clientStatusJson(clients, { names }), null, 2)}\n`);
+      }
+    }
+    expect([...clientStatusJsonChunks(client)].length).toBeGreaterThan(4);
   });
 
   it('serves FetchClientStatus and StreamClientStatus to a grpc-js client', async () => {

@@ -6,10 +6,10 @@
 // @meshlet/xds-client's addCsdsService).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { clientStatusJson, MeshletError, tracer } from '@meshlet/xds-client';
+import { clientStatusJsonChunks, MeshletError, tracer } from '@meshlet/xds-client';
 import { getDefaultMesh } from '../default-mesh.js';
 import type { Mesh } from '../mesh.js';
-import { clustersText, clustersView } from './clusters-view.js';
+import { clustersJsonChunks, clustersTextChunks } from './clusters-view.js';
 
 const trace = tracer('admin');
 
@@ -52,8 +52,47 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
   res.end(body);
 }
 
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  send(res, status, JSON_TYPE, `${JSON.stringify(value, null, 2)}\n`);
+// A dump of tens of thousands of resources takes seconds to render: it goes out in pieces,
+// yielding to the event loop every few milliseconds so the application's own requests are
+// not held up by an operator's curl.
+const SLICE_MS = 5;
+const FLUSH_BYTES = 64 * 1024;
+
+/** Resolves once the response can take more, or is gone. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+async function sendChunks(res: ServerResponse, type: string, chunks: Iterable<string>): Promise<void> {
+  const iterator = chunks[Symbol.iterator]();
+  // The first piece is rendered before the status is sent, so a failure can still be a 500.
+  const first = iterator.next();
+  res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
+  let buffer = first.done ? '' : first.value;
+  let sliceStart = performance.now();
+  for (let next = iterator.next(); !next.done; next = iterator.next()) {
+    buffer += next.value;
+    if (buffer.length >= FLUSH_BYTES) {
+      const flushed = res.write(buffer);
+      buffer = '';
+      if (!flushed) await drained(res);
+      if (res.destroyed) return;
+    }
+    if (performance.now() - sliceStart >= SLICE_MS) {
+      if (res.destroyed) return; // the client went away: stop rendering
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+  }
+  res.end(buffer);
 }
 
 function validate(options: AdminServerOptions): void {
@@ -77,17 +116,16 @@ function routes(mesh: Mesh, stats: AdminServerOptions['stats']): Route[] {
       handle: (url, res) => {
         const names = url.searchParams.get('names') === 'json' ? 'json' : 'proto';
         const exclude = url.searchParams.get('resource_contents') === 'false';
-        sendJson(res, 200, clientStatusJson(() => mesh.xdsClients(), { names, excludeResourceContents: exclude }));
+        return sendChunks(res, JSON_TYPE, clientStatusJsonChunks(() => mesh.xdsClients(), { names, excludeResourceContents: exclude }));
       },
     },
     {
       path: '/clusters',
       help: 'per target and cluster: endpoints with health, outlier ejection and active requests, and the circuit breakers (JSON; ?format=text for Envoy-style lines)',
-      handle: (url, res) => {
-        const view = clustersView(mesh);
-        if (url.searchParams.get('format') === 'text') send(res, 200, TEXT_TYPE, clustersText(view));
-        else sendJson(res, 200, view);
-      },
+      handle: (url, res) =>
+        url.searchParams.get('format') === 'text'
+          ? sendChunks(res, TEXT_TYPE, clustersTextChunks(mesh))
+          : sendChunks(res, JSON_TYPE, clustersJsonChunks(mesh)),
     },
     {
       path: '/stats/prometheus',

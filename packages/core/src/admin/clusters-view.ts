@@ -2,7 +2,8 @@
 // its snapshot, the endpoints with their EDS health, outlier ejection and active requests,
 // and the cluster's circuit breaker. Read-only: it reads the live objects the request path
 // uses (the snapshot's balancer, the breaker and outlier registries, the host counters).
-// The text form follows Envoy's admin /clusters lines (`cluster::host::stat::value`).
+// The text form follows Envoy's admin /clusters lines (`cluster::host::stat::value`). The
+// admin server sends the chunked forms, one cluster at a time.
 import type { BreakerResource, BreakerResourceState, RoutingPriority } from '../circuit-breaker.js';
 import type { ClusterSnapshot, Mesh, MeshTarget } from '../mesh.js';
 
@@ -106,19 +107,55 @@ function clusterView(c: ClusterSnapshot): ClusterView {
 }
 
 function targetView(t: MeshTarget): TargetView {
-  const snapshot = t.snapshot;
-  return {
-    authority: t.authority,
-    listener_name: t.listenerName,
-    state: t.state,
-    ...(t.error ? { error: t.error.message } : {}),
-    clusters: snapshot ? [...snapshot.clusters.values()].map(clusterView) : [],
-  };
+  return { ...targetHead(t), clusters: t.snapshot ? [...t.snapshot.clusters.values()].map(clusterView) : [] };
 }
 
 /** Every target's clusters, as /clusters serves them in JSON. */
 export function clustersView(mesh: Mesh): ClustersView {
   return { targets: mesh.targets().map(targetView) };
+}
+
+/** A target's view without its clusters (rendered one by one by the chunked forms). */
+function targetHead(t: MeshTarget): Omit<TargetView, 'clusters'> {
+  return {
+    authority: t.authority,
+    listener_name: t.listenerName,
+    state: t.state,
+    ...(t.error ? { error: t.error.message } : {}),
+  };
+}
+
+/** JSON.stringify(value, null, 2) placed at a nesting depth. */
+function pretty(value: unknown, depth: number): string {
+  return JSON.stringify(value, null, 2).replace(/\n/g, `\n${'  '.repeat(depth)}`);
+}
+
+/**
+ * `JSON.stringify(clustersView(mesh), null, 2)` in pieces of one cluster each, each cluster's
+ * view built only when its piece is asked for: a mesh of thousands of clusters is sent while
+ * the server yields to other work.
+ */
+export function* clustersJsonChunks(mesh: Mesh): Generator<string> {
+  const targets = mesh.targets();
+  if (targets.length === 0) {
+    yield '{\n  "targets": []\n}\n';
+    return;
+  }
+  yield '{\n  "targets": [';
+  for (const [i, t] of targets.entries()) {
+    const head = Object.entries(targetHead(t)).map(([k, v]) => `\n      ${JSON.stringify(k)}: ${JSON.stringify(v)}`);
+    yield `${i > 0 ? ',' : ''}\n    {${head.join(',')},`;
+    const clusters = t.snapshot ? [...t.snapshot.clusters.values()] : [];
+    if (clusters.length === 0) {
+      yield '\n      "clusters": []';
+    } else {
+      yield '\n      "clusters": [';
+      for (const [j, c] of clusters.entries()) yield `${j > 0 ? ',' : ''}\n        ${pretty(clusterView(c), 4)}`;
+      yield '\n      ]';
+    }
+    yield '\n    }';
+  }
+  yield '\n  ]\n}\n';
 }
 
 // Envoy's names for the breaker gauges (config/cluster/v3/circuit_breaker.proto, admin /clusters).
@@ -130,52 +167,57 @@ const ENVOY_BREAKER_NAMES: Record<BreakerResource, string> = {
   connection_pool: 'max_connection_pools',
 };
 
-/**
- * The same in Envoy's text form, one `name::value` per line, each cluster once (a cluster
- * shared by several targets has one breaker and one detector).
- */
-export function clustersText(view: ClustersView): string {
+function clusterTextLines(c: ClusterView): string {
   const lines: string[] = [];
-  const seen = new Set<string>();
-  for (const t of view.targets) {
-    lines.push(`target::${t.authority}::listener::${t.listener_name}`, `target::${t.authority}::state::${t.state}`);
-    if (t.error) lines.push(`target::${t.authority}::error::${t.error}`);
-    for (const c of t.clusters) {
-      if (seen.has(c.name)) continue;
-      seen.add(c.name);
-      const n = c.name;
-      if (c.policy) lines.push(`${n}::lb_policy::${c.policy}`);
-      if (c.error) lines.push(`${n}::error::${c.error}`);
-      if (c.circuit_breakers) {
-        for (const [priority, resources] of Object.entries(c.circuit_breakers)) {
-          for (const [resource, s] of Object.entries(resources) as Array<[BreakerResource, BreakerView]>) {
-            const prefix = `${n}::${priority}_priority::${ENVOY_BREAKER_NAMES[resource]}`;
-            lines.push(`${prefix}::${s.limit ?? 'unlimited'}`, `${prefix}::active::${s.active}`, `${prefix}::open::${s.open}`);
-          }
-        }
-      }
-      if (c.outlier_detection) {
-        lines.push(`${n}::outlier::ejections_active::${c.outlier_detection.ejections_active}`);
-      }
-      for (const h of c.hosts) {
-        const p = `${n}::${h.address}`;
-        // Envoy's health_flags: "healthy", or each reason with a leading "/".
-        const flags: string[] = [];
-        if (h.health === 'unhealthy') flags.push('failed_eds_health');
-        if (h.health === 'degraded') flags.push('degraded_eds_health');
-        if (h.ejected) flags.push('failed_outlier_check');
-        lines.push(
-          `${p}::health_flags::${flags.length === 0 ? 'healthy' : flags.map((f) => `/${f}`).join('')}`,
-          `${p}::weight::${h.weight}`,
-          `${p}::priority::${h.priority}`,
-          `${p}::region::${h.locality.region}`,
-          `${p}::zone::${h.locality.zone}`,
-          `${p}::sub_zone::${h.locality.sub_zone}`,
-          `${p}::rq_active::${h.active_requests}`,
-        );
-        if (h.num_ejections !== undefined) lines.push(`${p}::num_ejections::${h.num_ejections}`);
+  const n = c.name;
+  if (c.policy) lines.push(`${n}::lb_policy::${c.policy}`);
+  if (c.error) lines.push(`${n}::error::${c.error}`);
+  if (c.circuit_breakers) {
+    for (const [priority, resources] of Object.entries(c.circuit_breakers)) {
+      for (const [resource, s] of Object.entries(resources) as Array<[BreakerResource, BreakerView]>) {
+        const prefix = `${n}::${priority}_priority::${ENVOY_BREAKER_NAMES[resource]}`;
+        lines.push(`${prefix}::${s.limit ?? 'unlimited'}`, `${prefix}::active::${s.active}`, `${prefix}::open::${s.open}`);
       }
     }
   }
-  return lines.join('\n') + (lines.length > 0 ? '\n' : '');
+  if (c.outlier_detection) lines.push(`${n}::outlier::ejections_active::${c.outlier_detection.ejections_active}`);
+  for (const h of c.hosts) {
+    const p = `${n}::${h.address}`;
+    // Envoy's health_flags: "healthy", or each reason with a leading "/".
+    const flags: string[] = [];
+    if (h.health === 'unhealthy') flags.push('failed_eds_health');
+    if (h.health === 'degraded') flags.push('degraded_eds_health');
+    if (h.ejected) flags.push('failed_outlier_check');
+    lines.push(
+      `${p}::health_flags::${flags.length === 0 ? 'healthy' : flags.map((f) => `/${f}`).join('')}`,
+      `${p}::weight::${h.weight}`,
+      `${p}::priority::${h.priority}`,
+      `${p}::region::${h.locality.region}`,
+      `${p}::zone::${h.locality.zone}`,
+      `${p}::sub_zone::${h.locality.sub_zone}`,
+      `${p}::rq_active::${h.active_requests}`,
+    );
+    if (h.num_ejections !== undefined) lines.push(`${p}::num_ejections::${h.num_ejections}`);
+  }
+  return lines.map((l) => `${l}\n`).join('');
+}
+
+/**
+ * The same in Envoy's text form (`cluster::host::stat::value` lines), in pieces of one
+ * cluster each; each cluster once (a cluster shared by several targets has one breaker and
+ * one detector).
+ */
+export function* clustersTextChunks(mesh: Mesh): Generator<string> {
+  const seen = new Set<string>();
+  for (const t of mesh.targets()) {
+    const head = targetHead(t);
+    yield `target::${head.authority}::listener::${head.listener_name}\ntarget::${head.authority}::state::${head.state}\n${
+      head.error ? `target::${head.authority}::error::${head.error}\n` : ''
+    }`;
+    for (const c of t.snapshot?.clusters.values() ?? []) {
+      if (seen.has(c.name)) continue;
+      seen.add(c.name);
+      yield clusterTextLines(clusterView(c));
+    }
+  }
 }
