@@ -196,6 +196,33 @@ describe('tracing and server telemetry over real HTTP', () => {
     expect(first.trace_id).toMatch(/^[0-9a-f]{32}$/);
   });
 
+  it('Istio metadata exchange over real HTTP: each side names the other\'s workload', async () => {
+    const clientNode: NodeConfig = {
+      id: 'sidecar~127.0.0.1~frontend-v3-abc.shop~shop.svc.cluster.local',
+      cluster: '',
+      locality: { region: '', zone: '', sub_zone: '' },
+      metadata: { NAMESPACE: 'shop', WORKLOAD_NAME: 'frontend-v3', CLUSTER_ID: 'Kubernetes', LABELS: { app: 'frontend', version: 'v3' } },
+    };
+    const mxClient = new MeshTelemetry({ node: clientNode, prometheus: true });
+    const before = serverLog.length;
+    const r = mxClient.startCall({ reporter: 'source', protocol: 'http', method: 'GET', path: '/ok', authority: `127.0.0.1:${port}` })!;
+    r.route('outbound|80||backend.default.svc.cluster.local');
+    r.attempt(`127.0.0.1:${port}`);
+    const headers: Record<string, string> = {};
+    r.injectHeaders((k, v) => (headers[k] = v));
+    const res = await fetch(`http://127.0.0.1:${port}/ok`, { headers });
+    await res.text();
+    r.receivedHeaders((name) => res.headers.get(name) ?? undefined);
+    r.end({ status: res.status });
+    expect(res.headers.get('x-envoy-peer-metadata-id')).toBe(SERVER_NODE.id);
+    expect(mxClient.prometheusText()).toContain(
+      'destination_workload="backend-v1",destination_workload_namespace="default",destination_principal="unknown",destination_app="backend",destination_version="v1"',
+    );
+    await nextServerLog(before + 1);
+    const text = await (await fetch(scrapeUrl)).text();
+    expect(text).toMatch(/istio_requests_total\{reporter="destination",source_workload="frontend-v3",source_canonical_service="frontend",source_canonical_revision="v3",source_workload_namespace="shop",source_principal="unknown",source_app="frontend",source_version="v3",source_cluster="Kubernetes",[^}]*\} 1/);
+  });
+
   it('a client that resets mid-response is DC', async () => {
     const before = serverLog.length;
     await new Promise<void>((resolve) => {

@@ -1,7 +1,8 @@
 // Inbound telemetry for a node:http (or https, or http2 compat) server: wrap its request
 // listener and every request it takes is reported as Istio's reporter="destination" metrics,
 // a server span continuing the caller's trace (traceparent / b3), and an access log line, as
-// an Envoy sidecar's inbound listener would report it.
+// an Envoy sidecar's inbound listener would report it. A caller that sends Istio's peer
+// metadata headers (an Envoy sidecar, or meshlet) is named in source_* and gets ours back.
 //
 //   http.createServer(withServerTelemetry((req, res) => { ... }, { mesh }))
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -64,6 +65,8 @@ export function withServerTelemetry<Req extends IncomingMessage, Res extends Ser
       listener.call(this, req, res);
       return;
     }
+    // Istio's metadata exchange: a caller that sent its workload gets ours back.
+    recorder.injectHeaders((name, value) => res.setHeader(name, value));
     countRequestBytes(req, (n) => recorder.requestBytes(n));
     countResponseBytes(res, (n) => recorder.responseBytes(n));
     let grpcStatus: number | undefined;

@@ -39,3 +39,10 @@ export {
   type HeaderSetter,
   type TracePropagationFormat,
 } from './trace-context.js';
+export {
+  PEER_METADATA_HEADER,
+  PEER_METADATA_ID_HEADER,
+  decodePeerMetadata,
+  peerMetadataHeaders,
+  type PeerMetadataHeaders,
+} from './peer-metadata.js';

@@ -8,6 +8,7 @@
 import type { Attributes } from '@opentelemetry/api';
 import type { ClusterResource, Metadata } from '@meshlet/xds-client';
 import type { CountedSeries } from './istio-metrics.js';
+import { decodePeerMetadata } from './peer-metadata.js';
 import type { PrometheusData, PrometheusSource } from './prometheus-text.js';
 import {
   endpointWorkload,
@@ -75,6 +76,7 @@ export class SeriesStore {
   readonly #servicesByLabels = new Map<string, ServiceEntry>();
   readonly #overflowService = new ServiceEntry(OVERFLOW_SERVICE);
   readonly #peers = new Map<string, PeerEntry>();
+  readonly #exchangePeers = new Map<string, PeerEntry | null>();
   /** Every series, by its full label text: the one place that guarantees one series per label set. */
   readonly #byLabels = new Map<string, Series>();
   readonly #all: Series[] = [];
@@ -133,6 +135,17 @@ export class SeriesStore {
       if (!w || this.#peers.size >= MAX_PEERS) return null;
       p = new PeerEntry(w);
       this.#peers.set(encoded, p);
+    }
+    return p;
+  }
+
+  /** The peer named by an Istio metadata exchange header value, or null when it does not parse. */
+  peerFromExchange(value: string): PeerEntry | null {
+    let p = this.#exchangePeers.get(value);
+    if (p === undefined) {
+      const w = decodePeerMetadata(value);
+      p = w ? new PeerEntry(w) : null;
+      if (this.#exchangePeers.size < MAX_PEERS) this.#exchangePeers.set(value, p);
     }
     return p;
   }

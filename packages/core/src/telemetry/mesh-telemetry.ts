@@ -6,8 +6,8 @@
 // pays one branch per call.
 //
 // Order on the request path (client, reporter="source"):
-//   startCall → route(cluster) → [attempt(host) → injectTraceHeaders(set)]+ → bytes → end(result)
-// A server (reporter="destination") calls startCall → withContext(handler) → bytes → end.
+//   startCall → route(cluster) → [attempt(host) → injectHeaders(set) → receivedHeaders(get)]+ → bytes → end(result)
+// A server (reporter="destination") calls startCall → injectHeaders(set on the response) → withContext(handler) → bytes → end.
 import {
   context,
   metrics,
@@ -29,6 +29,7 @@ import { formatAccessLogLine, type AccessLogSink } from './access-log.js';
 import { localWorkload, UNKNOWN, type WorkloadLabels } from './istio-labels.js';
 import { createIstioInstruments, ENVOY_DEFAULT_BUCKETS, METER_NAME, type IstioInstruments } from './istio-metrics.js';
 import { SeriesStore, type PeerEntry, type ServiceEntry } from './istio-series.js';
+import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, peerMetadataHeaders, type PeerMetadataHeaders } from './peer-metadata.js';
 import { PrometheusData, renderPrometheusText } from './prometheus-text.js';
 import { DEFAULT_PROPAGATION, extractSpanContext, injectSpanContext, type HeaderSetter, type TracePropagationFormat } from './trace-context.js';
 
@@ -46,6 +47,12 @@ export interface TelemetryOptions {
   readonly prometheus?: boolean;
   /** Trace header formats written on outbound calls and read on inbound ones. Default ['tracecontext']. */
   readonly propagation?: readonly TracePropagationFormat[];
+  /**
+   * Istio's metadata exchange: send this workload's metadata in `x-envoy-peer-metadata`
+   * headers on calls routed into the mesh (and answer a caller that sent them), and read the
+   * peer's, so both sides know each other's workload (as Envoy sidecars do). Default true.
+   */
+  readonly metadataExchange?: boolean;
   /** Monotonic milliseconds for durations (default `performance.now`); inject in tests. */
   readonly now?: () => number;
   /** Wall-clock milliseconds for start times (default `Date.now`). */
@@ -101,6 +108,14 @@ export interface CallRecorder {
   attempt(host: string | UpstreamHostInfo): void;
   /** Write trace headers for the current attempt (or the call, before any attempt). */
   injectTraceHeaders(set: HeaderSetter): void;
+  /**
+   * Write every header the call adds: for a call out, the trace headers of the current attempt
+   * and, when the call is routed to a mesh cluster, Istio's peer metadata headers; for a
+   * request in, the peer metadata response headers when the caller sent its own.
+   */
+  injectHeaders(set: HeaderSetter): void;
+  /** A call out: the response's headers (the server's peer metadata names the destination workload). */
+  receivedHeaders(get: (name: string) => string | undefined): void;
   /** Add request body bytes sent (client) or received (server). */
   requestBytes(n: number): void;
   /** Add response body bytes received (client) or sent (server). */
@@ -133,6 +148,9 @@ export class MeshTelemetry {
   #tracerSource: TracerProvider | undefined;
   #prometheus = false;
   #propagation: readonly TracePropagationFormat[];
+  /** This workload's metadata exchange headers (undefined without a node, or when switched off). */
+  readonly #exchangeHeaders: PeerMetadataHeaders | undefined;
+  #exchange: PeerMetadataHeaders | undefined;
   #active = false;
   #countdown = RECHECK_EVERY;
   /** @internal */ readonly now: () => number;
@@ -146,7 +164,14 @@ export class MeshTelemetry {
     this.#options = options;
     this.#propagation = options.propagation ?? DEFAULT_PROPAGATION;
     this.#prometheus = options.prometheus === true;
+    this.#exchangeHeaders = peerMetadataHeaders(options.node, this.#local);
+    this.#exchange = options.metadataExchange === false ? undefined : this.#exchangeHeaders;
     this.refresh();
+  }
+
+  /** @internal The metadata exchange headers to send, when the exchange is on. */
+  get exchange(): PeerMetadataHeaders | undefined {
+    return this.#exchange;
   }
 
   /** This process's workload labels (from the bootstrap node). */
@@ -172,6 +197,7 @@ export class MeshTelemetry {
   configure(options: TelemetryOptions): void {
     this.#options = { ...this.#options, ...options };
     if ('propagation' in options) this.#propagation = options.propagation ?? DEFAULT_PROPAGATION;
+    if ('metadataExchange' in options) this.#exchange = options.metadataExchange === false ? undefined : this.#exchangeHeaders;
     if ('prometheus' in options && (options.prometheus === true) !== this.#prometheus) {
       this.#prometheus = options.prometheus === true;
       for (const s of this.#store.all()) s.prom = undefined;
@@ -282,6 +308,8 @@ class Call implements CallRecorder {
   #cluster: ClusterResource | string | undefined;
   #service: ServiceEntry | undefined;
   peer: PeerEntry | null = null;
+  /** A server answers the metadata exchange only to a caller that started it (Istio's rule). */
+  #answerExchange = false;
   #host: string | undefined;
   #attempts = 0;
   requestBytesTotal = 0;
@@ -301,6 +329,14 @@ class Call implements CallRecorder {
     this.#startMono = t.now();
     this.#startWall = info.startTimeMs ?? t.wallClock();
     this.#tracer = tracer;
+    if (info.reporter === 'destination' && info.headers) {
+      // A caller that speaks Istio's metadata exchange names its workload.
+      const mx = info.headers.get(PEER_METADATA_HEADER);
+      if (mx) {
+        this.peer = t.store.peerFromExchange(mx);
+        this.#answerExchange = true;
+      }
+    }
     if (tracer) this.#startSpan(tracer);
   }
 
@@ -339,6 +375,31 @@ class Call implements CallRecorder {
       if (this.#attempts > 1) attributes['http.request.resend_count'] = this.#attempts - 1;
       if (this.#info.method) attributes['http.request.method'] = this.#info.method;
       this.#attemptSpan = this.#tracer.startSpan(spanName(this.#info), { kind: SpanKind.CLIENT, attributes }, this.#spanCtx);
+    }
+  }
+
+  injectHeaders(set: HeaderSetter): void {
+    const mx = this.#t.exchange;
+    if (this.reporter === 'destination') {
+      if (mx && this.#answerExchange) {
+        set(PEER_METADATA_ID_HEADER, mx.id);
+        set(PEER_METADATA_HEADER, mx.value);
+      }
+      return;
+    }
+    this.injectTraceHeaders(set);
+    if (mx && exchangeAllowed(this.#cluster)) {
+      set(PEER_METADATA_ID_HEADER, mx.id);
+      set(PEER_METADATA_HEADER, mx.value);
+    }
+  }
+
+  receivedHeaders(get: (name: string) => string | undefined): void {
+    if (this.reporter !== 'source') return;
+    const mx = get(PEER_METADATA_HEADER);
+    if (mx) {
+      const peer = this.#t.store.peerFromExchange(mx);
+      if (peer) this.peer = peer;
     }
   }
 
@@ -443,6 +504,18 @@ function spanName(info: CallInfo): string {
   // OTel semantic conventions: an RPC span is named by its method path, an HTTP span by its method.
   if (info.protocol === 'grpc' && info.path) return info.path.startsWith('/') ? info.path.slice(1) : info.path;
   return info.method ?? 'HTTP';
+}
+
+/**
+ * Peer metadata goes only to clusters of the mesh: not when the call was not routed (a
+ * passthrough), nor to a cluster whose Istio metadata marks it external or disables the
+ * exchange (istio/proxy peer_metadata's skip rules).
+ */
+function exchangeAllowed(c: ClusterResource | string | undefined): boolean {
+  if (c === undefined || c === 'PassthroughCluster') return false;
+  if (typeof c === 'string') return true;
+  const istio = c.metadata?.filterMetadata['istio'];
+  return !(istio && (istio['external'] === true || istio['disable_mx'] === true));
 }
 
 function clusterName(c: ClusterResource | string | undefined): string | undefined {
