@@ -13,6 +13,7 @@ import {
   getDefaultMesh,
   headersFromRecord,
   mutableHeadersFromRecord,
+  type CallRecorder,
   type ForwardDecision,
   type Mesh,
   type MeshRequest,
@@ -25,6 +26,9 @@ import { Agent, DecoratorHandler, Dispatcher } from 'undici';
 import { EndpointPools, type PoolFactory } from './endpoint-pools.js';
 import { asLegacy } from './legacy-handler.js';
 import { RoutedRequest, type RequestContext } from './routed-request.js';
+import { PASSTHROUGH_CLUSTER, RecordingHandler } from './passthrough-telemetry.js';
+
+const BLACKHOLE_CLUSTER = 'BlackHoleCluster';
 
 const trace = tracer('http');
 
@@ -167,12 +171,21 @@ export class MeshAgent extends Dispatcher {
   }
 
   #unknownHost(info: OriginInfo, opts: Dispatcher.DispatchOptions, h: Handler): void {
+    const rec = this.mesh.telemetry.startCall({ reporter: 'source', protocol: 'http', method: opts.method, path: opts.path, authority: info.authority });
     if (this.#policy === 'REGISTRY_ONLY') {
-      fail(h, new MeshletError('MESHLET_REGISTRY_ONLY', `${info.authority} is not in the mesh and the outbound traffic policy is REGISTRY_ONLY`));
+      // Istio sends such a request to its BlackHoleCluster.
+      rec?.route(BLACKHOLE_CLUSTER);
+      fail(h, new MeshletError('MESHLET_REGISTRY_ONLY', `${info.authority} is not in the mesh and the outbound traffic policy is REGISTRY_ONLY`), rec);
       return;
     }
     trace(() => `${info.authority}: not in the mesh, passing through`);
-    this.#passthrough.dispatch(opts, h);
+    if (rec === undefined) {
+      this.#passthrough.dispatch(opts, h);
+      return;
+    }
+    rec.route(PASSTHROUGH_CLUSTER);
+    rec.attempt(info.authority);
+    this.#passthrough.dispatch(opts, new RecordingHandler(asLegacy(h), rec) as Handler);
   }
 
   #route(snapshot: TargetSnapshot, info: OriginInfo, opts: Dispatcher.DispatchOptions, h: Handler): void {
@@ -195,29 +208,41 @@ export class MeshAgent extends Dispatcher {
       fail(h, err);
       return;
     }
+    // Telemetry (Istio's metrics, a span, an access log line) for a call that reached the mesh;
+    // undefined, at the cost of one branch, while nothing listens.
+    const rec = this.mesh.telemetry.startCall({
+      reporter: 'source',
+      protocol: req.grpc ? 'grpc' : 'http',
+      method: req.method,
+      path: req.path,
+      authority: req.authority,
+      headers: req.headers,
+    });
     switch (decision.kind) {
       case 'no_route':
-        fail(h, meshError('MESHLET_NO_ROUTE', `no route for ${req.authority}${req.path}${decision.virtualHost ? ` in virtual host ${decision.virtualHost.name}` : ' (no virtual host matches)'}`));
+        fail(h, meshError('MESHLET_NO_ROUTE', `no route for ${req.authority}${req.path}${decision.virtualHost ? ` in virtual host ${decision.virtualHost.name}` : ' (no virtual host matches)'}`), rec);
         return;
       case 'non_forwarding':
-        fail(h, meshError('MESHLET_NO_ROUTE', `route "${decision.route.name}" is non-forwarding`));
+        fail(h, meshError('MESHLET_NO_ROUTE', `route "${decision.route.name}" is non-forwarding`), rec);
         return;
       case 'direct_response': {
         const out: Record<string, string | string[]> = {};
         if (decision.location) out['location'] = decision.location;
         if (decision.body !== undefined) out['content-type'] = 'text/plain';
         applyResponseHeaderMutations(decision, mutableHeadersFromRecord(out));
+        rec?.end({ status: decision.status });
         localReply(h, decision.status, out, decision.body);
         return;
       }
       case 'redirect': {
         const out: Record<string, string | string[]> = { location: decision.location };
         applyResponseHeaderMutations(decision, mutableHeadersFromRecord(out));
+        rec?.end({ status: decision.status });
         localReply(h, decision.status, out, undefined);
         return;
       }
       case 'forward':
-        this.#forward(snapshot, info, opts, h, headers, decision);
+        this.#forward(snapshot, info, opts, h, headers, decision, rec);
         return;
     }
   }
@@ -229,23 +254,25 @@ export class MeshAgent extends Dispatcher {
     h: Handler,
     headers: Record<string, string | string[]>,
     decision: ForwardDecision,
+    rec: CallRecorder | undefined,
   ): void {
     if (decision.cluster === undefined) {
-      fail(h, meshError('MESHLET_NO_CLUSTER', decision.clusterNotFound ? `no cluster: the route's cluster header is absent or empty` : `route "${decision.route.name}" names no cluster`));
+      fail(h, meshError('MESHLET_NO_CLUSTER', decision.clusterNotFound ? `no cluster: the route's cluster header is absent or empty` : `route "${decision.route.name}" names no cluster`), rec);
       return;
     }
     const cluster = snapshot.clusters.get(decision.cluster);
     if (!cluster) {
-      fail(h, meshError('MESHLET_NO_CLUSTER', `cluster "${decision.cluster}" is not known`));
+      fail(h, meshError('MESHLET_NO_CLUSTER', `cluster "${decision.cluster}" is not known`), rec);
       return;
     }
     if (!cluster.lb) {
-      fail(h, meshError('MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${decision.cluster}": ${cluster.error?.message ?? 'no endpoints'}`));
+      rec?.route(cluster.cluster ?? decision.cluster);
+      fail(h, meshError('MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${decision.cluster}": ${cluster.error?.message ?? 'no endpoints'}`), rec);
       return;
     }
     const hash = decision.hashPolicies.length > 0 ? computeRequestHash(decision.hashPolicies, decision.request) : undefined;
     this.#context ??= { pools: this.#pools, mesh: this.mesh };
-    new RoutedRequest(this.#context, snapshot, info.scheme, opts, asLegacy(h), headers, decision, cluster, cluster.lb, hash).start();
+    new RoutedRequest(this.#context, snapshot, info.scheme, opts, asLegacy(h), headers, decision, cluster, cluster.lb, hash, rec).start();
   }
 }
 
@@ -273,8 +300,13 @@ class LocalController implements Controller {
   }
 }
 
-function fail(handler: Handler, err: unknown): void {
+/** Fail a request (asynchronously, as a dispatcher does); its telemetry, if any, records Envoy's local reply. */
+function fail(handler: Handler, err: unknown, rec?: CallRecorder): void {
   const error = err instanceof Error ? err : new Error(String(err));
+  if (rec !== undefined) {
+    const e = error as { status?: number; responseFlag?: string };
+    rec.end(e.responseFlag ? { status: e.status ?? 0, flags: e.responseFlag } : { status: e.status ?? 0 });
+  }
   const h = new DecoratorHandler(handler) as Handler;
   const c = new LocalController();
   queueMicrotask(() => h.onResponseError?.(c, error));

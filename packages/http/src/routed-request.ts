@@ -46,6 +46,7 @@ import {
   type UpstreamTimeouts,
   compileRetryPolicy,
   DeadlineTimers,
+  type CallRecorder,
   type Deadline,
 } from '@meshlet/core';
 import { MeshletError, tracer, type Clock, type HttpFilter, type RetryPolicy, type TimerHandle } from '@meshlet/xds-client';
@@ -94,6 +95,11 @@ export class RoutedRequest {
   /** The response the caller is receiving (its headers were handed over). */
   #committed = false;
   #done = false;
+  /** Telemetry for this call (undefined when nothing listens), and what it will report. */
+  readonly #rec: CallRecorder | undefined;
+  #status = 0;
+  #flags: string | undefined;
+  #grpcStatus: number | undefined;
 
   constructor(
     ctx: RequestContext,
@@ -106,8 +112,11 @@ export class RoutedRequest {
     cluster: ClusterSnapshot,
     lb: ClusterLoadBalancer,
     hash: bigint | undefined,
+    rec: CallRecorder | undefined,
   ) {
     this.#ctx = ctx;
+    this.#rec = rec;
+    rec?.route(cluster.cluster ?? decision.cluster);
     this.#snapshot = snapshot;
     this.#scheme = scheme;
     this.#opts = opts;
@@ -125,6 +134,7 @@ export class RoutedRequest {
   readonly #abort = (reason?: Error): void => {
     if (this.#done) return;
     const err = reason ?? new MeshletError('MESHLET_DOWNSTREAM_TERMINATED', 'request aborted by the caller');
+    this.#flag('DC');
     const attempt = this.#current;
     if (this.#committed && attempt !== undefined) {
       attempt.abortUpstream(err);
@@ -150,6 +160,7 @@ export class RoutedRequest {
       return;
     }
     trace(() => `fault filter: delaying ${fault.delayMs} ms (DI)`);
+    this.#flag('DI');
     this.#waitTimer = this.#ctx.mesh.clock.setTimeout(() => {
       this.#waitTimer = undefined;
       if (fault.abort !== undefined) {
@@ -188,6 +199,9 @@ export class RoutedRequest {
       ? { 'content-type': 'application/grpc', 'grpc-status': String(abort.grpcStatus), 'grpc-message': 'fault filter abort' }
       : { 'content-type': 'text/plain', 'content-length': String(body.length) };
     trace(() => `fault filter: abort with ${grpc ? `grpc-status ${abort.grpcStatus}` : abort.httpStatus} (FI)`);
+    this.#flag('FI');
+    this.#status = abort.httpStatus;
+    if (grpc) this.#grpcStatus = abort.grpcStatus;
     this.#committed = true;
     this.#finish();
     const c = this.#caller;
@@ -274,6 +288,11 @@ export class RoutedRequest {
     hdrs['host'] = decision.autoHostRewrite && host.endpoint.hostname ? host.endpoint.hostname : target.authority;
     const grpcTimeout = this.#timeouts?.grpcTimeoutHeader;
     if (grpcTimeout !== undefined) hdrs['grpc-timeout'] = grpcTimeout;
+    const rec = this.#rec;
+    if (rec !== undefined) {
+      rec.attempt(host);
+      rec.injectTraceHeaders((name, value) => (hdrs[name] = value));
+    }
     let pending: (() => void) | undefined;
     const breaker = this.#cluster.breaker;
     if (breaker !== undefined) {
@@ -314,8 +333,11 @@ export class RoutedRequest {
         this.#retryAfter(d.delayMs);
         return true; // drain the body so the connection can be reused
       }
+      for (const f of d.flags) this.#flag(f);
     }
     this.#committed = true;
+    this.#status = status;
+    if (this.#rec !== undefined && this.#decision.request.grpc) this.#grpcStatus = grpcStatusOf(raw);
     let headers = raw;
     if (this.#decision.responseHeaderOps.length > 0) {
       const record = recordOfRaw(raw);
@@ -330,12 +352,14 @@ export class RoutedRequest {
   /** @internal */
   onAttemptData(attempt: Attempt, chunk: Buffer): boolean {
     if (attempt !== this.#current || !this.#committed || this.#done) return true;
+    this.#rec?.responseBytes(chunk.length);
     return this.#caller.onData ? this.#caller.onData(chunk) : true;
   }
 
   /** @internal */
   onAttemptComplete(attempt: Attempt, trailers: RawHeaders): void {
     if (attempt !== this.#current || !this.#committed || this.#done) return;
+    if (this.#rec !== undefined && this.#decision.request.grpc && trailers) this.#grpcStatus = grpcStatusOf(trailers) ?? this.#grpcStatus;
     this.#finish();
     this.#caller.onComplete?.(trailers ?? []);
   }
@@ -348,13 +372,17 @@ export class RoutedRequest {
     }
     attempt.clearTimer();
     this.#committed = true;
+    this.#status = status;
     this.#finish();
     this.#caller.onUpgrade?.(status, headers, socket);
   }
 
   /** @internal */
   onAttemptBodySent(attempt: Attempt, chunkSize: number, total: number): void {
-    if (attempt === this.#current && !this.#done) this.#caller.onBodySent?.(chunkSize, total);
+    if (attempt !== this.#current || this.#done) return;
+    // The request's size is the caller's body, counted once (retries send it again).
+    if (this.#attempts === 1) this.#rec?.requestBytes(chunkSize);
+    this.#caller.onBodySent?.(chunkSize, total);
   }
 
   /** @internal An attempt failed: before its response (maybe retried), or while streaming it. */
@@ -362,8 +390,10 @@ export class RoutedRequest {
     if (attempt !== this.#current || this.#done) return;
     attempt.clearTimer();
     if (this.#committed) {
+      const e = upstreamError(err, attempt.host.key);
+      if (!this.#flags?.includes('DC')) this.#flagOf(e, 'UR');
       this.#finish();
-      this.#caller.onError?.(upstreamError(err, attempt.host.key));
+      this.#caller.onError?.(e);
       return;
     }
     const outcome = outcomeOfError(err);
@@ -445,8 +475,22 @@ export class RoutedRequest {
   /** End the request with an error (not after the caller has the response: that ends through the attempt). */
   #fail(err: Error): void {
     if (this.#done) return;
+    if (!this.#committed) this.#status = (err as { status?: number }).status ?? 0;
+    this.#flagOf(err, undefined);
     this.#finish();
     this.#caller.onError?.(err);
+  }
+
+  #flag(f: string): void {
+    if (this.#rec === undefined) return;
+    this.#flags = this.#flags === undefined ? f : this.#flags.split(',').includes(f) ? this.#flags : `${this.#flags},${f}`;
+  }
+
+  /** The response flag an error stands for (a MeshletError's), else `otherwise`. */
+  #flagOf(err: Error, otherwise: string | undefined): void {
+    if (this.#rec === undefined) return;
+    const f = (err as { responseFlag?: string }).responseFlag || otherwise;
+    if (f) this.#flag(f);
   }
 
   /** The request is over: timers off, slots back. Idempotent. */
@@ -462,6 +506,13 @@ export class RoutedRequest {
     const r = this.#release;
     this.#release = undefined;
     r?.();
+    const rec = this.#rec;
+    if (rec !== undefined) {
+      const result: { status: number; flags?: string; grpcStatus?: number } = { status: this.#status };
+      if (this.#flags !== undefined) result.flags = this.#flags;
+      if (this.#grpcStatus !== undefined) result.grpcStatus = this.#grpcStatus;
+      rec.end(result);
+    }
   }
 }
 
@@ -577,6 +628,18 @@ class RawHeaderView implements ResponseHeaderView {
 }
 
 function noop(): void {}
+
+/** grpc-status from raw headers or trailers. */
+function grpcStatusOf(raw: RawHeaders | Buffer[]): number | undefined {
+  if (!raw) return undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.toString('latin1').toLowerCase() === 'grpc-status') {
+      const n = Number(raw[i + 1]!.toString('latin1'));
+      return Number.isInteger(n) ? n : undefined;
+    }
+  }
+  return undefined;
+}
 
 /** The request path's deadlines, one set per clock (a mesh's). */
 const DEADLINES = new WeakMap<object, DeadlineTimers>();
