@@ -72,6 +72,16 @@ describe('admin endpoint', () => {
     expect(none.status).toBe(404);
     expect(none.body).toMatch(/no metrics here/);
 
+    const async = await startAdminServer({ mesh, stats: async () => 'later 1\n' });
+    try {
+      expect(await (await fetch(`${async.url}/stats/prometheus`)).text()).toBe('later 1\n');
+      const head = await fetch(`${async.url}/stats/prometheus`, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(await head.text()).toBe('');
+    } finally {
+      await async.close();
+    }
+
     const bare = await startAdminServer({ mesh });
     try {
       expect((await fetch(`${bare.url}/stats/prometheus`)).status).toBe(404);

@@ -11,7 +11,7 @@ import type {
 import { envoy_admin_v3_ClientResourceStatus as Status } from '../src/generated/pb.js';
 import { decodeMessage, typeUrlOf } from '../src/proto.js';
 import { encodeProto3Json } from '../src/proto-json.js';
-import { routeConfigurationResourceType } from '../src/resources/index.js';
+import { listenerResourceType, routeConfigurationResourceType } from '../src/resources/index.js';
 import { XdsClient } from '../src/xds-client.js';
 import { ManualClock, ScriptedAdsServer, type RecordedRequest } from './helpers/ads-server.js';
 
@@ -139,6 +139,49 @@ describe('CSDS', () => {
       }
     }
     expect([...clientStatusJsonChunks(client)].length).toBeGreaterThan(4);
+  });
+
+  it('shows resources known only through a wildcard subscription, with the type version', async () => {
+    const LDS = typeUrlOf('envoy.config.listener.v3.Listener');
+    const listener = (name: string) => ({
+      type_url: LDS,
+      value: encodeProto3Json('envoy.config.listener.v3.Listener', {
+        name,
+        api_listener: {
+          api_listener: {
+            '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+            rds: { route_config_name: 'rc', config_source: { ads: {} } },
+            http_filters: [{ name: 'router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+          },
+        },
+      }),
+    });
+    const wildcardServer = new ScriptedAdsServer();
+    const uri = await wildcardServer.start();
+    const wildcard = new XdsClient({
+      bootstrap: { xds_servers: [{ server_uri: uri, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }], node: { id: 'w' } },
+      clock: new ManualClock(),
+    });
+    try {
+      let names: ReadonlySet<string> = new Set();
+      wildcard.watch(listenerResourceType, '*', { ...quiet, onResourceNames: (n) => (names = n) });
+      await wildcardServer.waitForRequest((r) => r.type_url === LDS);
+      const ack = wildcardServer.nextRequest((r) => r.type_url === LDS && r.version_info === 'l1');
+      wildcardServer.respond(LDS, 'l1', [listener('a:80'), listener('b:80')]);
+      await ack;
+      expect([...names].sort()).toEqual(['a:80', 'b:80']);
+      const configs = buildClientConfig(wildcard).generic_xds_configs;
+      expect(configs.map((g) => [g.name, g.version_info, g.client_status])).toEqual([
+        ['a:80', 'l1', Status.ACKED],
+        ['b:80', 'l1', Status.ACKED],
+      ]);
+      expect(configs[0]!.last_updated).toBeUndefined();
+      expect(configs[0]!.xds_config?.type_url).toBe(LDS);
+      expect(wildcard.dump().resources.find((r) => r.name === 'a:80')?.viaWildcard).toBe(true);
+    } finally {
+      wildcard.close();
+      await wildcardServer.stop();
+    }
   });
 
   it('serves FetchClientStatus and StreamClientStatus to a grpc-js client', async () => {
