@@ -29,9 +29,12 @@ export function resolverClass(scheme: string, getMesh: () => Mesh): ResolverCons
     readonly #uri: string;
     readonly #listener: experimental.ResolverListener;
     #target: MeshTarget | undefined;
+    #mesh: Mesh | undefined;
     #state: ChannelState | undefined;
     #unsubscribe: (() => void) | undefined;
     #reportQueued = false;
+    /** Set when grpc-js has not been given the current resolution (before the first, after a restart). */
+    #needsReport = true;
     #destroyed = false;
 
     constructor(target: experimental.GrpcUri, listener: experimental.ResolverListener, _options: ChannelOptions) {
@@ -40,11 +43,11 @@ export function resolverClass(scheme: string, getMesh: () => Mesh): ResolverCons
       try {
         const mesh = getMesh();
         // Core names targets the grpc-js-xds way: xds://[authority]/host:port (gRFC A47).
-        this.#target = mesh.target(`xds://${target.authority ?? ''}/${target.path}`);
-        const t = this.#target;
-        this.#unsubscribe = t.onChange(() => this.#onTarget(mesh, t));
+        const t = mesh.target(`xds://${target.authority ?? ''}/${target.path}`);
+        this.#mesh = mesh;
+        this.#target = t;
         trace(() => `${this.#uri}: resolving ${t.authority} (Listener "${t.listenerName}") for scheme ${scheme}`);
-        if (t.snapshot || t.state !== 'pending') this.#onTarget(mesh, t);
+        this.#subscribe();
       } catch (err) {
         const e = err instanceof MeshletError ? err : new MeshletError('MESHLET_INVALID_OPTION', String(err));
         trace(() => `${this.#uri}: ${e.message}`);
@@ -57,6 +60,14 @@ export function resolverClass(scheme: string, getMesh: () => Mesh): ResolverCons
     }
 
     updateResolution(): void {
+      if (this.#destroyed) {
+        // grpc-js destroys the resolver when the channel goes idle and calls this to start
+        // it again: follow the target again and report what it has now.
+        this.#destroyed = false;
+        this.#needsReport = true;
+        this.#subscribe();
+        return;
+      }
       // grpc-js asks again after a failure or a reconnection: answer with what we have.
       if (this.#state) this.#queueReport();
       else if (this.#target?.error) {
@@ -71,12 +82,22 @@ export function resolverClass(scheme: string, getMesh: () => Mesh): ResolverCons
       this.#unsubscribe = undefined;
     }
 
+    #subscribe(): void {
+      const t = this.#target;
+      const mesh = this.#mesh;
+      if (!t || !mesh || this.#unsubscribe) return;
+      this.#unsubscribe = t.onChange(() => this.#onTarget(mesh, t));
+      if (t.snapshot || t.state !== 'pending') this.#onTarget(mesh, t);
+    }
+
     #onTarget(mesh: Mesh, target: MeshTarget): void {
       if (this.#destroyed) return;
       const snapshot = target.snapshot;
       if (snapshot) {
         if (this.#state) {
           this.#state.update(snapshot);
+          // After a restart (the channel left idle) grpc-js needs the resolution again.
+          if (this.#needsReport) this.#queueReport();
           return;
         }
         this.#state = new ChannelState(mesh, target, snapshot);
@@ -98,6 +119,7 @@ export function resolverClass(scheme: string, getMesh: () => Mesh): ResolverCons
       process.nextTick(() => {
         this.#reportQueued = false;
         if (this.#destroyed || !this.#state) return;
+        this.#needsReport = false;
         this.#listener(
           experimental.statusOrFromValue([]),
           { [CHANNEL_STATE_KEY]: this.#state, [experimental.CHANNEL_ARGS_CONFIG_SELECTOR_KEY]: createConfigSelector(this.#state) },
