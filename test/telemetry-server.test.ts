@@ -120,6 +120,7 @@ describe('tracing and server telemetry over real HTTP', () => {
       r.requestBytes(4);
       last = { status: res.status, body: await res.text() };
       r.responseBytes(Buffer.byteLength(last.body));
+      if (i < attempts - 1) r.attemptEnd({ status: res.status });
     }
     r.end({ status: last.status, flags: last.status >= 500 && attempts > 1 ? 'URX' : '-' });
     return last;
@@ -156,6 +157,11 @@ describe('tracing and server telemetry over real HTTP', () => {
     expect(res.status).toBe(503);
     const attempts = spans.getFinishedSpans().filter((s) => s.attributes['meshlet.attempt'] !== undefined);
     expect(attempts.map((s) => s.attributes['http.request.resend_count'])).toEqual([undefined, 1, 2]);
+    expect(attempts.map((s) => [s.attributes['http.response.status_code'], s.status.code])).toEqual([
+      [503, 2],
+      [503, 2],
+      [503, 2],
+    ]);
     const sent = seen.slice(before).map((s) => s.headers['traceparent']!.split('-')[2]);
     expect(sent).toEqual(attempts.map((s) => s.spanContext().spanId));
     const call = spans.getFinishedSpans().find((s) => s.attributes['meshlet.attempts'] === 3 && s.kind === SpanKind.CLIENT && s.attributes['meshlet.attempt'] === undefined) as ReadableSpan;

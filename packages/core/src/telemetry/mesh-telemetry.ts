@@ -106,6 +106,11 @@ export interface CallRecorder {
   route(cluster: ClusterResource | string | undefined): void;
   /** An upstream attempt begins on this host (counts attempts; a child span per attempt). */
   attempt(host: string | UpstreamHostInfo): void;
+  /**
+   * The current attempt is over (optional): its span ends with this outcome. Without it, an
+   * attempt's span ends when the next attempt begins or the call ends.
+   */
+  attemptEnd(result: { readonly status: number; readonly flags?: string }): void;
   /** Write trace headers for the current attempt (or the call, before any attempt). */
   injectTraceHeaders(set: HeaderSetter): void;
   /**
@@ -351,7 +356,9 @@ class Call implements CallRecorder {
     const attributes: Attributes = { 'server.address': info.authority };
     if (info.method) attributes['http.request.method'] = info.method;
     if (info.path) attributes['url.path'] = info.path;
-    this.#span = tracer.startSpan(spanName(info), { kind: server ? SpanKind.SERVER : SpanKind.CLIENT, attributes, startTime: this.#startWall }, parent);
+    const kind = server ? SpanKind.SERVER : SpanKind.CLIENT;
+    const options = info.startTimeMs !== undefined ? { kind, attributes, startTime: info.startTimeMs } : { kind, attributes };
+    this.#span = tracer.startSpan(spanName(info), options, parent);
     this.#spanCtx = trace.setSpan(parent, this.#span);
   }
 
@@ -376,6 +383,17 @@ class Call implements CallRecorder {
       if (this.#info.method) attributes['http.request.method'] = this.#info.method;
       this.#attemptSpan = this.#tracer.startSpan(spanName(this.#info), { kind: SpanKind.CLIENT, attributes }, this.#spanCtx);
     }
+  }
+
+  attemptEnd(result: { readonly status: number; readonly flags?: string }): void {
+    const span = this.#attemptSpan;
+    if (!span) return;
+    this.#attemptSpan = undefined;
+    const flags = result.flags || '-';
+    if (result.status) span.setAttribute('http.response.status_code', result.status);
+    span.setAttribute('response_flags', flags);
+    if (result.status === 0 || result.status >= 400) span.setStatus({ code: SpanStatusCode.ERROR, ...(flags === '-' ? {} : { message: flags }) });
+    span.end();
   }
 
   injectHeaders(set: HeaderSetter): void {
@@ -487,7 +505,7 @@ class Call implements CallRecorder {
     const cluster = clusterName(this.#cluster);
     if (cluster) attrs['upstream_cluster'] = cluster;
     if (this.#attempts > 0) attrs['meshlet.attempts'] = this.#attempts;
-    const status = failed ? { code: SpanStatusCode.ERROR, message: flags === '-' ? undefined : flags } : undefined;
+    const status = failed ? { code: SpanStatusCode.ERROR, ...(flags === '-' ? {} : { message: flags }) } : undefined;
     if (this.#attemptSpan) {
       this.#attemptSpan.setAttributes(attrs);
       if (status) this.#attemptSpan.setStatus(status);
