@@ -86,7 +86,7 @@ describe('@meshlet/grpc bad input', () => {
     // The first call may wait for the connection attempt; once it fails, calls fail at once.
     for (let i = 0; i < 20 && r.details.includes('Deadline'); i++) r = await c.call('x');
     expect(r.code).toBe(grpc.status.UNAVAILABLE);
-    expect(r.details).toMatch(/^UH MESHLET_NO_HEALTHY_UPSTREAM: cluster "outbound\|8080\|down\|bad\.grpc\.test": no endpoint is reachable \(1 in TRANSIENT_FAILURE\)/);
+    expect(r.details).toMatch(/^UH MESHLET_NO_HEALTHY_UPSTREAM: cluster "outbound\|8080\|down\|bad\.grpc\.test": no endpoint is reachable \(1 of 1 in TRANSIENT_FAILURE\)/);
     const w = await c.call('x', { waitForReady: true, deadlineMs: 300 });
     expect(w.code).toBe(grpc.status.DEADLINE_EXCEEDED);
   });

@@ -20,6 +20,7 @@ const AGG = 'outbound|8080|agg|balancing.grpc.test';
 const PRIMARY = 'outbound|8080|primary|balancing.grpc.test';
 const DNS = 'outbound|8080|dns|balancing.grpc.test';
 const WRR = 'outbound|8080|wrr|balancing.grpc.test';
+const PRIO = 'outbound|8080|prio|balancing.grpc.test';
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -45,6 +46,7 @@ describe('@meshlet/grpc balancing', () => {
   let p1: BehaviorBackend, s1: BehaviorBackend;
   let deadPort: number;
   let wLight: BehaviorBackend, wHeavy: BehaviorBackend;
+  let backup: BehaviorBackend;
 
   beforeAll(async () => {
     rh.push(...(await Promise.all(['rh1', 'rh2', 'rh3'].map((n) => startBehaviorBackend(n)))));
@@ -61,6 +63,7 @@ describe('@meshlet/grpc balancing', () => {
       startBehaviorBackend('w-light', 0, { orca: { cpuUtilization: 0.2, qps: 100 } }),
       startBehaviorBackend('w-heavy', 0, { orca: { cpuUtilization: 0.8, qps: 100 } }),
     ]);
+    backup = await startBehaviorBackend('backup');
     pfUntouched = await startConnectionCounter();
     deadPort = await freePort();
     env = await startGrpcMesh(
@@ -81,6 +84,7 @@ describe('@meshlet/grpc balancing', () => {
                   caseRoute('od', OD),
                   caseRoute('agg', AGG),
                   caseRoute('wrr', WRR),
+                  caseRoute('prio', PRIO),
                 ],
               },
             ],
@@ -123,6 +127,7 @@ describe('@meshlet/grpc balancing', () => {
             lb_policy: 'CLUSTER_PROVIDED',
           },
           edsCluster(PRIMARY),
+          edsCluster(PRIO),
           edsCluster(WRR, {
             load_balancing_policy: {
               policies: [
@@ -164,6 +169,12 @@ describe('@meshlet/grpc balancing', () => {
             ['127.0.0.1', odGood.port],
             ['127.0.0.1', odBad.port],
           ]),
+          endpoints(PRIO, [], {
+            endpoints: [
+              { locality: { zone: 'z0' }, priority: 0, lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: deadPort } } } }] },
+              { locality: { zone: 'z1' }, priority: 1, lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: backup.port } } } }] },
+            ],
+          }),
           endpoints(WRR, [
             ['127.0.0.1', wLight.port],
             ['127.0.0.1', wHeavy.port],
@@ -191,7 +202,7 @@ describe('@meshlet/grpc balancing', () => {
   afterAll(async () => {
     lrSlow?.release();
     await env?.close();
-    await Promise.all([...rh, lrSlow, lrFast, pf1, odGood, odBad, p1, s1, wLight, wHeavy, pfUntouched].map((b) => b?.close()));
+    await Promise.all([...rh, lrSlow, lrFast, pf1, odGood, odBad, p1, s1, wLight, wHeavy, backup, pfUntouched].map((b) => b?.close()));
   });
 
   it('keeps a request header on one ring hash endpoint (A42) and spreads different values', async () => {
@@ -267,5 +278,11 @@ describe('@meshlet/grpc balancing', () => {
     expect(count(await client.names(10, { metadata: { 'x-case': 'wrr' } }))).toEqual({ 'w-light': 5, 'w-heavy': 5 });
     clock.advance(200); // past weight_update_period: weights 100/0.2 = 500 and 100/0.8 = 125
     expect(count(await client.names(100, { metadata: { 'x-case': 'wrr' } }))).toEqual({ 'w-light': 80, 'w-heavy': 20 });
+  });
+
+  it('fails over to the next priority when no endpoint of the first can be reached (A56)', async () => {
+    // Priority 0's only endpoint refuses connections; its calls wait for the attempt, then
+    // move to priority 1 (Envoy would keep priority 0's load while its endpoint is HEALTHY).
+    expect(count(await client.names(5, { metadata: { 'x-case': 'prio' } }))).toEqual({ backup: 5 });
   });
 });

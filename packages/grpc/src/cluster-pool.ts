@@ -12,7 +12,9 @@
 //   is tried.
 // The choice among endpoints is core's balancer (grpc-balancer.ts), given the endpoints not
 // to pick: not usable (see above) or ejected by outlier detection (gRFC A50, one detector
-// per priority). When every endpoint is left out, a call waits (QUEUE) while any endpoint is
+// per priority). Priorities fail over on connectivity, as gRPC's priority policy does (A56):
+// a priority all of whose endpoints are in TRANSIENT_FAILURE is left out of the balancer
+// until one of them connects again, so its load moves to the next priority. When every endpoint is left out, a call waits (QUEUE) while any endpoint is
 // still connecting, and fails with UNAVAILABLE (UH) once all are in TRANSIENT_FAILURE,
 // unless it is wait-for-ready (grpc-js queues those).
 //
@@ -55,6 +57,8 @@ interface Slot {
   readonly sc: SubchannelInterface;
   readonly priority: number;
   state: ConnectivityState;
+  /** In TRANSIENT_FAILURE since it was last READY (reconnect attempts included). */
+  failing: boolean;
   lastError: string | undefined;
   readonly listener: experimental.ConnectivityStateListener;
 }
@@ -73,7 +77,12 @@ export class ClusterPool {
   /** Hosts a pick must not return now: rebuilt whenever a connectivity state or an ejection changes. */
   #exclude: Set<string> = new Set();
   #ctx: PickContext = {};
+  /** The balancer picks use: `#full`, less the priorities that are down. */
   #lb: ClusterLoadBalancer | undefined;
+  /** Every endpoint gRPC uses (A27): the pool keeps a subchannel for each it has connected. */
+  #full: ClusterLoadBalancer | undefined;
+  /** Priorities none of whose endpoints can be reached, as a key ("0,2"). */
+  #downKey = '';
   #lbError: MeshletError | undefined;
   #mode: ConnectMode = 'all';
   #snapshot: ClusterSnapshot;
@@ -99,7 +108,7 @@ export class ClusterPool {
 
   /** The hosts of the balancer in force (empty when it has none). */
   get hosts(): readonly PickedHost[] {
-    return this.#lb?.hosts ?? NO_HOSTS;
+    return this.#full?.hosts ?? NO_HOSTS;
   }
 
   /** A new snapshot of the cluster: rebuild the balancer if its inputs changed, keep every connection that stays. */
@@ -121,7 +130,9 @@ export class ClusterPool {
       if (!this.#lb) this.#lbError = built;
       return;
     }
+    this.#full = built;
     this.#lb = built;
+    this.#downKey = '';
     this.#lbError = undefined;
     this.#mode = connectModeOf(built.policy);
     this.#drops = snapshot.endpoints?.dropOverloads ?? [];
@@ -137,6 +148,7 @@ export class ClusterPool {
     trace(() => `cluster ${this.name}: ${built.policy} over ${built.hosts.length} endpoint(s), connecting ${this.#mode === 'all' ? 'all' : 'on demand'}`);
     this.#updateDetectors();
     this.#rebuildExclude();
+    this.#checkPriorities();
     this.#owner.changed();
   }
 
@@ -193,11 +205,13 @@ export class ClusterPool {
 
   #noReadyEndpoint(): PickResult {
     let lastError: string | undefined;
+    let failed = 0;
     for (const s of this.#slots.values()) {
       if (s.state === ConnectivityState.CONNECTING || s.state === ConnectivityState.IDLE) {
         if (s.state === ConnectivityState.IDLE) s.sc.startConnecting();
         return QUEUE;
       }
+      if (s.state === ConnectivityState.TRANSIENT_FAILURE) failed++;
       lastError = s.lastError ?? lastError;
     }
     if (this.#mode === 'on_demand' && this.#slots.size < this.hosts.length) {
@@ -212,7 +226,7 @@ export class ClusterPool {
     return failure(
       meshletStatus(
         'MESHLET_NO_HEALTHY_UPSTREAM',
-        `cluster "${this.name}": no endpoint is reachable (${this.#slots.size} in TRANSIENT_FAILURE)${lastError ? `; last error: ${lastError}` : ''}`,
+        `cluster "${this.name}": no endpoint is reachable (${failed} of ${this.hosts.length} in TRANSIENT_FAILURE)${lastError ? `; last error: ${lastError}` : ''}`,
       ),
       false,
     );
@@ -255,15 +269,19 @@ export class ClusterPool {
       sc,
       priority: host.priority,
       state: sc.getConnectivityState(),
+      failing: false,
       lastError: undefined,
       listener: (_sc, _prev, next, _keepalive, errorMessage) => this.#onState(slot, next, errorMessage),
     };
+    // A subchannel shared with another channel may already have failed.
+    slot.failing = slot.state === ConnectivityState.TRANSIENT_FAILURE;
     this.#slots.set(host.key, slot);
     sc.ref();
     sc.addConnectivityStateListener(slot.listener);
     if (this.#mode === 'all' && slot.state !== ConnectivityState.READY) sc.startConnecting();
     trace(() => `cluster ${this.name}: subchannel for ${host.key} (${ConnectivityState[slot.state]})`);
     this.#rebuildExclude();
+    if (slot.failing) this.#checkPriorities();
     return slot;
   }
 
@@ -277,13 +295,45 @@ export class ClusterPool {
     if (this.#destroyed || this.#slots.get(slot.key) !== slot) return;
     const before = slot.state;
     slot.state = state;
+    const wasFailing = slot.failing;
+    if (state === ConnectivityState.TRANSIENT_FAILURE) slot.failing = true;
+    else if (state === ConnectivityState.READY) slot.failing = false;
     if (errorMessage) slot.lastError = errorMessage;
     trace(() => `cluster ${this.name}: ${slot.key} ${ConnectivityState[before]} -> ${ConnectivityState[state]}${errorMessage ? ` (${errorMessage})` : ''}`);
     // round_robin keeps every endpoint connected: a dropped or failed connection is tried
     // again (grpc-js applies its reconnect backoff to a subchannel in TRANSIENT_FAILURE).
     if (this.#mode === 'all' && (state === ConnectivityState.IDLE || state === ConnectivityState.TRANSIENT_FAILURE)) slot.sc.startConnecting();
     this.#rebuildExclude();
+    if (wasFailing !== slot.failing) this.#checkPriorities();
     this.#owner.changed();
+  }
+
+  /**
+   * Leave out of the balancer the priorities whose endpoints have all failed to connect and
+   * not been READY since (unless all have): like gRPC's priority policy, a priority that
+   * failed stays out while it retries, and comes back once an endpoint connects.
+   */
+  #checkPriorities(): void {
+    const full = this.#full;
+    if (!full) return;
+    const reachable = new Set<number>();
+    const all = new Set<number>();
+    for (const h of full.hosts) {
+      all.add(h.priority);
+      if (this.#slots.get(h.key)?.failing !== true) reachable.add(h.priority);
+    }
+    const down = [...all].filter((p) => !reachable.has(p)).sort((a, b) => a - b);
+    // With nothing reachable at all, keep every priority: the calls then wait or fail (UH).
+    const key = down.length === all.size ? '' : down.join(',');
+    if (key === this.#downKey) return;
+    this.#downKey = key;
+    if (key === '') {
+      this.#lb = full;
+    } else {
+      const built = buildGrpcBalancer(this.#snapshot, this.#owner.mesh, new Set(down));
+      this.#lb = built instanceof MeshletError ? full : built;
+    }
+    trace(() => `cluster ${this.name}: ${key === '' ? 'every priority reachable' : `priority ${key} unreachable, failing over`}`);
   }
 
   #rebuildExclude(): void {

@@ -25,11 +25,18 @@ function usable(status: string): boolean {
   return status === 'HEALTHY' || status === 'UNKNOWN';
 }
 
-/** The endpoints with only the ones gRPC uses (A27). Returns the input when nothing is left out. */
-export function grpcEndpoints(endpoints: EndpointsResource): EndpointsResource {
+/**
+ * The endpoints with only the ones gRPC uses (A27), and none of the priorities in `down`.
+ * Returns the input when nothing is left out.
+ */
+export function grpcEndpoints(endpoints: EndpointsResource, down?: ReadonlySet<number>): EndpointsResource {
   let changed = false;
-  const priorities = endpoints.priorities.map((localities) =>
+  const priorities = endpoints.priorities.map((localities, p) =>
     localities.map((l) => {
+      if (down?.has(p) && l.endpoints.length > 0) {
+        changed = true;
+        return { ...l, endpoints: [] };
+      }
       if (l.endpoints.every((e) => usable(e.healthStatus))) return l;
       changed = true;
       return { ...l, endpoints: l.endpoints.filter((e) => usable(e.healthStatus)) };
@@ -72,8 +79,12 @@ export function grpcCluster(cluster: ClusterResource): ClusterResource {
   };
 }
 
-/** The gRPC balancer of one cluster snapshot, or the error that explains why there is none. */
-export function buildGrpcBalancer(cs: ClusterSnapshot, mesh: Mesh): ClusterLoadBalancer | MeshletError {
+/**
+ * The gRPC balancer of one cluster snapshot, or the error that explains why there is none.
+ * `down`: priorities to leave out because none of their endpoints can be reached (gRPC fails
+ * over on connectivity, A56; Envoy's priority load follows health only).
+ */
+export function buildGrpcBalancer(cs: ClusterSnapshot, mesh: Mesh, down?: ReadonlySet<number>): ClusterLoadBalancer | MeshletError {
   const cluster = cs.lbCluster ?? cs.cluster;
   // A cluster that is missing or invalid is "cluster not found" (NC), one without endpoints "no healthy upstream" (UH).
   if (cluster === undefined) return new MeshletError('MESHLET_NO_CLUSTER', `cluster "${cs.name}": ${cs.error?.message ?? 'not resolved'}`);
@@ -81,7 +92,7 @@ export function buildGrpcBalancer(cs: ClusterSnapshot, mesh: Mesh): ClusterLoadB
     return new MeshletError('MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${cs.name}": ${cs.error?.message ?? 'no endpoints'}`);
   }
   try {
-    return buildClusterLoadBalancer(grpcCluster(cluster), grpcEndpoints(cs.endpoints), {
+    return buildClusterLoadBalancer(grpcCluster(cluster), grpcEndpoints(cs.endpoints, down), {
       random: mesh.random,
       hostStats: (key) => mesh.hostStats(key),
     });
