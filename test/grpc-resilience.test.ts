@@ -11,6 +11,7 @@ import { startBehaviorBackend, type BehaviorBackend } from './helpers/grpc-backe
 import { startGrpcMesh, type EchoCaller, type GrpcMeshEnv } from './helpers/grpc-mesh.js';
 
 const TARGET = 'resilience.grpc.test:8080';
+const HCM_TARGET = 'hcm-timeout.grpc.test:8080';
 const F = 'outbound|8080|flaky|resilience.grpc.test';
 const BRK = 'outbound|8080|breaker|resilience.grpc.test';
 const FAULT = 'envoy.filters.http.fault';
@@ -48,8 +49,15 @@ describe('@meshlet/grpc resilience', () => {
             { name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER } },
           ],
         }),
+        // A31: with no route-level limit, the Listener's HCM max_stream_duration applies.
+        listener(HCM_TARGET, 'rc-hcm', { common_http_protocol_options: { max_stream_duration: '0.15s' } }),
       ],
       [TYPE_URLS.routeConfiguration]: [
+        {
+          '@type': TYPE_URLS.routeConfiguration,
+          name: 'rc-hcm',
+          virtual_hosts: [{ name: 'hcm', domains: [HCM_TARGET], routes: [{ match: { prefix: '' }, route: { cluster: F } }] }],
+        },
         {
           '@type': TYPE_URLS.routeConfiguration,
           name: 'rc-resilience',
@@ -96,6 +104,14 @@ describe('@meshlet/grpc resilience', () => {
     expect(r.code).toBe(grpc.status.DEADLINE_EXCEEDED);
     // The backend saw the route's limit, not the caller's 30 s.
     expect(flaky.deadlinesMs[before]).toBeLessThanOrEqual(200);
+  });
+
+  it("falls back to the Listener's max_stream_duration (A31)", async () => {
+    const hcm = env.client(HCM_TARGET);
+    const before = flaky.deadlinesMs.length;
+    const r = await hcm.call('t', { metadata: { 'x-delay-ms': '3000' }, deadlineMs: 30_000 });
+    expect(r.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(flaky.deadlinesMs[before]).toBeLessThanOrEqual(150);
   });
 
   it('uses grpc_timeout_header_max over max_stream_duration when set (A31)', async () => {
