@@ -23,7 +23,7 @@ import {
 } from '@meshlet/core';
 import { MeshletError, tracer, type MeshletErrorCode } from '@meshlet/xds-client';
 import { Agent, DecoratorHandler, Dispatcher } from 'undici';
-import { EndpointPools, type PoolFactory } from './endpoint-pools.js';
+import { EndpointPools, poolKey, type PoolFactory } from './endpoint-pools.js';
 import { asLegacy } from './legacy-handler.js';
 import { RoutedRequest, type RequestContext } from './routed-request.js';
 import { PASSTHROUGH_CLUSTER, RecordingHandler } from './passthrough-telemetry.js';
@@ -165,7 +165,9 @@ export class MeshAgent extends Dispatcher {
   #retainPools(): void {
     const keep = new Set<string>();
     for (const { target, scheme } of this.#origins.values()) {
-      for (const key of target.snapshot?.endpointKeys ?? []) keep.add(`${scheme}://${key}`);
+      for (const [name, cluster] of target.snapshot?.clusters ?? []) {
+        for (const h of cluster.lb?.hosts ?? []) keep.add(poolKey(name, `${scheme}://${h.key}`));
+      }
     }
     this.#pools.retain(keep);
   }

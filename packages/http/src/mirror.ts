@@ -3,7 +3,7 @@
 // request.
 import { selectMirrorClusters, type ForwardDecision, type TargetSnapshot } from '@meshlet/core';
 import type { Dispatcher } from 'undici';
-import type { EndpointPools } from './endpoint-pools.js';
+import { poolKey, type EndpointPools } from './endpoint-pools.js';
 import type { LegacyHandler } from './legacy-handler.js';
 
 type Body = Dispatcher.DispatchOptions['body'];
@@ -41,11 +41,16 @@ export function mirrorRequest(
   if (clusters.length === 0) return body;
   const send = (copyBody: string | Uint8Array | null): void => {
     for (const name of clusters) {
-      const host = target.snapshot.clusters.get(name)?.lb?.pick();
-      if (!host) continue;
+      const cluster = target.snapshot.clusters.get(name);
+      const host = cluster?.lb?.pick();
+      if (!cluster || !host) continue;
       const copy = { ...headers, host: `${target.host}-shadow` };
       const origin = `${target.scheme}://${host.key}`;
-      pools.get(origin).dispatch({ method, path, headers: copy, body: copyBody, origin }, DISCARD as Dispatcher.DispatchHandler);
+      try {
+        pools.get(origin, poolKey(name, origin), cluster).dispatch({ method, path, headers: copy, body: copyBody, origin }, DISCARD as Dispatcher.DispatchHandler);
+      } catch {
+        // A mirror never fails the request (max_connection_pools reached, say).
+      }
     }
   };
   if (body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array) {

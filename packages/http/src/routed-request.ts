@@ -52,7 +52,7 @@ import {
 import { MeshletError, tracer, type Clock, type HttpFilter, type RetryPolicy, type TimerHandle } from '@meshlet/xds-client';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { EndpointPools } from './endpoint-pools.js';
+import { poolKey, type EndpointPools } from './endpoint-pools.js';
 import { rawOfRecord, recordOfRaw, type LegacyHandler, type RawHeaders } from './legacy-handler.js';
 import { mirrorRequest } from './mirror.js';
 import { bufferBody, isReplayable } from './replay-body.js';
@@ -293,6 +293,15 @@ export class RoutedRequest {
       rec.attempt(host);
       rec.injectTraceHeaders((name, value) => (hdrs[name] = value));
     }
+    const t = upstreamOf(this.#scheme, this.#cluster.name, host);
+    let pool: Dispatcher;
+    try {
+      pool = this.#ctx.pools.get(t.origin, t.key, this.#cluster);
+    } catch (err) {
+      // max_connection_pools reached (UO), or the agent is closed.
+      this.#attemptFailed(undefined, { kind: 'overflow', host: host.key }, err as Error);
+      return;
+    }
     let pending: (() => void) | undefined;
     const breaker = this.#cluster.breaker;
     if (breaker !== undefined) {
@@ -313,8 +322,7 @@ export class RoutedRequest {
     if (perTry !== undefined) {
       attempt.timer = deadlinesOf(this.#ctx.mesh.clock).schedule(perTry, () => this.#perTryTimeout(attempt));
     }
-    const origin = originOf(this.#scheme, host);
-    this.#ctx.pools.get(origin).dispatch(upstreamOptions(this.#opts, origin, target.path, hdrs, body), attempt as Dispatcher.DispatchHandler);
+    pool.dispatch(upstreamOptions(this.#opts, t.origin, target.path, hdrs, body), attempt as Dispatcher.DispatchHandler);
   }
 
   // ---- what an attempt reports ----
@@ -808,14 +816,19 @@ function upstreamOptions(
   return out as unknown as Dispatcher.DispatchOptions;
 }
 
-/** `scheme://host:port` of a picked host, made once per host and scheme (hosts live as long as their snapshot). */
-const ORIGINS = { http: new WeakMap<object, string>(), https: new WeakMap<object, string>() };
-function originOf(scheme: string, host: { readonly key: string }): string {
-  const cache = scheme === 'https' ? ORIGINS.https : ORIGINS.http;
-  let origin = cache.get(host);
-  if (origin === undefined) {
-    origin = `${scheme}://${host.key}`;
-    cache.set(host, origin);
+/** The origin (`scheme://host:port`) of a picked host and the key of its cluster's pool, made once per host object. */
+const UPSTREAMS = { http: new WeakMap<object, Upstream>(), https: new WeakMap<object, Upstream>() };
+interface Upstream {
+  readonly origin: string;
+  readonly key: string;
+}
+function upstreamOf(scheme: string, cluster: string, host: { readonly key: string }): Upstream {
+  const cache = scheme === 'https' ? UPSTREAMS.https : UPSTREAMS.http;
+  let u = cache.get(host);
+  if (u === undefined) {
+    const origin = `${scheme}://${host.key}`;
+    u = { origin, key: poolKey(cluster, origin) };
+    cache.set(host, u);
   }
-  return origin;
+  return u;
 }
