@@ -21,6 +21,7 @@ const PRIMARY = 'outbound|8080|primary|balancing.grpc.test';
 const DNS = 'outbound|8080|dns|balancing.grpc.test';
 const WRR = 'outbound|8080|wrr|balancing.grpc.test';
 const PRIO = 'outbound|8080|prio|balancing.grpc.test';
+const RH_DEAD = 'outbound|8080|ring-dead|balancing.grpc.test';
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -85,6 +86,8 @@ describe('@meshlet/grpc balancing', () => {
                   caseRoute('agg', AGG),
                   caseRoute('wrr', WRR),
                   caseRoute('prio', PRIO),
+                  caseRoute('ring-dead', RH_DEAD, { hash_policy: [{ header: { header_name: 'x-user' } }] }),
+                  caseRoute('ring-channel', RH, { hash_policy: [{ filter_state: { key: 'io.grpc.channel_id' } }] }),
                 ],
               },
             ],
@@ -128,6 +131,7 @@ describe('@meshlet/grpc balancing', () => {
           },
           edsCluster(PRIMARY),
           edsCluster(PRIO),
+          edsCluster(RH_DEAD, { lb_policy: 'RING_HASH' }),
           edsCluster(WRR, {
             load_balancing_policy: {
               policies: [
@@ -168,6 +172,10 @@ describe('@meshlet/grpc balancing', () => {
           endpoints(OD, [
             ['127.0.0.1', odGood.port],
             ['127.0.0.1', odBad.port],
+          ]),
+          endpoints(RH_DEAD, [
+            ['127.0.0.1', deadPort],
+            ['127.0.0.1', rh[0]!.port],
           ]),
           endpoints(PRIO, [], {
             endpoints: [
@@ -215,6 +223,17 @@ describe('@meshlet/grpc balancing', () => {
     expect(homes.size).toBeGreaterThan(1);
     // With no hash the pick is random, and still succeeds.
     expect((await client.names(3, { metadata: { 'x-case': 'ring' } })).every((n) => n.startsWith('rh'))).toBe(true);
+  });
+
+  it('moves on around the ring past an endpoint that cannot be reached (A42)', async () => {
+    for (let u = 0; u < 8; u++) {
+      expect(await client.names(2, { metadata: { 'x-case': 'ring-dead', 'x-user': `user-${u}` } })).toEqual(['rh1', 'rh1']);
+    }
+  });
+
+  it('hashes the channel id for filter_state io.grpc.channel_id (A42)', async () => {
+    const names = await client.names(10, { metadata: { 'x-case': 'ring-channel' } });
+    expect(new Set(names).size).toBe(1);
   });
 
   it('sends fewer calls to the endpoint with more in flight (least request, A48)', async () => {
