@@ -85,6 +85,12 @@ describe('admin endpoint', () => {
     const bare = await startAdminServer({ mesh });
     try {
       expect((await fetch(`${bare.url}/stats/prometheus`)).status).toBe(404);
+      // Without a stats option: the mesh's own aggregation of Istio's metrics, once it is on.
+      mesh.telemetry.configure({ prometheus: true });
+      const own = await fetch(`${bare.url}/stats/prometheus`);
+      expect(own.status).toBe(200);
+      expect(own.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      mesh.telemetry.configure({ prometheus: false });
     } finally {
       await bare.close();
     }

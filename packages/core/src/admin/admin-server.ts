@@ -21,9 +21,10 @@ export interface AdminServerOptions {
   /** Interface to bind (default 127.0.0.1). Anything but loopback exposes the mesh's config. */
   readonly host?: string;
   /**
-   * The Prometheus text exposition served at /stats/prometheus, e.g. the mesh's telemetry
-   * or an OpenTelemetry Prometheus exporter's. Without it (or when it returns undefined)
-   * that route answers 404.
+   * The Prometheus text exposition served at /stats/prometheus, e.g. an OpenTelemetry
+   * Prometheus exporter's. Default: the mesh's own aggregation of Istio's metrics
+   * (`mesh.telemetry.prometheusText()`, on with `telemetry: { prometheus: true }`). When it
+   * returns undefined the route answers 404.
    */
   readonly stats?: () => string | undefined | Promise<string | undefined>;
 }
@@ -129,11 +130,11 @@ function routes(mesh: Mesh, stats: AdminServerOptions['stats']): Route[] {
     },
     {
       path: '/stats/prometheus',
-      help: 'metrics in the Prometheus text format (when the application gave startAdminServer a stats source)',
+      help: "Istio's metrics in the Prometheus text format (the mesh's aggregation, or the stats option's source)",
       handle: async (_url, res) => {
-        const text = stats ? await stats() : undefined;
+        const text = stats ? await stats() : mesh.telemetry.prometheusText();
         if (text === undefined) {
-          send(res, 404, TEXT_TYPE, 'no metrics here: start the admin server with a stats option (e.g. an OpenTelemetry Prometheus exporter), or scrape your own exporter\n');
+          send(res, 404, TEXT_TYPE, "no metrics here: turn on the mesh's aggregation (telemetry: { prometheus: true }), give startAdminServer a stats option, or scrape your own exporter\n");
           return;
         }
         send(res, 200, PROMETHEUS_TYPE, text);
