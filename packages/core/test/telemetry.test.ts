@@ -83,6 +83,8 @@ describe('Istio labels', () => {
     expect(serviceFromCluster('my-cluster', 'echo.test:8080')).toEqual({ service: 'echo.test', name: 'echo.test', namespace: undefined });
     expect(serviceFromCluster(undefined, '[::1]:8080')).toEqual({ service: '[::1]', name: '[::1]', namespace: undefined });
     expect(serviceFromClusterName('outbound|80|')).toBeUndefined();
+    expect(serviceFromCluster('PassthroughCluster', 'example.com:443')).toEqual({ service: 'example.com', name: 'PassthroughCluster', namespace: undefined });
+    expect(serviceFromCluster('BlackHoleCluster', 'nope:80')).toEqual({ service: 'nope', name: 'BlackHoleCluster', namespace: undefined });
     expect(serviceFromAuthority('api.prod.svc:80').namespace).toBe('prod');
   });
 
@@ -243,6 +245,29 @@ describe('MeshTelemetry', () => {
     const lines = t.prometheusText()!.split('\n').filter((l) => l.startsWith('istio_requests_total{'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/ 3$/);
+  });
+
+  it('a cluster that names no service stands for each call\'s authority (and Passthrough/BlackHole keep theirs)', () => {
+    const t = new MeshTelemetry({ prometheus: true });
+    const plain = cluster('c');
+    for (const [c, authority] of [
+      [plain, 'a.test:80'],
+      [plain, 'b.test:80'],
+      ['c', 'b.test:80'],
+      ['PassthroughCluster', 'example.com:443'],
+      ['PassthroughCluster', 'example.org:443'],
+    ] as const) {
+      const r = t.startCall({ reporter: 'source', protocol: 'http', authority })!;
+      r.route(c);
+      r.end({ status: 200 });
+    }
+    const services = t
+      .prometheusText()!
+      .split('\n')
+      .filter((l) => l.startsWith('istio_requests_total{'))
+      .map((l) => `${/destination_service="([^"]*)"/.exec(l)![1]} ${/destination_service_name="([^"]*)"/.exec(l)![1]} ${l.split(' ').at(-1)}`)
+      .sort();
+    expect(services).toEqual(['a.test a.test 1', 'b.test b.test 2', 'example.com PassthroughCluster 1', 'example.org PassthroughCluster 1']);
   });
 
   it('folds authorities past its bound into destination_service="unknown" instead of growing', () => {

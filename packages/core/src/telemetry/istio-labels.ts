@@ -123,17 +123,42 @@ export function namespaceFromPrincipal(principal: string | undefined): string | 
  * made to stands for it, as Envoy's Host-header fallback does.
  */
 export function serviceFromCluster(cluster: ClusterResource | string | undefined, authority: string): ServiceLabels {
-  if (cluster !== undefined && typeof cluster !== 'string') {
+  if (cluster === undefined) return serviceFromAuthority(authority);
+  const name = typeof cluster === 'string' ? cluster : cluster.name;
+  if (ISTIO_SPECIAL_CLUSTERS.has(name)) {
+    // Istio names these by the cluster: destination_service_name="PassthroughCluster" and
+    // the service by the host the call was for.
+    return Object.freeze({ service: serviceFromAuthority(authority).service, name, namespace: undefined });
+  }
+  return serviceOfCluster(cluster) ?? serviceFromAuthority(authority);
+}
+
+/**
+ * The service a cluster itself names (its Istio metadata, else its Istio name), or undefined
+ * when only the call's authority can say (and for Istio's special clusters).
+ */
+export function serviceOfCluster(cluster: ClusterResource | string): ServiceLabels | undefined {
+  const name = typeof cluster === 'string' ? cluster : cluster.name;
+  if (ISTIO_SPECIAL_CLUSTERS.has(name)) return undefined;
+  if (typeof cluster !== 'string') {
     const fromMeta = serviceFromMetadata(cluster.metadata);
     if (fromMeta) return fromMeta;
-    cluster = cluster.name;
   }
-  if (cluster !== undefined) {
-    const fromName = serviceFromClusterName(cluster);
-    if (fromName) return fromName;
-  }
-  return serviceFromAuthority(authority);
+  return serviceFromClusterName(name);
 }
+
+export function isIstioSpecialCluster(name: string): boolean {
+  return ISTIO_SPECIAL_CLUSTERS.has(name);
+}
+
+/** Clusters Istio's stats name by themselves (istio_stats.cc). */
+const ISTIO_SPECIAL_CLUSTERS: ReadonlySet<string> = new Set([
+  'BlackHoleCluster',
+  'PassthroughCluster',
+  'InboundPassthroughCluster',
+  'InboundPassthroughClusterIpv4',
+  'InboundPassthroughClusterIpv6',
+]);
 
 function serviceFromMetadata(metadata: Metadata | undefined): ServiceLabels | undefined {
   const services = metadata?.filterMetadata['istio']?.['services'];

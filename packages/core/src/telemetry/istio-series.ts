@@ -12,9 +12,11 @@ import { decodePeerMetadata } from './peer-metadata.js';
 import type { PrometheusData, PrometheusSource } from './prometheus-text.js';
 import {
   endpointWorkload,
+  isIstioSpecialCluster,
   istioLabels,
   serviceFromAuthority,
   serviceFromCluster,
+  serviceOfCluster,
   UNKNOWN,
   type IstioLabels,
   type ServiceLabels,
@@ -71,7 +73,8 @@ const OVERFLOW_SERVICE: ServiceLabels = Object.freeze({ service: UNKNOWN, name: 
 
 export class SeriesStore {
   readonly #local: WorkloadLabels;
-  readonly #servicesByCluster = new WeakMap<ClusterResource, ServiceEntry>();
+  /** A cluster's service, or its name when the call's authority names the service. */
+  readonly #servicesByCluster = new WeakMap<ClusterResource, ServiceEntry | string>();
   readonly #servicesByName = new Map<string, ServiceEntry>();
   readonly #servicesByLabels = new Map<string, ServiceEntry>();
   readonly #overflowService = new ServiceEntry(OVERFLOW_SERVICE);
@@ -93,23 +96,47 @@ export class SeriesStore {
     return this.#all;
   }
 
-  /** The destination service of a call routed to `cluster` (or, without one, to `authority`). */
+  /**
+   * The destination service of a call routed to `cluster` (or, without one, to `authority`).
+   * A cluster that names its service is looked up by itself; one that does not (no Istio
+   * metadata or name) stands for whatever authority the call was for.
+   */
   service(cluster: ClusterResource | string | undefined, authority: string): ServiceEntry {
-    if (cluster !== undefined && typeof cluster !== 'string') {
+    if (cluster === undefined) return this.#byAuthority(authority);
+    if (typeof cluster !== 'string') {
       let s = this.#servicesByCluster.get(cluster);
-      if (!s) {
-        s = this.#dedupe(serviceFromCluster(cluster, authority));
+      if (s === undefined) {
+        const labels = isIstioSpecialCluster(cluster.name) ? undefined : serviceOfCluster(cluster);
+        s = labels ? this.#dedupe(labels) : cluster.name;
         // Snapshots replace cluster objects on every change: the WeakMap lets old ones go.
         this.#servicesByCluster.set(cluster, s);
       }
-      return s;
+      return typeof s === 'string' ? this.#byClusterName(s, authority) : s;
     }
-    const name = cluster ?? authority;
+    return this.#byClusterName(cluster, authority);
+  }
+
+  #byClusterName(name: string, authority: string): ServiceEntry {
+    if (isIstioSpecialCluster(name)) return this.#byName(`${name}\u0001${authority}`, () => serviceFromCluster(name, authority));
     let s = this.#servicesByName.get(name);
+    if (s === undefined) {
+      const labels = serviceOfCluster(name);
+      if (!labels) return this.#byAuthority(authority);
+      s = this.#byName(name, () => labels);
+    }
+    return s;
+  }
+
+  #byAuthority(authority: string): ServiceEntry {
+    return this.#byName(`\u0000${authority}`, () => serviceFromAuthority(authority));
+  }
+
+  #byName(key: string, labels: () => ServiceLabels): ServiceEntry {
+    let s = this.#servicesByName.get(key);
     if (!s) {
       if (this.#servicesByName.size >= MAX_SERVICES) return this.#overflowService;
-      s = this.#dedupe(cluster !== undefined ? serviceFromCluster(cluster, authority) : serviceFromAuthority(authority));
-      this.#servicesByName.set(name, s);
+      s = this.#dedupe(labels());
+      this.#servicesByName.set(key, s);
     }
     return s;
   }
