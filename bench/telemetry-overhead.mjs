@@ -8,7 +8,9 @@
 //      withServerTelemetry with nothing listening, with the in-process Prometheus
 //      aggregation, and with an SDK MeterProvider; an undici Pool at concurrency 32 drives
 //      rotating rounds over the four ports.
-// (The client side through MeshAgent is measured once the recorder is wired into it.)
+//   3. The client side: meshFetch through MeshAgent with telemetry off, the in-process
+//      Prometheus aggregation, and an SDK MeterProvider (it says so when this build of
+//      MeshAgent does not record calls yet).
 //   node bench/telemetry-overhead.mjs [--rounds 6] [--requests 20000]
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -73,7 +75,79 @@ async function main() {
   console.log(`machine: ${cpus().length} × ${cpus()[0]?.model}, node ${process.version}`);
   recorderCost();
   await httpPath();
+  await meshAgentPath();
   process.exit(0);
+}
+
+/**
+ * The client side: meshFetch through three meshes on one control plane and backend
+ * (bench/lib/serve-http.mjs), telemetry off / in-process Prometheus / SDK MeterProvider,
+ * rotating rounds, each figure the median of its per-round ratio to "off" (the machine
+ * drifts between rounds more than the variants differ).
+ */
+async function meshAgentPath() {
+  const { createMesh, createMeshFetch } = await import('@meshlet/http');
+  const child = spawn(process.execPath, [new URL('./lib/serve-http.mjs', import.meta.url).pathname], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const { address } = await new Promise((resolve) => {
+    let b = '';
+    child.stdout.on('data', (d) => {
+      b += d;
+      if (b.includes('\n')) resolve(JSON.parse(b.split('\n')[0]));
+    });
+  });
+  const noop = { getMeter: () => metrics.getMeterProvider().getMeter('none') };
+  const sdk = new MeterProvider({ readers: [new PrometheusExporter({ preventServerStart: true })] });
+  const bootstrap = { xds_servers: [{ server_uri: address, channel_creds: [{ type: 'insecure' }] }], node: NODE };
+  const variants = {
+    off: { meterProvider: noop },
+    prometheus: { meterProvider: noop, prometheus: true },
+    sdk: { meterProvider: sdk },
+  };
+  const meshes = {};
+  const fetches = {};
+  for (const [name, telemetry] of Object.entries(variants)) {
+    meshes[name] = createMesh({ bootstrap, telemetry });
+    fetches[name] = createMeshFetch({ mesh: meshes[name] });
+  }
+  const requests = arg('--requests', 20_000);
+  const rounds = arg('--rounds', 6);
+  const concurrency = 32;
+  const run = async (f, n) => {
+    let next = 0;
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next++ < n) await (await f('http://bench.mesh.test/bench')).arrayBuffer();
+      }),
+    );
+    return n / ((performance.now() - start) / 1000);
+  };
+  for (const f of Object.values(fetches)) await run(f, 2000);
+  const recording = (meshes.prometheus.telemetry.prometheusText() ?? '').includes('reporter="source"');
+  const names = Object.keys(variants);
+  const perRound = Object.fromEntries(names.map((n) => [n, []]));
+  const ratios = Object.fromEntries(names.map((n) => [n, []]));
+  for (let r = 0; r < rounds; r++) {
+    const got = {};
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(i + r) % names.length];
+      got[name] = await run(fetches[name], requests);
+      perRound[name].push(got[name]);
+    }
+    for (const n of names) ratios[n].push(got[n] / got.off);
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  console.log(`meshFetch through MeshAgent, concurrency ${concurrency}, ${rounds} rotating rounds of ${requests} requests:`);
+  if (!recording) console.log('  (this build of MeshAgent does not record calls yet: the three variants do the same work)');
+  for (const n of names) {
+    const slower = n === 'off' ? '' : `  (${((1 - median(ratios[n])) * 100).toFixed(1)} % below off, median of per-round ratios)`;
+    console.log(`  telemetry ${n.padEnd(10)} ${String(Math.round(median(perRound[n]))).padStart(6)} req/s median (${perRound[n].map(Math.round).join(', ')})${slower}`);
+  }
+  for (const n of names) {
+    await fetches[n].agent.close();
+    meshes[n].close();
+  }
+  child.kill('SIGTERM');
 }
 
 function recorderCost() {
