@@ -15,7 +15,11 @@ export interface ServerTelemetryOptions {
   readonly telemetry?: MeshTelemetry;
   /** Report through this mesh's telemetry. Default: the process-wide mesh's. */
   readonly mesh?: Mesh;
-  /** destination_service (the FQDN callers know the server by). Default: the request's Host. */
+  /**
+   * The service's FQDN (`reviews.default.svc.cluster.local`): destination_service, with
+   * destination_service_name and _namespace taken from it, as from an Istio inbound cluster.
+   * Default: the request's Host header (without its port) names the service.
+   */
   readonly service?: string;
 }
 
@@ -65,6 +69,10 @@ export function withServerTelemetry<Req extends IncomingMessage, Res extends Ser
       listener.call(this, req, res);
       return;
     }
+    // A named service is what an Istio sidecar's inbound cluster names (its metadata's host):
+    // destination_service_name and _namespace come from the FQDN, and the access log shows
+    // the inbound cluster.
+    if (options.service) recorder.route(`inbound|${req.socket?.localPort ?? ''}||${options.service}`);
     // Istio's metadata exchange: a caller that sent its workload gets ours back.
     recorder.injectHeaders((name, value) => res.setHeader(name, value));
     countRequestBytes(req, (n) => recorder.requestBytes(n));
