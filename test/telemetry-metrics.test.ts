@@ -97,9 +97,11 @@ describe('Istio metrics through the OpenTelemetry SDK and the Prometheus exporte
     r!.end({ status: o.status, ...(o.flags ? { flags: o.flags } : {}), ...(o.grpcStatus !== undefined ? { grpcStatus: o.grpcStatus } : {}) });
   }
 
-  it('records nothing until a MeterProvider is registered, then picks it up on refresh', () => {
+  it('records nothing until a MeterProvider is registered, then picks it up on refresh', async () => {
     metrics.disable();
     const t = new MeshTelemetry({ node: NODE });
+    // Active for its access log only: the provider registered below is found all the same.
+    const logging = new MeshTelemetry({ node: NODE, accessLog: { write: () => {} } });
     expect(t.startCall({ reporter: 'source', protocol: 'http', authority: 'a:1' })).toBeUndefined();
     metrics.setGlobalMeterProvider(provider);
     // Still the old view until the next refresh (a config change, or every 1024th call).
@@ -110,6 +112,9 @@ describe('Istio metrics through the OpenTelemetry SDK and the Prometheus exporte
     expect(t.active).toBe(true);
     expect(t.startCall({ reporter: 'source', protocol: 'http', authority: 'a:1' })).toBeDefined();
     expect(new MeshTelemetry({ node: NODE }).active).toBe(true);
+    for (let i = 0; i < 1100; i++) logging.startCall({ reporter: 'source', protocol: 'http', authority: 'late.test:80' })!.end({ status: 200 });
+    const late = (await scrape()).samples.find((s) => s.name === 'istio_requests_total' && s.labels['destination_service'] === 'late.test');
+    expect(late?.value).toBeGreaterThan(0);
   });
 
   it('exports Istio names, types, label sets, values and Envoy buckets for success, 5xx, FI, UO, URX, UT', async () => {
@@ -167,11 +172,12 @@ describe('Istio metrics through the OpenTelemetry SDK and the Prometheus exporte
     expect(uo.labels['destination_canonical_revision']).toBe('latest');
 
     // Duration histogram: Envoy's buckets, cumulative counts, sum and count.
-    const okBuckets = samples.filter((s) => s.name === 'istio_request_duration_milliseconds_bucket' && s.labels['response_code'] === '200');
+    const reviews = (s: Sample) => s.labels['destination_service_name'] === 'reviews';
+    const okBuckets = samples.filter((s) => s.name === 'istio_request_duration_milliseconds_bucket' && s.labels['response_code'] === '200' && reviews(s));
     expect(okBuckets.map((s) => s.labels['le'])).toEqual([...ENVOY_DEFAULT_BUCKETS.map(String), '+Inf']);
     const le = (v: string) => okBuckets.find((s) => s.labels['le'] === v)!.value;
     expect([le('1'), le('5'), le('25'), le('50'), le('+Inf')]).toEqual([0, 1, 1, 2, 2]);
-    const sumOf = (name: string, code: string) => samples.find((s) => s.name === name && s.labels['response_code'] === code)!.value;
+    const sumOf = (name: string, code: string) => samples.find((s) => s.name === name && s.labels['response_code'] === code && reviews(s))!.value;
     expect(sumOf('istio_request_duration_milliseconds_sum', '200')).toBe(34);
     expect(sumOf('istio_request_duration_milliseconds_count', '200')).toBe(2);
     expect(sumOf('istio_request_duration_milliseconds_sum', '504')).toBe(15000);
@@ -180,7 +186,7 @@ describe('Istio metrics through the OpenTelemetry SDK and the Prometheus exporte
     expect(ut.find((s) => s.labels['le'] === '30000')!.value).toBe(1);
     expect(sumOf('istio_request_bytes_sum', '200')).toBe(40);
     expect(sumOf('istio_response_bytes_sum', '200')).toBe(2000);
-    const respBuckets = samples.filter((s) => s.name === 'istio_response_bytes_bucket' && s.labels['response_code'] === '200');
+    const respBuckets = samples.filter((s) => s.name === 'istio_response_bytes_bucket' && s.labels['response_code'] === '200' && reviews(s));
     expect(respBuckets.map((s) => s.labels['le'])).toEqual([...ENVOY_DEFAULT_BUCKETS.map(String), '+Inf']);
     // No label carries the path.
     expect(samples.some((s) => Object.values(s.labels).some((v) => v.includes('/reviews/0')))).toBe(false);

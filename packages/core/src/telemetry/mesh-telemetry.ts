@@ -139,7 +139,7 @@ export interface CallRecorder {
   end(result: CallResult): void;
 }
 
-/** While nothing listens, the global providers are looked at again every this many calls. */
+/** The global providers are looked at again every this many calls (and on every config change). */
 const RECHECK_EVERY = 1024;
 
 const defaultNow = (): number => performance.now();
@@ -212,8 +212,8 @@ export class MeshTelemetry {
 
   /**
    * Look at the MeterProvider and TracerProvider again. The mesh calls it whenever a target's
-   * config changes, and startCall every 1024th call while nothing listens, so a provider the
-   * application registers after the mesh was made is picked up without a per-call check.
+   * config changes, and startCall every 1024th call, so a provider the application registers
+   * after the mesh was made is picked up without a per-call check.
    */
   refresh(): void {
     const mp = this.#options.meterProvider ?? metrics.getMeterProvider();
@@ -236,12 +236,9 @@ export class MeshTelemetry {
 
   /** A recorder for one call, or undefined when nothing listens. */
   startCall(info: CallInfo): CallRecorder | undefined {
-    if (!this.#active) {
-      if (--this.#countdown > 0) return undefined;
-      this.refresh();
-      if (!this.#active) return undefined;
-    }
-    return new Call(this, info, this.#tracer);
+    // Every 1024th call looks for providers registered (or replaced) since: a decrement per call.
+    if (--this.#countdown <= 0) this.refresh();
+    return this.#active ? new Call(this, info, this.#tracer) : undefined;
   }
 
   /** Istio's metrics in Prometheus text format, when the in-process aggregation is on. */
