@@ -17,6 +17,8 @@ export interface BehaviorBackend {
   readonly attempts: Map<string, number>;
   /** Milliseconds left to each call's deadline when it arrived (Infinity: none). */
   readonly deadlinesMs: number[];
+  /** Each call's metadata, in arrival order. */
+  readonly metadata: grpc.Metadata[];
   /** Answer every held call. */
   release(): void;
   /** Resolves once `n` calls are in flight. */
@@ -59,6 +61,7 @@ export async function startBehaviorBackend(name: string, port = 0, options: Beha
     inFlight: 0,
     attempts: new Map(),
     deadlinesMs: [],
+    metadata: [],
     release() {
       for (const h of held.splice(0)) h();
     },
@@ -76,6 +79,7 @@ export async function startBehaviorBackend(name: string, port = 0, options: Beha
       const deadline = call.getDeadline();
       const ms = deadline instanceof Date ? deadline.getTime() - Date.now() : deadline === Infinity ? Infinity : Number(deadline) - Date.now();
       b.deadlinesMs.push(ms);
+      b.metadata.push(call.metadata);
       const md = call.metadata;
       const done = (err: grpc.ServiceError | null, reply?: string): void => {
         b.inFlight--;

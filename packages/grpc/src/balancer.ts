@@ -12,7 +12,7 @@ import type { Mesh, PickedHost } from '@meshlet/core';
 import { tracer } from '@meshlet/xds-client';
 import type { ChannelState, SnapshotListener } from './channel-state.js';
 import { ClusterPool, type PoolOwner } from './cluster-pool.js';
-import { PICK_CLUSTER, PICK_HASH } from './config-selector.js';
+import { PICK_CALL, PICK_CLUSTER, PICK_HASH } from './config-selector.js';
 import { meshletStatus } from './status.js';
 
 const trace = tracer('grpc');
@@ -54,7 +54,7 @@ class MeshletPicker implements experimental.Picker {
     }
     const pool = (entry.pool ??= new ClusterPool(entry.cs, this.balancer));
     const hash = args.extraPickInfo[PICK_HASH];
-    return pool.pick(hash ? BigInt(hash) : undefined);
+    return pool.pick(hash ? BigInt(hash) : undefined, this.state.recorders.get(args.extraPickInfo[PICK_CALL]));
   }
 }
 

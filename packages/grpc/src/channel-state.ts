@@ -9,6 +9,7 @@
 // the last such call has committed.
 import type { ClusterSnapshot, Mesh, MeshTarget, TargetSnapshot } from '@meshlet/core';
 import { tracer } from '@meshlet/xds-client';
+import { RecorderRegistry } from './call-telemetry.js';
 import type { ClusterPool } from './cluster-pool.js';
 
 const trace = tracer('grpc');
@@ -35,6 +36,8 @@ export class ChannelState {
   readonly target: MeshTarget;
   #snapshot: TargetSnapshot;
   readonly entries = new Map<string, ClusterEntry>();
+  /** Telemetry recorders of the calls in flight (only while telemetry listens). */
+  readonly recorders = new RecorderRegistry();
   #listener: SnapshotListener | undefined;
 
   constructor(mesh: Mesh, target: MeshTarget, snapshot: TargetSnapshot) {

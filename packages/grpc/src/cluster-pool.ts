@@ -25,6 +25,7 @@ import { connectivityState as ConnectivityState, experimental, status as Status 
 import {
   OutlierDetector,
   requestClock,
+  type CallRecorder,
   type ClusterLoadBalancer,
   type ClusterSnapshot,
   type Mesh,
@@ -165,7 +166,7 @@ export class ClusterPool {
   }
 
   /** The subchannel for one call (or one retry attempt) routed to this cluster. */
-  pick(hash: bigint | undefined): PickResult {
+  pick(hash: bigint | undefined, rec?: CallRecorder): PickResult {
     const lb = this.#lb;
     if (!lb) {
       const e = this.#lbError;
@@ -191,7 +192,7 @@ export class ClusterPool {
     if (slot === undefined) slot = this.#addSlot(host);
     switch (slot.state) {
       case ConnectivityState.READY:
-        return this.#complete(slot, host);
+        return this.#complete(slot, host, rec);
       case ConnectivityState.IDLE:
         slot.sc.startConnecting();
         return QUEUE;
@@ -232,7 +233,7 @@ export class ClusterPool {
     );
   }
 
-  #complete(slot: Slot, host: PickedHost): PickResult {
+  #complete(slot: Slot, host: PickedHost, rec: CallRecorder | undefined): PickResult {
     const breaker = this.#snapshot.breaker;
     const stats = host.stats;
     const detector = this.#detectors.get(slot.priority)?.detector;
@@ -245,6 +246,7 @@ export class ClusterPool {
       status: null,
       onCallStarted: () => {
         stats.activeRequests++;
+        rec?.attempt(host);
         // A32: the call counts against max_requests from its start to its end.
         const r = breaker?.tryAcquire('request');
         if (typeof r === 'function') release = r;
@@ -252,6 +254,7 @@ export class ClusterPool {
       onCallEnded: (code, _details, trailers) => {
         stats.activeRequests--;
         release?.();
+        rec?.attemptEnd({ status: 200 });
         if (wrr !== undefined) {
           const report = orcaReportOf(trailers);
           if (report !== undefined) wrr.record(key, report);

@@ -22,10 +22,12 @@ import {
   injectFault,
   xxhash64,
   FAULT_FILTER_TYPE_URL,
+  type CallRecorder,
   type ForwardDecision,
   type TargetSnapshot,
 } from '@meshlet/core';
-import { MeshletError, tracer, type HttpFilter, type Millis, type Route } from '@meshlet/xds-client';
+import { ERROR_CODES, MeshletError, tracer, type HttpFilter, type Millis, type Route } from '@meshlet/xds-client';
+import { telemetryFilterFactory } from './call-telemetry.js';
 import type { ChannelState } from './channel-state.js';
 import { failFilterFactory, faultFilterFactory } from './local-filters.js';
 import { requestFromCall } from './metadata-request.js';
@@ -39,6 +41,8 @@ type MethodConfig = CallConfig['methodConfig'];
 /** Keys of the pick information the config selector hands the picker. */
 export const PICK_CLUSTER = 'meshlet.cluster';
 export const PICK_HASH = 'meshlet.hash';
+/** The call's telemetry recorder id (only while telemetry listens). */
+export const PICK_CALL = 'meshlet.call';
 
 const CHANNEL_ID_KEY = 'io.grpc.channel_id';
 
@@ -99,8 +103,9 @@ function methodConfigFor(context: SnapshotContext, d: ForwardDecision): MethodCo
 const NO_METHOD_CONFIG: MethodConfig = { name: [] };
 const NO_PICK_INFO: Record<string, string> = {};
 
-function localFailure(code: 'MESHLET_NO_ROUTE' | 'MESHLET_NO_CLUSTER' | 'MESHLET_INVALID_OPTION', message: string): CallConfig {
+function localFailure(code: 'MESHLET_NO_ROUTE' | 'MESHLET_NO_CLUSTER' | 'MESHLET_INVALID_OPTION', message: string, rec?: CallRecorder): CallConfig {
   trace(() => `call failed before leaving: ${code}: ${message}`);
+  rec?.end({ status: 200, grpcStatus: Status.UNAVAILABLE, flags: ERROR_CODES[code] || '-' });
   // The status travels in a filter: grpc-js replaces a config selector status's details.
   return {
     methodConfig: NO_METHOD_CONFIG,
@@ -126,17 +131,19 @@ function route(state: ChannelState, method: string, metadata: Metadata, channelI
   const snapshot = state.snapshot;
   const req = requestFromCall(method, metadata, snapshot.authority);
   const d = snapshot.routeTable.route(req, state.mesh.random);
+  const rec = state.mesh.telemetry.startCall({ reporter: 'source', protocol: 'grpc', method: 'POST', path: method, authority: snapshot.authority, headers: req.headers });
   switch (d.kind) {
     case 'no_route':
       return localFailure(
         'MESHLET_NO_ROUTE',
         `no route for ${method} on ${snapshot.authority}${d.virtualHost ? ` in virtual host "${d.virtualHost.name}"` : ' (no virtual host matches)'}`,
+        rec,
       );
     case 'forward':
       break;
     default:
       // A28: a gRPC client can only forward; any other action fails the call.
-      return localFailure('MESHLET_NO_ROUTE', `route "${d.route.name}" for ${method} has a ${d.kind} action, which gRPC calls cannot take`);
+      return localFailure('MESHLET_NO_ROUTE', `route "${d.route.name}" for ${method} has a ${d.kind} action, which gRPC calls cannot take`, rec);
   }
   if (d.cluster === undefined) {
     return localFailure(
@@ -144,45 +151,57 @@ function route(state: ChannelState, method: string, metadata: Metadata, channelI
       d.clusterNotFound
         ? `route "${d.route.name}" takes its cluster from header "${d.action.cluster.kind === 'cluster_header' ? d.action.cluster.header : ''}", which the call does not carry`
         : `route "${d.route.name}" names a cluster specifier plugin ("${d.clusterSpecifierPlugin ?? ''}"), which meshlet does not support`,
+      rec,
     );
   }
   const entry = state.acquire(d.cluster);
-  if (entry === undefined) return localFailure('MESHLET_NO_CLUSTER', `cluster "${d.cluster}" (route "${d.route.name}") is not in the configuration`);
+  if (entry === undefined) return localFailure('MESHLET_NO_CLUSTER', `cluster "${d.cluster}" (route "${d.route.name}") is not in the configuration`, rec);
   const context = contextOf(snapshot);
   const committed = once(() => state.release(entry));
-  const filters = faultFilters(state, snapshot, context, d, committed);
+  const fault = faultFilter(state, snapshot, context, d, committed);
+  const pickInformation: Record<string, string> = { [PICK_CLUSTER]: d.cluster, [PICK_HASH]: requestHash(d, channelId) };
+  let filters = fault === undefined ? NO_FILTERS : [fault.filter];
+  if (rec !== undefined) {
+    rec.route(entry.cs.cluster ?? d.cluster);
+    const id = state.recorders.add(rec);
+    pickInformation[PICK_CALL] = id;
+    filters = [...filters, telemetryFilterFactory(rec, fault?.delayed ? DELAYED : NO_FLAGS, () => state.recorders.delete(id))];
+  }
   return {
     methodConfig: methodConfigFor(context, d),
     onCommitted: committed,
-    pickInformation: { [PICK_CLUSTER]: d.cluster, [PICK_HASH]: requestHash(d, channelId) },
+    pickInformation,
     status: Status.OK,
     dynamicFilterFactories: filters,
   };
 }
 
+const DELAYED: readonly string[] = ['DI'];
+const NO_FLAGS: readonly string[] = [];
+
 const NO_FILTERS: experimental.FilterFactory<experimental.Filter>[] = [];
 
-function faultFilters(
+function faultFilter(
   state: ChannelState,
   snapshot: TargetSnapshot,
   context: SnapshotContext,
   d: ForwardDecision,
   committed: () => void,
-): experimental.FilterFactory<experimental.Filter>[] {
+): { readonly filter: experimental.FilterFactory<experimental.Filter>; readonly delayed: boolean } | undefined {
   const filter = context.faultFilter;
-  if (filter === undefined) return NO_FILTERS;
+  if (filter === undefined) return undefined;
   const config = faultConfigForRoute(filter.name, filter, [
     d.weightedCluster?.typedPerFilterConfig,
     d.route.typedPerFilterConfig,
     d.virtualHost.typedPerFilterConfig,
   ]);
-  if (config === undefined) return NO_FILTERS;
+  if (config === undefined) return undefined;
   const mesh = state.mesh;
   const fault = injectFault(compileFault(config), d.request, mesh.random, mesh.activeFaults(`${snapshot.listenerName}/${filter.name}`));
-  if (fault === undefined) return NO_FILTERS;
+  if (fault === undefined) return undefined;
   trace(() => `fault filter: ${fault.flags.join('+')} for ${d.request.path}${fault.delayMs !== undefined ? ` (delay ${fault.delayMs} ms)` : ''}`);
   // An aborted call never reaches a picker, so grpc-js never commits it: release its cluster here.
-  return [faultFilterFactory(fault, mesh.clock, committed)];
+  return { filter: faultFilterFactory(fault, mesh.clock, committed), delayed: fault.delayMs !== undefined };
 }
 
 function once(f: () => void): () => void {
