@@ -205,6 +205,54 @@ describe('Istio metrics through the OpenTelemetry SDK and the Prometheus exporte
     expect(sent.every((s) => s.labels['request_protocol'] === 'grpc')).toBe(true);
   });
 
+  it('the in-process Prometheus text says exactly what the SDK\'s exporter says for the same calls', async () => {
+    const own = new PrometheusExporter({ preventServerStart: true });
+    const ownProvider = new MeterProvider({ readers: [own] });
+    let now = 0;
+    const both = new MeshTelemetry({ node: NODE, meterProvider: ownProvider, prometheus: true, now: () => now });
+    const outcomes = [
+      { status: 200, ms: 0.3, bytes: 0 },
+      { status: 200, ms: 12, bytes: 900 },
+      { status: 503, flags: 'UO', ms: 0, bytes: 0 },
+      { status: 504, flags: 'UT', ms: 15000, bytes: 0 },
+      { status: 200, ms: 1, bytes: 5000, grpc: 0 },
+      { status: 200, ms: 2, bytes: 10, grpc: 14 },
+    ];
+    for (const o of outcomes) {
+      const r = both.startCall({ reporter: 'source', protocol: o.grpc === undefined ? 'http' : 'grpc', authority: 'reviews:9080' })!;
+      r.route(REVIEWS);
+      r.attempt({ key: '10.0.0.1:9080', endpoint: { metadata: { filterMetadata: { istio: { workload: 'reviews-v1;bookinfo;reviews;v1;Kubernetes' } }, typedFilterMetadata: {} } } });
+      r.responseBytes(o.bytes);
+      if (o.grpc !== undefined) r.messages(1, 3);
+      const start = now;
+      now = start + o.ms;
+      r.end({ status: o.status, ...(o.flags ? { flags: o.flags } : {}), ...(o.grpc !== undefined ? { grpcStatus: o.grpc } : {}) });
+    }
+    const server = createServer((req, res) => own.getMetricsRequestHandler(req, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const sdkText = await (await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`)).text();
+      const normalize = (text: string) => {
+        const { samples, types } = parseExposition(text);
+        const lines = samples
+          .filter((s) => s.name.startsWith('istio_'))
+          .map((s) => {
+            const { otel_scope_name: _scope, ...labels } = s.labels;
+            return `${s.name}{${Object.entries(labels).sort().map(([k, v]) => `${k}=${v}`).join(',')}} ${s.value}`;
+          })
+          .sort();
+        return { lines, types: [...types].filter(([n]) => n.startsWith('istio_')).sort() };
+      };
+      const fromSdk = normalize(sdkText);
+      const fromOwn = normalize(both.prometheusText()!);
+      expect(fromOwn.lines.length).toBeGreaterThan(100);
+      expect(fromOwn).toEqual(fromSdk);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await ownProvider.shutdown();
+    }
+  });
+
   it('a Mesh reads its source_* labels from its bootstrap node', () => {
     const mesh = createMesh({
       bootstrap: { xds_servers: [{ server_uri: '127.0.0.1:1', channel_creds: [{ type: 'insecure' }] }], node: NODE },
