@@ -38,6 +38,17 @@ async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Pro
   }
 }
 
+/** Call until a reply comes from `backend` (every call must succeed on the way). */
+async function untilReply(client: EchoCaller, metadata: Record<string, string>, backend: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const r = await client.call(`probe${i}`, { metadata });
+    if (!r.ok) throw new Error(`probe failed: ${grpc.status[r.code]} ${r.details}`);
+    if (r.reply.startsWith(`${backend}:`)) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`no reply from ${backend}`);
+}
+
 function failures(results: readonly CallResult[]): string[] {
   return results.filter((r) => !r.ok).map((r) => `${grpc.status[r.code]}: ${r.details}`);
 }
@@ -119,6 +130,34 @@ describe('@meshlet/grpc under config changes', () => {
     // b1 left B's endpoints: it got no call once the update was in force.
     expect(b1.calls - b1Calls).toBeLessThanOrEqual(6);
     expect(env.cp.nacks()).toHaveLength(0);
+  });
+
+  it('lets calls in flight finish on a cluster that an update removes', async () => {
+    const client = env.client(TARGET);
+    const cp = env.cp;
+    cp.setResources(TYPE_URLS.cluster, [edsCluster(A), edsCluster(B)]);
+    cp.setResources(TYPE_URLS.clusterLoadAssignment, [endpoints(A, [['127.0.0.1', a1.port]]), endpoints(B, [['127.0.0.1', b3.port]])]);
+    cp.setResources(TYPE_URLS.routeConfiguration, [
+      routeConfig('rc-updates-2', [
+        { domains: [TARGET], routes: [{ prefix: ECHO, headers: [{ name: 'x-to-b', present_match: true }], cluster: B }, { prefix: ECHO, cluster: A }] },
+      ]),
+    ]);
+    await untilReply(client, { 'x-to-b': '1' }, 'b3');
+    // Calls on B that have their response headers (so grpc-js has committed them) but not yet their message.
+    const inFlight = Array.from({ length: 5 }, (_, i) =>
+      client.call(`slow${i}`, { metadata: { 'x-to-b': '1', 'x-delay-ms': '800', 'x-headers-first': '1' } }),
+    );
+    await b3.waitInFlight(5);
+    await new Promise((r) => setTimeout(r, 50));
+    // B leaves the route table and the cluster list.
+    cp.setResources(TYPE_URLS.routeConfiguration, [routeConfig('rc-updates-2', [{ domains: [TARGET], routes: [{ prefix: ECHO, cluster: A }] }])]);
+    cp.setResources(TYPE_URLS.cluster, [edsCluster(A)]);
+    cp.setResources(TYPE_URLS.clusterLoadAssignment, [endpoints(A, [['127.0.0.1', a1.port]])]);
+    // The update is in force (B's connections are being closed) while the five are still open.
+    await untilReply(client, { 'x-to-b': '1' }, 'a1');
+    expect(b3.inFlight).toBe(5);
+    const results = await Promise.all(inFlight);
+    expect(results.map((r) => r.reply)).toEqual([0, 1, 2, 3, 4].map((i) => `b3:slow${i}`));
   });
 
   it('fails no call while the control plane restarts; a new channel works during the outage', async () => {

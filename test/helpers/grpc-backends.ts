@@ -4,7 +4,7 @@
 //   attempts of that call id, then answer with the attempt number;
 // - `x-fail-code` alone: always fail with that code;
 // - `x-hold`: keep the call open until release() (for in-flight limits);
-// - `x-delay-ms`: answer after that long.
+// - `x-delay-ms`: answer after that long (with `x-headers-first`, send response headers at once).
 // It records the deadline each call arrived with (grpc-timeout) and the calls in flight.
 import * as grpc from '@grpc/grpc-js';
 import { ECHO_SERVICE } from './grpc-echo.js';
@@ -114,6 +114,7 @@ export async function startBehaviorBackend(name: string, port = 0, options: Beha
         return;
       }
       const delay = first(md, 'x-delay-ms');
+      if (first(md, 'x-headers-first') !== undefined) call.sendMetadata(new grpc.Metadata());
       if (delay !== undefined) setTimeout(() => done(null, reply), Number(delay));
       else done(null, reply);
     },
