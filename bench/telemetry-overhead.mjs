@@ -181,6 +181,7 @@ function recorderCost() {
   measure('in-process Prometheus aggregation', new MeshTelemetry({ node: NODE, prometheus: true }));
   const meterProvider = new MeterProvider({ readers: [new PrometheusExporter({ preventServerStart: true })] });
   measure('OpenTelemetry SDK MeterProvider', new MeshTelemetry({ node: NODE, meterProvider }));
+  measure('SDK MeterProvider, size histograms disabled', new MeshTelemetry({ node: NODE, meterProvider, disabledMetrics: ['istio_request_bytes', 'istio_response_bytes'] }));
   const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor({ export: (_s, cb) => cb({ code: 0 }), shutdown: async () => {} })] });
   measure('SDK MeterProvider + TracerProvider', new MeshTelemetry({ node: NODE, meterProvider, tracerProvider }));
   trace.disable();

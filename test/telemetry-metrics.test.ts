@@ -253,6 +253,17 @@ describe('Istio metrics through the OpenTelemetry SDK and the Prometheus exporte
     }
   });
 
+  it('disabled metrics are not created on the MeterProvider', async () => {
+    const own = new PrometheusExporter({ preventServerStart: true });
+    const ownProvider = new MeterProvider({ readers: [own] });
+    const t = new MeshTelemetry({ node: NODE, meterProvider: ownProvider, disabledMetrics: ['istio_request_bytes', 'istio_response_bytes'] });
+    t.startCall({ reporter: 'source', protocol: 'http', authority: 'reviews:9080' })!.end({ status: 200 });
+    const { resourceMetrics } = await own.collect();
+    const names = resourceMetrics.scopeMetrics.flatMap((m) => m.metrics.map((x) => x.descriptor.name)).sort();
+    expect(names).toEqual(['istio_request_duration_milliseconds', 'istio_requests_total']);
+    await ownProvider.shutdown();
+  });
+
   it('a Mesh reads its source_* labels from its bootstrap node', () => {
     const mesh = createMesh({
       bootstrap: { xds_servers: [{ server_uri: '127.0.0.1:1', channel_creds: [{ type: 'insecure' }] }], node: NODE },

@@ -190,6 +190,17 @@ describe('MeshTelemetry', () => {
     expect(line).toContain('destination_service="x"');
   });
 
+  it('leaves out disabled metrics, and names a misspelt one', () => {
+    const t = new MeshTelemetry({ prometheus: true, disabledMetrics: ['istio_request_bytes', 'istio_response_bytes'] });
+    t.startCall({ reporter: 'source', protocol: 'http', authority: 'a:1' })!.end({ status: 200 });
+    const text = t.prometheusText()!;
+    expect(text).toContain('istio_requests_total{');
+    expect(text).toContain('istio_request_duration_milliseconds_bucket{');
+    expect(text).not.toContain('istio_request_bytes');
+    expect(text).not.toContain('istio_response_bytes');
+    expect(() => new MeshTelemetry({ disabledMetrics: ['istio_request_size' as never] })).toThrow(/disabledMetrics: "istio_request_size"/);
+  });
+
   it('writes one JSON access log line per call with Envoy\'s fields', () => {
     const lines: string[] = [];
     const clock = manualClock();

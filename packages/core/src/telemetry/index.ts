@@ -30,6 +30,8 @@ export {
   ISTIO_RESPONSE_BYTES,
   ISTIO_REQUEST_MESSAGES,
   ISTIO_RESPONSE_MESSAGES,
+  ISTIO_METRIC_NAMES,
+  type IstioMetricName,
 } from './istio-metrics.js';
 export { renderPrometheusText, escapeLabelValue } from './prometheus-text.js';
 export {

@@ -31,6 +31,24 @@ export const ENVOY_DEFAULT_BUCKETS: readonly number[] = Object.freeze([
 
 export const METER_NAME = '@meshlet/core';
 
+/** Istio's HTTP/gRPC metric names; any of them can be switched off, as Istio's Telemetry API `disabled` does. */
+export type IstioMetricName =
+  | typeof ISTIO_REQUESTS_TOTAL
+  | typeof ISTIO_REQUEST_DURATION
+  | typeof ISTIO_REQUEST_BYTES
+  | typeof ISTIO_RESPONSE_BYTES
+  | typeof ISTIO_REQUEST_MESSAGES
+  | typeof ISTIO_RESPONSE_MESSAGES;
+
+export const ISTIO_METRIC_NAMES: readonly IstioMetricName[] = Object.freeze([
+  ISTIO_REQUESTS_TOTAL,
+  ISTIO_REQUEST_DURATION,
+  ISTIO_REQUEST_BYTES,
+  ISTIO_RESPONSE_BYTES,
+  ISTIO_REQUEST_MESSAGES,
+  ISTIO_RESPONSE_MESSAGES,
+]);
+
 /** The counts of one label set since the instruments were created. */
 export interface CountedSeries {
   readonly attrs: Attributes;
@@ -42,9 +60,10 @@ export interface CountedSeries {
 
 export interface IstioInstruments {
   readonly provider: MeterProvider;
-  readonly duration: Histogram<Attributes>;
-  readonly requestBytes: Histogram<Attributes>;
-  readonly responseBytes: Histogram<Attributes>;
+  /** Undefined when disabled. */
+  readonly duration: Histogram<Attributes> | undefined;
+  readonly requestBytes: Histogram<Attributes> | undefined;
+  readonly responseBytes: Histogram<Attributes> | undefined;
   /** Stop reporting the counters (the instruments are being replaced). */
   close(): void;
 }
@@ -57,30 +76,41 @@ const NoopMeter = createNoopMeter().constructor;
  * The instruments of a provider, or undefined when the provider is the API's no-op.
  * `series` lists the label sets whose counters the SDK reads at collection.
  */
-export function createIstioInstruments(provider: MeterProvider, series: () => Iterable<CountedSeries>, version?: string): IstioInstruments | undefined {
+export function createIstioInstruments(
+  provider: MeterProvider,
+  series: () => Iterable<CountedSeries>,
+  disabled: ReadonlySet<string> = new Set(),
+  version?: string,
+): IstioInstruments | undefined {
   const meter: Meter = provider.getMeter(METER_NAME, version);
   if (meter instanceof NoopMeter) return undefined;
+  const on = (name: IstioMetricName) => !disabled.has(name);
   const buckets = { advice: { explicitBucketBoundaries: [...ENVOY_DEFAULT_BUCKETS] } };
-  const requests = meter.createObservableCounter(ISTIO_REQUESTS_TOTAL, { description: 'Requests, by Istio standard labels' });
-  const requestMessages = meter.createObservableCounter(ISTIO_REQUEST_MESSAGES, { description: 'gRPC messages sent by the client' });
-  const responseMessages = meter.createObservableCounter(ISTIO_RESPONSE_MESSAGES, { description: 'gRPC messages sent by the server' });
-  const observables: ObservableCounter<Attributes>[] = [requests, requestMessages, responseMessages];
+  const counter = (name: IstioMetricName, description: string) => (on(name) ? meter.createObservableCounter(name, { description }) : undefined);
+  const requests = counter(ISTIO_REQUESTS_TOTAL, 'Requests, by Istio standard labels');
+  const requestMessages = counter(ISTIO_REQUEST_MESSAGES, 'gRPC messages sent by the client');
+  const responseMessages = counter(ISTIO_RESPONSE_MESSAGES, 'gRPC messages sent by the server');
+  const observables = [requests, requestMessages, responseMessages].filter((o): o is ObservableCounter<Attributes> => o !== undefined);
   const callback: BatchObservableCallback<Attributes> = (result) => {
     for (const s of series()) {
       if (s.otelRequests === 0) continue;
-      result.observe(requests, s.otelRequests, s.attrs);
+      if (requests) result.observe(requests, s.otelRequests, s.attrs);
       if (s.grpc) {
-        result.observe(requestMessages, s.otelRequestMessages, s.attrs);
-        result.observe(responseMessages, s.otelResponseMessages, s.attrs);
+        if (requestMessages) result.observe(requestMessages, s.otelRequestMessages, s.attrs);
+        if (responseMessages) result.observe(responseMessages, s.otelResponseMessages, s.attrs);
       }
     }
   };
-  meter.addBatchObservableCallback(callback, observables);
+  if (observables.length > 0) meter.addBatchObservableCallback(callback, observables);
+  const histogram = (name: IstioMetricName, description: string, unit: string) =>
+    on(name) ? meter.createHistogram(name, { description, unit, ...buckets }) : undefined;
   return {
     provider,
-    duration: meter.createHistogram(ISTIO_REQUEST_DURATION, { description: 'Request duration', unit: 'ms', ...buckets }),
-    requestBytes: meter.createHistogram(ISTIO_REQUEST_BYTES, { description: 'Request body size', unit: 'By', ...buckets }),
-    responseBytes: meter.createHistogram(ISTIO_RESPONSE_BYTES, { description: 'Response body size', unit: 'By', ...buckets }),
-    close: () => meter.removeBatchObservableCallback(callback, observables),
+    duration: histogram(ISTIO_REQUEST_DURATION, 'Request duration', 'ms'),
+    requestBytes: histogram(ISTIO_REQUEST_BYTES, 'Request body size', 'By'),
+    responseBytes: histogram(ISTIO_RESPONSE_BYTES, 'Response body size', 'By'),
+    close: () => {
+      if (observables.length > 0) meter.removeBatchObservableCallback(callback, observables);
+    },
   };
 }

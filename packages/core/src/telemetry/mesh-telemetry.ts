@@ -23,11 +23,18 @@ import {
   type Tracer,
   type TracerProvider,
 } from '@opentelemetry/api';
-import type { ClusterResource, Metadata, NodeConfig } from '@meshlet/xds-client';
+import { MeshletError, type ClusterResource, type Metadata, type NodeConfig } from '@meshlet/xds-client';
 import type { RequestHeaders } from '../request.js';
 import { formatAccessLogLine, type AccessLogSink } from './access-log.js';
 import { localWorkload, UNKNOWN, type WorkloadLabels } from './istio-labels.js';
-import { createIstioInstruments, ENVOY_DEFAULT_BUCKETS, METER_NAME, type IstioInstruments } from './istio-metrics.js';
+import {
+  createIstioInstruments,
+  ENVOY_DEFAULT_BUCKETS,
+  ISTIO_METRIC_NAMES,
+  METER_NAME,
+  type IstioInstruments,
+  type IstioMetricName,
+} from './istio-metrics.js';
 import { SeriesStore, type PeerEntry, type ServiceEntry } from './istio-series.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, peerMetadataHeaders, type PeerMetadataHeaders } from './peer-metadata.js';
 import { PrometheusData, renderPrometheusText } from './prometheus-text.js';
@@ -53,6 +60,11 @@ export interface TelemetryOptions {
    * peer's, so both sides know each other's workload (as Envoy sidecars do). Default true.
    */
   readonly metadataExchange?: boolean;
+  /**
+   * Istio metrics not to record, as Istio's Telemetry API `disabled` overrides do; e.g. the
+   * two size histograms, which cost an SDK as much as the duration histogram does.
+   */
+  readonly disabledMetrics?: readonly IstioMetricName[];
   /** Monotonic milliseconds for durations (default `performance.now`); inject in tests. */
   readonly now?: () => number;
   /** Wall-clock milliseconds for start times (default `Date.now`). */
@@ -139,6 +151,16 @@ export interface CallRecorder {
   end(result: CallResult): void;
 }
 
+/** Options are checked where they are given: a misspelt metric name would silently disable nothing. */
+function disabledSet(names: readonly string[] | undefined): ReadonlySet<string> {
+  for (const n of names ?? []) {
+    if (!(ISTIO_METRIC_NAMES as readonly string[]).includes(n)) {
+      throw new MeshletError('MESHLET_INVALID_OPTION', `telemetry.disabledMetrics: "${n}" is not one of ${ISTIO_METRIC_NAMES.join(', ')}`);
+    }
+  }
+  return new Set(names ?? []);
+}
+
 /** The global providers are looked at again every this many calls (and on every config change). */
 const RECHECK_EVERY = 1024;
 
@@ -152,6 +174,7 @@ export class MeshTelemetry {
   #tracer: Tracer | undefined;
   #tracerSource: TracerProvider | undefined;
   #prometheus = false;
+  #disabled: ReadonlySet<string> = new Set();
   #propagation: readonly TracePropagationFormat[];
   /** This workload's metadata exchange headers (undefined without a node, or when switched off). */
   readonly #exchangeHeaders: PeerMetadataHeaders | undefined;
@@ -169,6 +192,7 @@ export class MeshTelemetry {
     this.#options = options;
     this.#propagation = options.propagation ?? DEFAULT_PROPAGATION;
     this.#prometheus = options.prometheus === true;
+    this.#disabled = disabledSet(options.disabledMetrics);
     this.#exchangeHeaders = peerMetadataHeaders(options.node, this.#local);
     this.#exchange = options.metadataExchange === false ? undefined : this.#exchangeHeaders;
     this.refresh();
@@ -203,6 +227,12 @@ export class MeshTelemetry {
     this.#options = { ...this.#options, ...options };
     if ('propagation' in options) this.#propagation = options.propagation ?? DEFAULT_PROPAGATION;
     if ('metadataExchange' in options) this.#exchange = options.metadataExchange === false ? undefined : this.#exchangeHeaders;
+    if ('disabledMetrics' in options) {
+      this.#disabled = disabledSet(options.disabledMetrics);
+      // The instruments are made again without (or with) the disabled ones.
+      this.#instruments?.close();
+      this.#instruments = undefined;
+    }
     if ('prometheus' in options && (options.prometheus === true) !== this.#prometheus) {
       this.#prometheus = options.prometheus === true;
       for (const s of this.#store.all()) s.prom = undefined;
@@ -219,7 +249,7 @@ export class MeshTelemetry {
     const mp = this.#options.meterProvider ?? metrics.getMeterProvider();
     if (mp !== this.#instruments?.provider) {
       this.#instruments?.close();
-      this.#instruments = createIstioInstruments(mp, () => this.#store.all());
+      this.#instruments = createIstioInstruments(mp, () => this.#store.all(), this.#disabled);
       // A new provider counts from zero.
       for (const s of this.#store.all()) s.otelRequests = s.otelRequestMessages = s.otelResponseMessages = 0;
     }
@@ -243,7 +273,7 @@ export class MeshTelemetry {
 
   /** Istio's metrics in Prometheus text format, when the in-process aggregation is on. */
   prometheusText(): string | undefined {
-    return this.#prometheus ? renderPrometheusText(this.#store.all()) : undefined;
+    return this.#prometheus ? renderPrometheusText(this.#store.all(), this.#disabled) : undefined;
   }
 
   /** @internal */
@@ -277,9 +307,9 @@ export class MeshTelemetry {
     if (instruments) {
       const attrs = s.attrs;
       s.otelRequests++;
-      instruments.duration.record(durationMs, attrs);
-      instruments.requestBytes.record(call.requestBytesTotal, attrs);
-      instruments.responseBytes.record(call.responseBytesTotal, attrs);
+      instruments.duration?.record(durationMs, attrs);
+      instruments.requestBytes?.record(call.requestBytesTotal, attrs);
+      instruments.responseBytes?.record(call.responseBytesTotal, attrs);
       if (s.grpc) {
         s.otelRequestMessages += call.messagesSent;
         s.otelResponseMessages += call.messagesReceived;

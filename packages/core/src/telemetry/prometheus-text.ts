@@ -70,18 +70,24 @@ function labelText(labels: Readonly<Record<string, string>>): string {
 }
 
 /** The exposition text of every label set that recorded a call. */
-export function renderPrometheusText(sources: Iterable<PrometheusSource>): string {
+export function renderPrometheusText(sources: Iterable<PrometheusSource>, disabled: ReadonlySet<string> = new Set()): string {
   const live: Array<{ text: string; grpc: boolean; data: PrometheusData }> = [];
   for (const s of sources) if (s.prom && s.prom.requests > 0) live.push({ text: labelText(s.labels), grpc: s.grpc, data: s.prom });
-  let out = `# HELP ${ISTIO_REQUESTS_TOTAL} Requests, by Istio standard labels\n# TYPE ${ISTIO_REQUESTS_TOTAL} counter\n`;
-  for (const s of live) out += `${ISTIO_REQUESTS_TOTAL}{${s.text}} ${s.data.requests}\n`;
-  out += histogram(ISTIO_REQUEST_DURATION, 'Request duration in milliseconds', live, (d) => d.duration);
-  out += histogram(ISTIO_REQUEST_BYTES, 'Request body size in bytes', live, (d) => d.requestBytes);
-  out += histogram(ISTIO_RESPONSE_BYTES, 'Response body size in bytes', live, (d) => d.responseBytes);
+  const on = (name: string) => !disabled.has(name);
+  let out = '';
+  if (on(ISTIO_REQUESTS_TOTAL)) {
+    out += `# HELP ${ISTIO_REQUESTS_TOTAL} Requests, by Istio standard labels\n# TYPE ${ISTIO_REQUESTS_TOTAL} counter\n`;
+    for (const s of live) out += `${ISTIO_REQUESTS_TOTAL}{${s.text}} ${s.data.requests}\n`;
+  }
+  if (on(ISTIO_REQUEST_DURATION)) out += histogram(ISTIO_REQUEST_DURATION, 'Request duration in milliseconds', live, (d) => d.duration);
+  if (on(ISTIO_REQUEST_BYTES)) out += histogram(ISTIO_REQUEST_BYTES, 'Request body size in bytes', live, (d) => d.requestBytes);
+  if (on(ISTIO_RESPONSE_BYTES)) out += histogram(ISTIO_RESPONSE_BYTES, 'Response body size in bytes', live, (d) => d.responseBytes);
   const grpc = live.filter((s) => s.grpc);
-  if (grpc.length > 0) {
+  if (grpc.length > 0 && on(ISTIO_REQUEST_MESSAGES)) {
     out += `# HELP ${ISTIO_REQUEST_MESSAGES} gRPC messages sent by the client\n# TYPE ${ISTIO_REQUEST_MESSAGES} counter\n`;
     for (const s of grpc) out += `${ISTIO_REQUEST_MESSAGES}{${s.text}} ${s.data.requestMessages}\n`;
+  }
+  if (grpc.length > 0 && on(ISTIO_RESPONSE_MESSAGES)) {
     out += `# HELP ${ISTIO_RESPONSE_MESSAGES} gRPC messages sent by the server\n# TYPE ${ISTIO_RESPONSE_MESSAGES} counter\n`;
     for (const s of grpc) out += `${ISTIO_RESPONSE_MESSAGES}{${s.text}} ${s.data.responseMessages}\n`;
   }
