@@ -137,7 +137,16 @@ export class MeshletBalancer implements experimental.LoadBalancer, PoolOwner, Sn
   }
 
   createSubchannel(host: PickedHost): experimental.SubchannelInterface {
-    return this.#helper.createSubchannel({ host: host.address.host, port: host.address.port }, this.#subchannelOptions);
+    const sc = this.#helper.createSubchannel({ host: host.address.host, port: host.address.port }, this.#subchannelOptions);
+    sc.ref();
+    // channelz shows the channel's subchannels, as grpc-js's own policies register theirs.
+    this.#helper.addChannelzChild(sc.getChannelzRef());
+    return sc;
+  }
+
+  releaseSubchannel(sc: experimental.SubchannelInterface): void {
+    this.#helper.removeChannelzChild(sc.getChannelzRef());
+    sc.unref();
   }
 
   #publish(): void {

@@ -49,6 +49,8 @@ export type ConnectMode = 'all' | 'on_demand';
 export interface PoolOwner {
   readonly mesh: Mesh;
   createSubchannel(host: PickedHost): SubchannelInterface;
+  /** The subchannel is no longer used by this pool. */
+  releaseSubchannel(sc: SubchannelInterface): void;
   /** Something a queued pick waits for changed: publish a new picker (coalesced). */
   changed(): void;
 }
@@ -279,7 +281,6 @@ export class ClusterPool {
     // A subchannel shared with another channel may already have failed.
     slot.failing = slot.state === ConnectivityState.TRANSIENT_FAILURE;
     this.#slots.set(host.key, slot);
-    sc.ref();
     sc.addConnectivityStateListener(slot.listener);
     if (this.#mode === 'all' && slot.state !== ConnectivityState.READY) sc.startConnecting();
     trace(() => `cluster ${this.name}: subchannel for ${host.key} (${ConnectivityState[slot.state]})`);
@@ -290,7 +291,7 @@ export class ClusterPool {
 
   #removeSlot(slot: Slot): void {
     slot.sc.removeConnectivityStateListener(slot.listener);
-    slot.sc.unref();
+    this.#owner.releaseSubchannel(slot.sc);
     this.#slots.delete(slot.key);
   }
 
