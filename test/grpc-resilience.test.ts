@@ -201,4 +201,23 @@ describe('@meshlet/grpc resilience', () => {
     expect((await client.call('h4', { metadata: md('breaker') })).reply).toBe('held:h4');
     expect(held.calls).toBe(3);
   });
+
+  it('admits no more than max_requests of a burst picked at once (A32)', async () => {
+    const before = held.calls;
+    const burst = Array.from({ length: 10 }, (_, i) => client.call(`b${i}`, { metadata: md('breaker', { 'x-hold': '1' }) }));
+    await held.waitInFlight(2);
+    const settled: Array<{ ok: boolean; details: string }> = [];
+    for (const p of burst) void p.then((r) => settled.push(r));
+    const deadline = Date.now() + 5000;
+    while (settled.length < 8 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(settled).toHaveLength(8);
+    expect(settled.every((r) => !r.ok && r.details.startsWith('UO MESHLET_OVERFLOW'))).toBe(true);
+    expect(held.calls - before).toBe(2);
+    held.release();
+    const all = await Promise.all(burst);
+    expect(all.filter((r) => r.ok)).toHaveLength(2);
+    // Every slot was given back.
+    expect((await client.call('after', { metadata: md('breaker') })).ok).toBe(true);
+    expect(env.mesh.breakers.peek(BRK)?.active('request')).toBe(0);
+  });
 });

@@ -21,11 +21,19 @@
 // Per call: the circuit breaker (gRFC A32: max_requests; over it the call is dropped with
 // UNAVAILABLE, flag UO), EDS drop_overloads (A27), the active-request count least request
 // reads (A48), and the call's status for outlier detection.
+//
+// The breaker slot is taken when the pick completes, as grpc-go does, so that a burst of calls
+// picked in one tick cannot all pass the limit (grpc-js-xds counts from the call's start). A
+// completed pick whose call never starts (grpc-js picks again when the subchannel stopped being
+// READY meanwhile) keeps its slot for the next pick of the same call: the call's pick
+// information object identifies it. Should a call end without starting, the slot is given back
+// when that object is collected.
 import { connectivityState as ConnectivityState, experimental, status as Status } from '@grpc/grpc-js';
 import {
   OutlierDetector,
   requestClock,
   type CallRecorder,
+  type ClusterCircuitBreaker,
   type ClusterLoadBalancer,
   type ClusterSnapshot,
   type Mesh,
@@ -72,6 +80,28 @@ export function connectModeOf(policy: string): ConnectMode {
 }
 
 const NO_HOSTS: readonly PickedHost[] = [];
+
+/** A breaker slot taken by a completed pick whose call has not started yet. */
+interface Admission {
+  readonly breaker: ClusterCircuitBreaker;
+  readonly release: () => void;
+}
+
+/** Admissions by the call's pick information (one object per call, shared by its picks). */
+const pendingAdmissions = new WeakMap<object, Admission>();
+const abandoned = new FinalizationRegistry<Admission>((a) => a.release());
+
+/** The call's breaker slot: the one an earlier pick of it took, or a new one; undefined when the breaker is full. */
+function admit(breaker: ClusterCircuitBreaker, call: object): Admission | undefined {
+  const pending = pendingAdmissions.get(call);
+  if (pending !== undefined && pending.breaker === breaker) return pending;
+  const r = breaker.tryAcquire('request');
+  if (typeof r !== 'function') return undefined;
+  const admission = { breaker, release: r };
+  pendingAdmissions.set(call, admission);
+  abandoned.register(call, admission, admission);
+  return admission;
+}
 
 export class ClusterPool {
   readonly name: string;
@@ -168,7 +198,10 @@ export class ClusterPool {
   }
 
   /** The subchannel for one call (or one retry attempt) routed to this cluster. */
-  pick(hash: bigint | undefined, rec?: CallRecorder): PickResult {
+  /**
+   * `call` identifies the call across its picks (grpc-js's pick information object for it).
+   */
+  pick(call: object, hash: bigint | undefined, rec?: CallRecorder): PickResult {
     const lb = this.#lb;
     if (!lb) {
       const e = this.#lbError;
@@ -181,10 +214,7 @@ export class ClusterPool {
       }
     }
     const breaker = this.#snapshot.breaker;
-    if (breaker && !breaker.canAcquire('request')) {
-      const limit = breaker.thresholds().maxRequests;
-      return failure(meshletStatus('MESHLET_OVERFLOW', `cluster "${this.name}": circuit breaker max_requests (${limit}) reached`), true);
-    }
+    if (breaker !== undefined && !breaker.canAcquire('request') && pendingAdmissions.get(call)?.breaker !== breaker) return this.#overflow(breaker);
     const ctx = hash === undefined ? this.#ctx : { exclude: this.#exclude, hash };
     const host = (this.#wrr !== undefined ? this.#wrr.pick(lb.hosts, this.#ctx.exclude) : undefined) ?? lb.pick(ctx);
     if (!host) {
@@ -194,7 +224,7 @@ export class ClusterPool {
     if (slot === undefined) slot = this.#addSlot(host);
     switch (slot.state) {
       case ConnectivityState.READY:
-        return this.#complete(slot, host, rec);
+        return this.#complete(call, slot, host, rec);
       case ConnectivityState.IDLE:
         slot.sc.startConnecting();
         return QUEUE;
@@ -235,13 +265,17 @@ export class ClusterPool {
     );
   }
 
-  #complete(slot: Slot, host: PickedHost, rec: CallRecorder | undefined): PickResult {
+  #complete(call: object, slot: Slot, host: PickedHost, rec: CallRecorder | undefined): PickResult {
     const breaker = this.#snapshot.breaker;
+    let admission: Admission | undefined;
+    if (breaker !== undefined) {
+      admission = admit(breaker, call);
+      if (admission === undefined) return this.#overflow(breaker);
+    }
     const stats = host.stats;
     const detector = this.#detectors.get(slot.priority)?.detector;
     const key = slot.key;
     const wrr = this.#wrr;
-    let release: (() => void) | undefined;
     return {
       pickResultType: experimental.PickResultType.COMPLETE,
       subchannel: slot.sc,
@@ -249,13 +283,15 @@ export class ClusterPool {
       onCallStarted: () => {
         stats.activeRequests++;
         rec?.attempt(host);
-        // A32: the call counts against max_requests from its start to its end.
-        const r = breaker?.tryAcquire('request');
-        if (typeof r === 'function') release = r;
+        if (admission !== undefined) {
+          // A32: the slot is this attempt's until it ends.
+          pendingAdmissions.delete(call);
+          abandoned.unregister(admission);
+        }
       },
       onCallEnded: (code, _details, trailers) => {
         stats.activeRequests--;
-        release?.();
+        admission?.release();
         rec?.attemptEnd({ status: 200 });
         if (wrr !== undefined) {
           const report = orcaReportOf(trailers);
@@ -265,6 +301,11 @@ export class ClusterPool {
         detector?.record(key, code === Status.OK ? 'success' : 'failure');
       },
     };
+  }
+
+  #overflow(breaker: ClusterCircuitBreaker): PickResult {
+    const limit = breaker.thresholds().maxRequests;
+    return failure(meshletStatus('MESHLET_OVERFLOW', `cluster "${this.name}": circuit breaker max_requests (${limit}) reached`), true);
   }
 
   #addSlot(host: PickedHost): Slot {
