@@ -101,4 +101,21 @@ describe('@meshlet/grpc bad input', () => {
     expect(r.code).toBe(grpc.status.UNAVAILABLE);
     expect(r.details).toContain('meshlet_cluster_manager was selected without the meshlet resolver');
   });
+
+  it('fails calls with the reason when the default mesh has no bootstrap', async () => {
+    const saved = [process.env.GRPC_XDS_BOOTSTRAP, process.env.GRPC_XDS_BOOTSTRAP_CONFIG];
+    delete process.env.GRPC_XDS_BOOTSTRAP;
+    delete process.env.GRPC_XDS_BOOTSTRAP_CONFIG;
+    try {
+      register({ scheme: 'meshlet-no-bootstrap' });
+      const c = echoCaller(`meshlet-no-bootstrap:///${TARGET}`);
+      extra.push(c);
+      const r = await c.call('x');
+      expect(r.code).toBe(grpc.status.UNAVAILABLE);
+      expect(r.details).toContain('MESHLET_BOOTSTRAP_NOT_FOUND');
+    } finally {
+      if (saved[0] !== undefined) process.env.GRPC_XDS_BOOTSTRAP = saved[0];
+      if (saved[1] !== undefined) process.env.GRPC_XDS_BOOTSTRAP_CONFIG = saved[1];
+    }
+  });
 });
