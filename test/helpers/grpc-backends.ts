@@ -131,3 +131,30 @@ export async function startBehaviorBackend(name: string, port = 0, options: Beha
     });
   return b;
 }
+
+const bytes = (b: Buffer): Buffer => b;
+
+/** Streaming methods over raw bytes: `Count` streams n replies; `Chat` echoes each message. */
+export const STREAM_SERVICE: grpc.ServiceDefinition = {
+  Count: { path: '/meshlet.test.StreamService/Count', requestStream: false, responseStream: true, requestSerialize: bytes, requestDeserialize: bytes, responseSerialize: bytes, responseDeserialize: bytes },
+  Chat: { path: '/meshlet.test.StreamService/Chat', requestStream: true, responseStream: true, requestSerialize: bytes, requestDeserialize: bytes, responseSerialize: bytes, responseDeserialize: bytes },
+};
+
+export async function startStreamBackend(name: string): Promise<{ port: number; close(): Promise<void> }> {
+  const server = new grpc.Server();
+  server.addService(STREAM_SERVICE, {
+    Count: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
+      const n = Number(call.request.toString());
+      for (let i = 0; i < n; i++) call.write(Buffer.from(`${name}:${i}`));
+      call.end();
+    },
+    Chat: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+      call.on('data', (m: Buffer) => call.write(Buffer.from(`${name}:${m.toString()}`)));
+      call.on('end', () => call.end());
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return { port, close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())) };
+}
