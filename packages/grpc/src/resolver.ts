@@ -5,7 +5,8 @@
 // - a service config selecting the `meshlet_cluster_manager` balancer;
 // - attributes: the config selector that routes each call, and the ChannelState the
 //   balancer picks from.
-// The first complete config is reported once; later snapshots only update the ChannelState
+// The first complete config is reported once (again only when grpc-js restarts the resolver
+// after the channel was idle); later snapshots only update the ChannelState
 // (the selector and the balancer read it live), and errors after the first config change
 // nothing: the last good config stays in force (gRFC A88), so a control plane that restarts
 // or sends a bad update never fails a call.
