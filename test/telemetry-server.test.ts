@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
+import { connect as http2Connect, createServer as createHttp2Server } from 'node:http2';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
@@ -242,6 +243,48 @@ describe('tracing and server telemetry over real HTTP', () => {
     });
     await nextServerLog(before + 1);
     expect(JSON.parse(serverLog.at(-1)!)).toMatchObject({ path: '/hang', response_code: 200, response_flags: 'DC', bytes_sent: 7 });
+  });
+
+  it('node:http2\'s compatibility API, with a gRPC status in the trailers', async () => {
+    const h2Telemetry = new MeshTelemetry({ node: SERVER_NODE, prometheus: true, now: () => 0 });
+    const server = createHttp2Server(
+      withServerTelemetry(
+        (req, res) => {
+          req.resume();
+          req.on('end', () => {
+            res.writeHead(200, { 'content-type': 'application/grpc' });
+            res.addTrailers({ 'grpc-status': '5', 'grpc-message': 'not found' });
+            res.end(Buffer.from([0, 0, 0, 0, 0]));
+          });
+        },
+        { telemetry: h2Telemetry },
+      ),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const session = http2Connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    try {
+      const trailers = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        const stream = session.request({ ':method': 'POST', ':path': '/echo.Echo/Say', 'content-type': 'application/grpc', te: 'trailers' });
+        stream.on('trailers', (t) => resolve(t));
+        stream.on('error', reject);
+        stream.resume();
+        // Two messages (bodies of 2 and 1 bytes) split across writes at awkward places.
+        stream.write(Buffer.from([0, 0, 0]));
+        stream.write(Buffer.from([0, 2, 8, 1, 0, 0]));
+        stream.end(Buffer.from([0, 0, 1, 9]));
+      });
+      expect(trailers['grpc-status']).toBe('5');
+      while (!h2Telemetry.prometheusText()!.includes('istio_requests_total{')) await new Promise((r) => setImmediate(r));
+      const text = h2Telemetry.prometheusText()!;
+      expect(text).toMatch(/istio_requests_total\{reporter="destination",[^}]*destination_service="127\.0\.0\.1",[^}]*request_protocol="grpc",response_code="200",grpc_response_status="5",response_flags="-",connection_security_policy="none"\} 1/);
+      expect(text).toMatch(/istio_request_bytes_sum\{[^}]*\} 13\n/);
+      expect(text).toMatch(/istio_response_bytes_sum\{[^}]*\} 5\n/);
+      expect(text).toMatch(/istio_request_messages_total\{[^}]*\} 2\n/);
+      expect(text).toMatch(/istio_response_messages_total\{[^}]*\} 1\n/);
+    } finally {
+      session.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('mTLS with SPIFFE certificates is mutual_tls, with the peer principal and its namespace', async () => {
