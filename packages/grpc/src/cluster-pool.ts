@@ -13,10 +13,11 @@
 // The choice among endpoints is core's balancer (grpc-balancer.ts), given the endpoints not
 // to pick: not usable (see above) or ejected by outlier detection (gRFC A50, one detector
 // per priority). Priorities fail over on connectivity, as gRPC's priority policy does (A56):
-// a priority all of whose endpoints are in TRANSIENT_FAILURE is left out of the balancer
-// until one of them connects again, so its load moves to the next priority. When every endpoint is left out, a call waits (QUEUE) while any endpoint is
-// still connecting, and fails with UNAVAILABLE (UH) once all are in TRANSIENT_FAILURE,
-// unless it is wait-for-ready (grpc-js queues those).
+// a priority all of whose endpoints have failed to connect is left out of the balancer until
+// one of them is READY again, so its load moves to the next priority. When every endpoint is
+// left out, a call waits (QUEUE) while any endpoint is still connecting, and fails with
+// UNAVAILABLE (UH) once all are in TRANSIENT_FAILURE, unless it is wait-for-ready (grpc-js
+// queues those).
 //
 // Per call: the circuit breaker (gRFC A32: max_requests; over it the call is dropped with
 // UNAVAILABLE, flag UO), EDS drop_overloads (A27), the active-request count least request
@@ -197,9 +198,9 @@ export class ClusterPool {
     trace(() => `cluster ${this.name}: pool closed`);
   }
 
-  /** The subchannel for one call (or one retry attempt) routed to this cluster. */
   /**
-   * `call` identifies the call across its picks (grpc-js's pick information object for it).
+   * The subchannel for one call (or one retry attempt) routed to this cluster. `call`
+   * identifies the call across its picks (grpc-js's pick information object for it).
    */
   pick(call: object, hash: bigint | undefined, rec?: CallRecorder): PickResult {
     const lb = this.#lb;
