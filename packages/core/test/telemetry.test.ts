@@ -3,7 +3,7 @@
 // formats, the access log, and that nothing is handed out while nothing listens. The SDK
 // (MeterProvider + Prometheus exporter, TracerProvider) is exercised in test/telemetry-*.test.ts.
 import { describe, expect, it } from 'vitest';
-import { TraceFlags, createTraceState, type SpanContext } from '@opentelemetry/api';
+import { TraceFlags, createTraceState, propagation, trace, type SpanContext, type TextMapPropagator } from '@opentelemetry/api';
 import type { ClusterResource, NodeConfig } from '@meshlet/xds-client';
 import { headersFromRecord } from '../src/request.js';
 import {
@@ -386,6 +386,30 @@ describe('trace headers', () => {
     expect(inject(['b3'])).toEqual({ b3: '4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1' });
     expect(inject(['b3multi'])).toEqual({ 'x-b3-traceid': '4bf92f3577b34da6a3ce929d0e0e4736', 'x-b3-spanid': '00f067aa0ba902b7', 'x-b3-sampled': '1' });
     expect(inject(['tracecontext'], { ...sc, traceId: '0'.repeat(32) })).toEqual({});
+  });
+
+  it('hands the span to the application\'s global propagator with "global"', () => {
+    // A propagator of the application's own (as NodeSDK registers W3C + baggage).
+    const custom: TextMapPropagator = {
+      inject(ctx, carrier, setter) {
+        const s = trace.getSpanContext(ctx);
+        if (s) setter.set(carrier, 'x-custom-trace', `${s.traceId}:${s.spanId}`);
+      },
+      extract(ctx, carrier, getter) {
+        const v = getter.get(carrier, 'x-custom-trace');
+        const [traceId, spanId] = typeof v === 'string' ? v.split(':') : [];
+        return traceId && spanId ? trace.setSpanContext(ctx, { traceId, spanId, traceFlags: 1, isRemote: true }) : ctx;
+      },
+      fields: () => ['x-custom-trace'],
+    };
+    propagation.setGlobalPropagator(custom);
+    try {
+      expect(inject(['global'])).toEqual({ 'x-custom-trace': `${sc.traceId}:${sc.spanId}` });
+      expect(extractSpanContext(headersFromRecord({ 'x-custom-trace': `${sc.traceId}:${sc.spanId}` }), ['global'])).toMatchObject({ traceId: sc.traceId, spanId: sc.spanId });
+      expect(extractSpanContext(headersFromRecord({}), ['global'])).toBeUndefined();
+    } finally {
+      propagation.disable();
+    }
   });
 
   it('reads them back, rejecting malformed ones', () => {

@@ -3,10 +3,23 @@
 // The OpenTelemetry API defines the span context but ships no propagator (those live in
 // @opentelemetry/core, which libraries should not depend on), so the few lines that format
 // and parse these headers are here.
-import { createTraceState, isSpanContextValid, TraceFlags, type SpanContext } from '@opentelemetry/api';
+import {
+  context,
+  createTraceState,
+  isSpanContextValid,
+  propagation,
+  ROOT_CONTEXT,
+  trace,
+  TraceFlags,
+  type SpanContext,
+} from '@opentelemetry/api';
 import type { RequestHeaders } from '../request.js';
 
-export type TracePropagationFormat = 'tracecontext' | 'b3' | 'b3multi';
+/**
+ * `global` hands the span to the propagator the application registered with the OTel API
+ * (`propagation.setGlobalPropagator`, as NodeSDK does), so its formats and baggage apply.
+ */
+export type TracePropagationFormat = 'tracecontext' | 'b3' | 'b3multi' | 'global';
 
 export const DEFAULT_PROPAGATION: readonly TracePropagationFormat[] = Object.freeze(['tracecontext']);
 
@@ -24,6 +37,8 @@ export function injectSpanContext(sc: SpanContext, formats: readonly TracePropag
       if (state) set('tracestate', state);
     } else if (f === 'b3') {
       set('b3', `${sc.traceId}-${sc.spanId}-${sampled ? '1' : '0'}`);
+    } else if (f === 'global') {
+      propagation.inject(trace.setSpanContext(context.active(), sc), undefined, { set: (_carrier, key, value) => set(key, value) });
     } else {
       set('x-b3-traceid', sc.traceId);
       set('x-b3-spanid', sc.spanId);
@@ -42,10 +57,24 @@ const HEX_SPAN = /^[0-9a-f]{16}$/;
  */
 export function extractSpanContext(headers: RequestHeaders, formats: readonly TracePropagationFormat[]): SpanContext | undefined {
   for (const f of formats) {
-    const sc = f === 'tracecontext' ? fromTraceparent(headers) : f === 'b3' ? fromB3Single(headers) ?? fromB3Multi(headers) : fromB3Multi(headers) ?? fromB3Single(headers);
+    const sc =
+      f === 'tracecontext'
+        ? fromTraceparent(headers)
+        : f === 'b3'
+          ? fromB3Single(headers) ?? fromB3Multi(headers)
+          : f === 'global'
+            ? fromGlobal(headers)
+            : fromB3Multi(headers) ?? fromB3Single(headers);
     if (sc) return sc;
   }
   return undefined;
+}
+
+function fromGlobal(headers: RequestHeaders): SpanContext | undefined {
+  // RequestHeaders cannot list its names: propagators that scan for a prefix see none.
+  const ctx = propagation.extract(ROOT_CONTEXT, headers, { get: (h, key) => h.get(key.toLowerCase()), keys: () => [] });
+  const sc = trace.getSpanContext(ctx);
+  return sc && isSpanContextValid(sc) ? sc : undefined;
 }
 
 function fromTraceparent(headers: RequestHeaders): SpanContext | undefined {
