@@ -251,7 +251,7 @@ export class MeshTelemetry {
       this.#instruments?.close();
       this.#instruments = createIstioInstruments(mp, () => this.#store.all(), this.#disabled);
       // A new provider counts from zero.
-      for (const s of this.#store.all()) s.otelRequests = s.otelRequestMessages = s.otelResponseMessages = 0;
+      if (this.#instruments) for (const s of this.#store.all()) s.otelRequests = s.otelRequestMessages = s.otelResponseMessages = 0;
     }
     const tp = this.#options.tracerProvider ?? trace.getTracerProvider();
     if (tp !== this.#tracerSource || this.#tracer === undefined) {
