@@ -291,7 +291,8 @@ export class RoutedRequest {
     const rec = this.#rec;
     if (rec !== undefined) {
       rec.attempt(host);
-      rec.injectTraceHeaders((name, value) => (hdrs[name] = value));
+      // Trace context of this attempt, and Istio's peer metadata (metadata exchange).
+      rec.injectHeaders((name, value) => (hdrs[name] = value));
     }
     const t = upstreamOf(this.#scheme, this.#cluster.name, host);
     let pool: Dispatcher;
@@ -334,9 +335,11 @@ export class RoutedRequest {
     attempt.clearTimer();
     this.#cluster.outlier?.record(attempt.host.key, status);
     const retry = this.#retry;
+    const view = retry !== undefined || this.#rec !== undefined ? new RawHeaderView(raw) : undefined;
     if (retry !== undefined && this.#replayable) {
-      const d = retry.decide({ kind: 'response', status, headers: new RawHeaderView(raw), host: attempt.host.key });
+      const d = retry.decide({ kind: 'response', status, headers: view!, host: attempt.host.key });
       if (d.retry) {
+        this.#rec?.attemptEnd({ status });
         attempt.discarding = true;
         this.#retryAfter(d.delayMs);
         return true; // drain the body so the connection can be reused
@@ -345,7 +348,11 @@ export class RoutedRequest {
     }
     this.#committed = true;
     this.#status = status;
-    if (this.#rec !== undefined && this.#decision.request.grpc) this.#grpcStatus = grpcStatusOf(raw);
+    if (this.#rec !== undefined) {
+      // The server's peer metadata names the destination workload.
+      this.#rec.receivedHeaders((name) => view!.get(name));
+      if (this.#decision.request.grpc) this.#grpcStatus = grpcStatusOf(raw);
+    }
     let headers = raw;
     if (this.#decision.responseHeaderOps.length > 0) {
       const record = recordOfRaw(raw);
@@ -412,6 +419,7 @@ export class RoutedRequest {
     }
     const outlier = this.#cluster.outlier;
     if (outlier !== undefined) recordFailure(outlier, attempt.host.key, outcome);
+    this.#rec?.attemptEnd({ status: 0, flags: outcome.kind === 'connect_failure' ? 'UF' : 'UR' });
     this.#attemptFailed(attempt, { ...outcome, host: attempt.host.key }, err);
   }
 
@@ -446,6 +454,7 @@ export class RoutedRequest {
     if (attempt !== this.#current || this.#done || this.#committed) return;
     trace(() => `per-try timeout on ${attempt.host.key} (cluster "${this.#decision.cluster}")`);
     attempt.abandon(timeoutError(this.#decision.cluster!, this.#attempts, 'per-try'));
+    this.#rec?.attemptEnd({ status: 0, flags: 'UT' });
     this.#cluster.outlier?.record(attempt.host.key, 'timeout');
     this.#attemptFailed(attempt, { kind: 'timeout' }, undefined);
   }
