@@ -18,7 +18,7 @@ import {
 import { CircuitBreakerRegistry, type ClusterCircuitBreaker } from './circuit-breaker.js';
 import { OutlierDetectorRegistry, type OutlierDetector } from './outlier-detection.js';
 import { ActiveFaults } from './fault-injection.js';
-import { buildClusterLoadBalancer, type ClusterLoadBalancer } from './lb-cluster.js';
+import { buildClusterLoadBalancer, hostKey, type ClusterLoadBalancer, type ClusterLoadBalancerOptions } from './lb-cluster.js';
 import type { HostStats } from './lb-types.js';
 import { systemRandom, type Random } from './random.js';
 import { requestClock } from './retry-loop.js';
@@ -33,7 +33,11 @@ export interface ClusterSnapshot {
   readonly name: string;
   /** Undefined when the cluster could not be resolved; see `error`. */
   readonly cluster: ClusterResource | undefined;
-  /** The cluster's load balancer (for an aggregate cluster, over its leaf clusters' endpoints). */
+  /**
+   * The cluster's load balancer (for an aggregate cluster, over its leaf clusters' endpoints).
+   * Built on first use, not with the snapshot: a route table naming 10,000 clusters costs one
+   * balancer per cluster actually called.
+   */
   readonly lb: ClusterLoadBalancer | undefined;
   /** Why the cluster has no load balancer: missing, NACKed with no last good value, a cycle... */
   readonly error: MeshletError | undefined;
@@ -345,28 +349,95 @@ export class Mesh {
       const endpoints = cc.leafClusters ? aggregateEndpoints(name, cc.leafClusters, config) : cc.endpoints?.endpoints;
       const lbCluster = cc.leafClusters ? firstLeafCluster(cc.leafClusters, config) ?? cc.cluster : cc.cluster;
       const prev = previous?.clusters.get(name);
-      let lb: ClusterLoadBalancer | undefined;
-      let error: MeshletError | undefined;
-      if (prev?.lb && prev.cluster === cc.cluster && sameEndpoints(prev, endpoints, cc.leafClusters, config, previous!)) {
-        lb = prev.lb; // nothing this cluster depends on changed: keep its balancer and its state
-      } else if (endpoints) {
-        try {
-          lb = buildClusterLoadBalancer(lbCluster, endpoints, options);
-        } catch (err) {
-          error = err instanceof MeshletError ? err : new MeshletError('MESHLET_INVALID_OPTION', String(err));
-        }
-      }
-      if (lb) for (const h of lb.hosts) endpointKeys.add(h.key);
+      // Nothing this cluster depends on changed: keep its balancer (built or not) and its state.
+      const cell =
+        prev instanceof LazyCluster && prev.cluster === cc.cluster && sameEndpoints(prev, endpoints, cc.leafClusters, config, previous!)
+          ? prev.cell
+          : new BalancerCell(lbCluster, endpoints, options);
+      const keys = cell.hostKeys;
+      for (const k of keys) endpointKeys.add(k);
       const breaker = this.breakers.get(name, cc.cluster.circuitBreakers);
       const od = cc.cluster.outlierDetection;
-      const outlier =
-        od !== undefined || this.outlierDetectors.peek(name) !== undefined
-          ? this.outlierDetectors.get(name, od, lb ? lb.hosts.map((h) => h.key) : [])
-          : undefined;
-      clusters.set(name, { name, cluster: cc.cluster, lb, error, breaker, outlier: od === undefined ? undefined : outlier, endpoints, lbCluster });
+      const outlier = od !== undefined || this.outlierDetectors.peek(name) !== undefined ? this.outlierDetectors.get(name, od, keys) : undefined;
+      clusters.set(name, new LazyCluster(name, cc.cluster, cell, breaker, od === undefined ? undefined : outlier, endpoints, lbCluster));
     }
     trace(() => `${target.authority}: snapshot with ${clusters.size} cluster(s), ${endpointKeys.size} endpoint(s)`);
     return { authority: target.authority, listenerName: target.listenerName, config, routeTable, clusters, endpointKeys };
+  }
+}
+
+/**
+ * A cluster's balancer, built on first use and shared by the snapshots whose cluster and
+ * endpoints are the same values (so its state, e.g. round robin's position, carries over).
+ */
+class BalancerCell {
+  #lb: ClusterLoadBalancer | undefined;
+  #error: MeshletError | undefined;
+  #built = false;
+  #hostKeys: readonly string[] | undefined;
+
+  constructor(
+    readonly lbCluster: ClusterResource,
+    readonly endpoints: EndpointsResource | undefined,
+    readonly options: ClusterLoadBalancerOptions,
+  ) {}
+
+  get lb(): ClusterLoadBalancer | undefined {
+    if (!this.#built) this.#build();
+    return this.#lb;
+  }
+
+  get error(): MeshletError | undefined {
+    if (!this.#built) this.#build();
+    return this.#error;
+  }
+
+  /** Every endpoint's `host:port`, as the balancer names its hosts, without building it. */
+  get hostKeys(): readonly string[] {
+    if (this.#hostKeys === undefined) {
+      const keys: string[] = [];
+      for (const p of this.endpoints?.priorities ?? []) {
+        for (const le of p) {
+          for (const e of le.endpoints) {
+            const a = e.addresses[0];
+            if (a) keys.push(hostKey(a.host, a.port));
+          }
+        }
+      }
+      this.#hostKeys = keys;
+    }
+    return this.#hostKeys;
+  }
+
+  #build(): void {
+    this.#built = true;
+    if (!this.endpoints) return;
+    try {
+      this.#lb = buildClusterLoadBalancer(this.lbCluster, this.endpoints, this.options);
+    } catch (err) {
+      this.#error = err instanceof MeshletError ? err : new MeshletError('MESHLET_INVALID_OPTION', String(err));
+    }
+  }
+}
+
+/** A resolved cluster in a snapshot; its balancer is its cell's, built on first use. */
+class LazyCluster implements ClusterSnapshot {
+  constructor(
+    readonly name: string,
+    readonly cluster: ClusterResource,
+    readonly cell: BalancerCell,
+    readonly breaker: ClusterCircuitBreaker | undefined,
+    readonly outlier: OutlierDetector | undefined,
+    readonly endpoints: EndpointsResource | undefined,
+    readonly lbCluster: ClusterResource | undefined,
+  ) {}
+
+  get lb(): ClusterLoadBalancer | undefined {
+    return this.cell.lb;
+  }
+
+  get error(): MeshletError | undefined {
+    return this.cell.error;
   }
 }
 
