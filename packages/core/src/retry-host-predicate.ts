@@ -17,7 +17,8 @@ export const PREVIOUS_HOSTS_PREDICATE = 'envoy.retry_host_predicates.previous_ho
 const EMPTY: ReadonlySet<string> = new Set();
 
 export class RetryHostSelector {
-  private readonly tried = new Set<string>();
+  /** Made on the first attempted host, when previous_hosts is on (most requests never need it). */
+  private tried: Set<string> | undefined;
   /** Picks allowed when a picked host is rejected: host_selection_retry_max_attempts + 1. */
   readonly maxPicks: number;
 
@@ -31,12 +32,12 @@ export class RetryHostSelector {
 
   /** Record that an attempt went to `key` (PickedHost.key); Envoy's onHostAttempted. */
   attempted(key: string): void {
-    if (this.enabled) this.tried.add(key);
+    if (this.enabled) (this.tried ??= new Set()).add(key);
   }
 
   /** The hosts the next pick must avoid (empty unless previous_hosts is configured). */
   get exclude(): ReadonlySet<string> {
-    return this.enabled && this.tried.size > 0 ? this.tried : EMPTY;
+    return this.tried !== undefined && this.tried.size > 0 ? this.tried : EMPTY;
   }
 
   /**

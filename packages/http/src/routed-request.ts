@@ -227,9 +227,18 @@ export class RoutedRequest {
     }
     const request = decision.request;
     const clock = this.#ctx.mesh.clock;
+    // Envoy's x-envoy-* retry and timeout request headers are read only when the request has
+    // one: eight lookups of absent names cost more than this scan of the few present.
+    let honorEnvoyHeaders = false;
+    for (const name in this.#headers) {
+      if (name.startsWith('x-envoy-')) {
+        honorEnvoyHeaders = true;
+        break;
+      }
+    }
     if (!this.#upgrade) {
       const policy = compiledRetryPolicy(decision.retryPolicy);
-      const conditions = policy.forRequest(request);
+      const conditions = policy.forRequest(request, { honorEnvoyHeaders });
       if (conditions !== undefined && conditions.numRetries > 0) {
         this.#retry = new RetryState(policy, conditions, {
           clock,
@@ -239,7 +248,7 @@ export class RoutedRequest {
       }
     }
     const hcmMaxStreamDuration = this.#snapshot.config.listener.apiListener?.maxStreamDuration;
-    const timeouts = resolveTimeouts(decision, request, hcmMaxStreamDuration === undefined ? undefined : { hcmMaxStreamDuration });
+    const timeouts = resolveTimeouts(decision, request, { honorEnvoyHeaders, hcmMaxStreamDuration });
     this.#timeouts = timeouts;
     if (timeouts.overall !== undefined) {
       this.#timer = deadlinesOf(clock).schedule(timeouts.overall, () => this.#overallTimeout());
@@ -628,19 +637,28 @@ class Attempt implements LegacyHandler {
   }
 }
 
-/** Response headers read by the retry policy, straight from undici's raw array (read only when a rule needs them). */
+/**
+ * Response headers read by the retry policy and telemetry, straight from undici's raw array:
+ * a lookup scans the names (comparing lengths first), with no record built; the retry policy
+ * asks for one or two headers of every response.
+ */
 class RawHeaderView implements ResponseHeaderView {
   readonly #raw: Buffer[];
-  #record: Record<string, string | string[]> | undefined;
 
   constructor(raw: Buffer[]) {
     this.#raw = raw;
   }
 
   get(name: string): string | undefined {
-    this.#record ??= recordOfRaw(this.#raw);
-    const v = this.#record[name];
-    return v === undefined ? undefined : typeof v === 'string' ? v : v.join(',');
+    const raw = this.#raw;
+    let out: string | undefined;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const n = raw[i]!;
+      if (n.length !== name.length || n.toString('latin1').toLowerCase() !== name) continue;
+      const v = raw[i + 1]!.toString('latin1');
+      out = out === undefined ? v : `${out},${v}`;
+    }
+    return out;
   }
 }
 
