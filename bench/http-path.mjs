@@ -92,6 +92,12 @@ const agentRatios = ratios('undici.request (MeshAgent)', 'undici.request (Agent)
 const fetchRatios = ratios('meshFetch', 'global fetch');
 console.log(`MeshAgent / raw undici, per round: ${fmt(agentRatios)}; median ${median(agentRatios).toFixed(3)}`);
 console.log(`meshFetch / global fetch, per round: ${fmt(fetchRatios)}; median ${median(fetchRatios).toFixed(3)}`);
+// Client CPU per request, paired within each round: the steadier figure on a shared machine.
+const cpuRatios = (a, b) => cpu[a].map((v, i) => v / cpu[b][i]);
+const agentCpu = cpuRatios('undici.request (MeshAgent)', 'undici.request (Agent)');
+const fetchCpu = cpuRatios('meshFetch', 'global fetch');
+console.log(`client CPU per request, MeshAgent / raw undici, per round: ${fmt(agentCpu)}; median ${median(agentCpu).toFixed(3)}`);
+console.log(`client CPU per request, meshFetch / global fetch, per round: ${fmt(fetchCpu)}; median ${median(fetchCpu).toFixed(3)}`);
 await meshFetch.agent.close();
 mesh.close();
 await raw.close();
