@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { ControlPlane } from '@meshlet/control-plane';
+import { startAdminServer } from '@meshlet/core';
 import { createMesh, createMeshFetch } from '@meshlet/http';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -137,7 +138,9 @@ if (grpcApp.status !== 0) {
 
 // 8. meshFetch: the same config routes plain fetch calls.
 step('meshFetch("http://reviews.default.svc.cluster.local:9080/reviews/1")');
-const mesh = createMesh({ bootstrap: JSON.parse(readFileSync(bootstrapFile, 'utf8')) });
+// Istio's metrics aggregated in process, for the admin endpoint below (an app with an
+// OpenTelemetry SDK gets them there instead: examples/telemetry.mjs).
+const mesh = createMesh({ bootstrap: JSON.parse(readFileSync(bootstrapFile, 'utf8')), telemetry: { prometheus: true } });
 const meshFetch = createMeshFetch({ mesh });
 const URL_REVIEWS = 'http://reviews.default.svc.cluster.local:9080/reviews/1';
 async function tally(n, init) {
@@ -158,6 +161,22 @@ writeFileSync(reviewsFile, readFileSync(reviewsFile, 'utf8').replace('weight: 80
 await reloaded;
 await new Promise((r) => setTimeout(r, 200)); // the push reaches the client
 console.log(`  100 calls: ${await tally(100)}`);
+
+step('startAdminServer({ mesh }): GET /stats/prometheus and /clusters');
+const admin = await startAdminServer({ mesh });
+const prom = await (await fetch(`${admin.url}/stats/prometheus`)).text();
+for (const line of prom.split('\n').filter((l) => l.startsWith('istio_requests_total{'))) {
+  const label = (n) => /[{,]NAME="([^"]*)"/.exec(line.replace('NAME', n))?.[1] ?? new RegExp(`[{,]${n}="([^"]*)"`).exec(line)?.[1];
+  console.log(`  istio_requests_total{reporter="${label('reporter')}", destination_service="${label('destination_service')}", response_code="${label('response_code')}", response_flags="${label('response_flags')}"} ${line.split(' ').pop()}`);
+}
+const clusters = await (await fetch(`${admin.url}/clusters`)).json();
+for (const t of clusters.targets ?? []) {
+  for (const c of t.clusters ?? []) {
+    const hosts = (c.hosts ?? []).map((h) => `${h.address} ${h.health_status}`).join(', ');
+    console.log(`  /clusters: ${c.name} [${c.policy}]: ${hosts}`);
+  }
+}
+await admin.close();
 await meshFetch.agent.close();
 mesh.close();
 
