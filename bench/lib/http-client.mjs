@@ -1,0 +1,78 @@
+// Child process (forked, IPC): one HTTP client kind, so each client's garbage, timers and JIT
+// state stay out of the others' measurements. The parent (bench/lib/ab-run.mjs) sends
+// {n, concurrency}; the child answers {rps, cpuPerRequest}.
+//   argv: <kind> <json {address, port}>
+import { createRequire } from 'node:module';
+import { Agent, request } from 'undici';
+import { createMesh, createMeshFetch, MeshAgent } from '@meshlet/http';
+
+const kind = process.argv[2];
+const { address, port } = JSON.parse(process.argv[3]);
+const bootstrap = {
+  xds_servers: [{ server_uri: address, channel_creds: [{ type: 'insecure' }] }],
+  node: { id: 'sidecar~127.0.0.1~bench-v1-abc.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default' } },
+};
+const RAW = `http://127.0.0.1:${port}/bench`;
+const MESH = 'http://bench.mesh.test/bench';
+
+function telemetryOptions() {
+  if (kind === 'telemetry-inprocess') return { prometheus: true };
+  if (kind !== 'telemetry-sdk') return undefined;
+  // The OpenTelemetry SDK is the application's dependency, not meshlet's: take the tests' copy.
+  const sdk = createRequire(new URL('../../test/package.json', import.meta.url));
+  const { MeterProvider } = sdk('@opentelemetry/sdk-metrics');
+  const { PrometheusExporter } = sdk('@opentelemetry/exporter-prometheus');
+  return { meterProvider: new MeterProvider({ readers: [new PrometheusExporter({ preventServerStart: true })] }) };
+}
+
+function makeClient() {
+  const body = async (res) => res.body.arrayBuffer();
+  switch (kind) {
+    case 'raw': {
+      const d = new Agent();
+      return async () => body(await request(RAW, { dispatcher: d }));
+    }
+    case 'raw-host': {
+      // Raw undici sending the Host header MeshAgent sends (the service's name, not the endpoint's address).
+      const d = new Agent();
+      return async () => body(await request(RAW, { dispatcher: d, headers: { host: 'bench.mesh.test' } }));
+    }
+    case 'fetch':
+      return async () => (await fetch(RAW)).arrayBuffer();
+    case 'meshFetch': {
+      const f = createMeshFetch({ mesh: createMesh({ bootstrap }) });
+      return async () => (await f(MESH)).arrayBuffer();
+    }
+    case 'plain':
+    case 'policy': {
+      const d = new MeshAgent({ mesh: createMesh({ bootstrap }) });
+      const url = `http://${kind}.mesh.test/x`;
+      return async () => body(await request(url, { dispatcher: d }));
+    }
+    default: {
+      // mesh, telemetry-off, telemetry-inprocess, telemetry-sdk
+      const telemetry = telemetryOptions();
+      const d = new MeshAgent({ mesh: createMesh(telemetry ? { bootstrap, telemetry } : { bootstrap }) });
+      return async () => body(await request(MESH, { dispatcher: d }));
+    }
+  }
+}
+
+const call = makeClient();
+
+async function run(n, concurrency) {
+  let next = 0;
+  const start = performance.now();
+  const c0 = process.cpuUsage();
+  await Promise.all(Array.from({ length: concurrency }, async () => { while (next++ < n) await call(); }));
+  const used = process.cpuUsage(c0);
+  return { rps: n / ((performance.now() - start) / 1000), cpuPerRequest: (used.user + used.system) / n };
+}
+
+await run(3000, 32); // warm: connections, JIT, the mesh's first resolution
+process.send({ ready: true });
+process.on('disconnect', () => process.exit(0));
+process.on('message', async (msg) => {
+  if (msg.exit) process.exit(0);
+  process.send(await run(msg.n, msg.concurrency));
+});
