@@ -6,11 +6,11 @@
 //   raw undici.request with the mesh's Host    vs  undici.request through MeshAgent
 //   global fetch                               vs  meshFetch
 // The figures are the medians of the per-round ratios (bench/lib/ab-run.mjs).
-//   node bench/http-path.mjs [--requests 10000] [--rounds 9]
+//   node bench/http-path.mjs [--requests 10000] [--rounds 9] [--pin]
 import { parseArgs } from 'node:util';
 import { runAB } from './lib/ab-run.mjs';
 
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '9' } } });
+const { values } = parseArgs({ options: { requests: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '9' }, pin: { type: 'boolean', default: false } } });
 await runAB({
   server: './serve-http.mjs',
   kinds: ['raw', 'raw-host', 'mesh', 'fetch', 'meshFetch'],
@@ -28,5 +28,6 @@ await runAB({
   ],
   rounds: Number(values.rounds),
   requests: Number(values.requests),
+  pin: values.pin,
 });
 process.exit(0);

@@ -8,11 +8,11 @@
 //               Prometheus exporter attached, not scraped)
 // undici.request, concurrency 32, rounds rotating; the figures are the medians of the
 // per-round ratios (bench/lib/ab-run.mjs).
-//   node bench/telemetry-client-overhead.mjs [--requests 10000] [--rounds 9]
+//   node bench/telemetry-client-overhead.mjs [--requests 10000] [--rounds 9] [--pin]
 import { parseArgs } from 'node:util';
 import { runAB } from './lib/ab-run.mjs';
 
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '9' } } });
+const { values } = parseArgs({ options: { requests: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '9' }, pin: { type: 'boolean', default: false } } });
 await runAB({
   server: './serve-http.mjs',
   kinds: ['telemetry-off', 'telemetry-inprocess', 'telemetry-sdk'],
@@ -23,5 +23,6 @@ await runAB({
   ],
   rounds: Number(values.rounds),
   requests: Number(values.requests),
+  pin: values.pin,
 });
 process.exit(0);

@@ -3,15 +3,25 @@
 // pairs within each round (the machine's speed drifts between rounds more than the clients
 // differ) and prints the median of the per-round ratios, of throughput and of client CPU per
 // request.
-import { fork, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const here = (f) => fileURLToPath(new URL(f, import.meta.url));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-export async function runAB({ server, kinds, labels = {}, pairs, rounds, requests, concurrency = 32 }) {
-  const srv = spawn(process.execPath, [here(server)], { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * With `pin` (the --pin flag of the benchmarks), the backend runs on CPU 0 and the clients on
+ * CPU 1 (Linux `taskset`), so the scheduler does not move them between cores mid-round.
+ */
+function launch(pinCpu, args, stdio) {
+  return pinCpu === undefined
+    ? spawn(process.execPath, args, { stdio })
+    : spawn('taskset', ['-c', String(pinCpu), process.execPath, ...args], { stdio });
+}
+
+export async function runAB({ server, kinds, labels = {}, pairs, rounds, requests, concurrency = 32, pin = false }) {
+  const srv = launch(pin ? 0 : undefined, [here(server)], ['ignore', 'pipe', 'inherit']);
   const served = await new Promise((resolve) => {
     let buf = '';
     srv.stdout.on('data', (d) => {
@@ -21,7 +31,7 @@ export async function runAB({ server, kinds, labels = {}, pairs, rounds, request
   });
   const children = {};
   for (const kind of kinds) {
-    const c = fork(here('./http-client.mjs'), [kind, JSON.stringify(served)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const c = launch(pin ? 1 : undefined, [here('./http-client.mjs'), kind, JSON.stringify(served)], ['ignore', 'inherit', 'inherit', 'ipc']);
     await new Promise((resolve) => c.once('message', resolve));
     children[kind] = c;
   }
@@ -40,7 +50,7 @@ export async function runAB({ server, kinds, labels = {}, pairs, rounds, request
 
   const name = (k) => labels[k] ?? k;
   console.log(`machine: ${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
-  console.log(`${requests} requests per round per client, concurrency ${concurrency}, ${rounds} rounds (order rotating), each client in its own process`);
+  console.log(`${requests} requests per round per client, concurrency ${concurrency}, ${rounds} rounds (order rotating), each client in its own process${pin ? '; backend pinned to CPU 0, clients to CPU 1' : ''}`);
   for (const k of kinds) {
     const rps = median(results[k].map((x) => x.rps));
     const cpu = median(results[k].map((x) => x.cpuPerRequest));

@@ -72,6 +72,8 @@ export class MeshAgent extends Dispatcher {
   readonly #origins = new Map<string, OriginInfo>();
   readonly #unsubscribe: Array<() => void> = [];
   #context: RequestContext | undefined;
+  #lastOrigin = '';
+  #lastInfo: OriginInfo | undefined;
   #closed = false;
 
   constructor(options: MeshAgentOptions = {}) {
@@ -147,8 +149,15 @@ export class MeshAgent extends Dispatcher {
 
   #origin(origin: string | URL | undefined): OriginInfo {
     const key = origin === undefined ? '' : typeof origin === 'string' ? origin : origin.origin;
+    // The last origin again (the common case): a string comparison instead of hashing a string
+    // undici made afresh for this request.
+    if (key === this.#lastOrigin && this.#lastInfo !== undefined) return this.#lastInfo;
     let info = this.#origins.get(key);
-    if (info) return info;
+    if (info) {
+      this.#lastOrigin = key;
+      this.#lastInfo = info;
+      return info;
+    }
     if (!key) throw invalid('origin', 'a request through MeshAgent needs an origin (an absolute URL)');
     const url = new URL(key);
     const port = url.port || DEFAULT_PORTS[url.protocol];
