@@ -41,6 +41,8 @@ switch (task) {
   case 'build':
     break;
   case 'test': {
+    // The tests are TypeScript strict too: type-check them (tsconfig.tests.json) before running.
+    run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.tests.json']);
     // vitest's own summary plus a JSON report, from which one plain closing line is
     // printed ("vitest: N passed, N failed, N skipped") that any CI can read.
     const report = join(root, 'node_modules/.cache/meshlet-vitest.json');

@@ -74,10 +74,10 @@ describe('admin endpoint and CSDS on a live mesh', () => {
     ]);
     cp.setResources(EDS, [
       endpoints('c-od', [
-        ['127.0.0.1', backends.ok.port],
-        ['127.0.0.1', backends.bad.port],
+        ['127.0.0.1', backends.ok!.port],
+        ['127.0.0.1', backends.bad!.port],
       ]),
-      endpoints('c-cb', [['127.0.0.1', backends.hang.port]]),
+      endpoints('c-cb', [['127.0.0.1', backends.hang!.port]]),
     ]);
     mesh = createMesh({ bootstrap: bootstrapFor(address), random: seededRandom(7) });
     agent = new MeshAgent({ mesh });
@@ -175,8 +175,8 @@ describe('admin endpoint and CSDS on a live mesh', () => {
     expect(od.outlier_detection).toMatchObject({ ejections_active: 1, ejections_enforced_total: 1 });
     const host = (port: number) => `127.0.0.1:${port}`;
     expect(od.hosts).toEqual([
-      expect.objectContaining({ address: host(backends.ok.port), health_status: 'HEALTHY', health: 'healthy', ejected: false, num_ejections: 0, active_requests: 0 }),
-      expect.objectContaining({ address: host(backends.bad.port), health_status: 'HEALTHY', ejected: true, num_ejections: 1, active_requests: 0 }),
+      expect.objectContaining({ address: host(backends.ok!.port), health_status: 'HEALTHY', health: 'healthy', ejected: false, num_ejections: 0, active_requests: 0 }),
+      expect.objectContaining({ address: host(backends.bad!.port), health_status: 'HEALTHY', ejected: true, num_ejections: 1, active_requests: 0 }),
     ]);
     expect(od.hosts[0].locality).toEqual({ region: 'r1', zone: 'z1', sub_zone: '' });
 
@@ -184,13 +184,13 @@ describe('admin endpoint and CSDS on a live mesh', () => {
     expect(cb.circuit_breakers.default.request).toEqual({ active: 1, limit: 1, remaining: 0, open: true });
     expect(cb.circuit_breakers.default.pending).toMatchObject({ active: 0, limit: 1024, open: false });
     expect(cb.circuit_breakers.high.request).toMatchObject({ active: 0, open: false });
-    expect(cb.hosts).toEqual([expect.objectContaining({ address: host(backends.hang.port), active_requests: 1, ejected: false })]);
+    expect(cb.hosts).toEqual([expect.objectContaining({ address: host(backends.hang!.port), active_requests: 1, ejected: false })]);
     expect(cb.outlier_detection).toBeUndefined();
 
     const text = await (await fetch(`${admin.url}/clusters?format=text`)).text();
-    expect(text).toContain(`c-od::${host(backends.bad.port)}::health_flags::/failed_outlier_check\n`);
-    expect(text).toContain(`c-od::${host(backends.ok.port)}::health_flags::healthy\n`);
-    expect(text).toContain(`c-cb::${host(backends.hang.port)}::rq_active::1\n`);
+    expect(text).toContain(`c-od::${host(backends.bad!.port)}::health_flags::/failed_outlier_check\n`);
+    expect(text).toContain(`c-od::${host(backends.ok!.port)}::health_flags::healthy\n`);
+    expect(text).toContain(`c-cb::${host(backends.hang!.port)}::rq_active::1\n`);
     expect(text).toContain('c-cb::default_priority::max_requests::1\n');
     expect(text).toContain('c-cb::default_priority::max_requests::open::true\n');
   });

@@ -225,7 +225,7 @@ describe('@grpc/grpc-js-xds and @meshlet/grpc, side by side on one control plane
     grpcXds.register();
     registerMeshlet({ scheme: 'meshlet-xds' });
     for (const { name, scheme } of LIBS) {
-      for (const target of Object.values(T)) clients.set(`${name} ${target}`, new EchoClient(`${scheme}:///${target}`, grpc.credentials.createInsecure()) as Echo);
+      for (const target of Object.values(T)) clients.set(`${name} ${target}`, new EchoClient(`${scheme}:///${target}`, grpc.credentials.createInsecure()) as unknown as Echo);
     }
     // The first call on each channel waits for its config; every later outcome is steady state.
     await Promise.all(

@@ -58,7 +58,7 @@ describe('@meshlet/grpc under config changes', () => {
   let a1: BehaviorBackend, a2: BehaviorBackend, b1: BehaviorBackend, b2: BehaviorBackend, b3: BehaviorBackend;
 
   beforeAll(async () => {
-    [a1, a2, b1, b2, b3] = await Promise.all(['a1', 'a2', 'b1', 'b2', 'b3'].map((n) => startBehaviorBackend(n)));
+    [a1, a2, b1, b2, b3] = (await Promise.all(['a1', 'a2', 'b1', 'b2', 'b3'].map((n) => startBehaviorBackend(n)))) as [BehaviorBackend, BehaviorBackend, BehaviorBackend, BehaviorBackend, BehaviorBackend];
     env = await startGrpcMesh({
       [TYPE_URLS.listener]: [listener(TARGET, 'rc-updates')],
       [TYPE_URLS.routeConfiguration]: [routeConfig('rc-updates', [{ domains: [TARGET], routes: [{ prefix: ECHO, cluster: A }] }])],

@@ -28,7 +28,7 @@ describe('meshFetch: mirrors and priorities', () => {
     });
 
   beforeAll(async () => {
-    [main, shadow, p0, p1] = await Promise.all(['main', 'shadow', 'p0', 'p1'].map((n) => startHttpBackend(n)));
+    [main, shadow, p0, p1] = (await Promise.all(['main', 'shadow', 'p0', 'p1'].map((n) => startHttpBackend(n)))) as [HttpBackend, HttpBackend, HttpBackend, HttpBackend];
     cp = new ControlPlane();
     const { address } = await cp.start();
     cp.setResources(TYPE_URLS.listener, [listener(`${API}:80`, 'rc3')]);

@@ -7,38 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { ControlPlane } from '@meshlet/control-plane';
 import { createMesh, MeshAgent } from '@meshlet/http';
-import { TYPE_URLS, type Clock, type TimerHandle } from '@meshlet/xds-client';
+import { ManualClock, TYPE_URLS } from '@meshlet/xds-client';
 import { bootstrapFor, edsCluster, endpoints, listener } from './helpers/xds-resources.js';
 
-/** A clock that moves only when told to, firing due timers in order. */
-class FakeClock implements Clock {
-  t = 0;
-  private seq = 0;
-  readonly timers = new Map<number, { at: number; cb: () => void }>();
-  now(): number {
-    return this.t;
-  }
-  setTimeout(cb: () => void, ms: number): TimerHandle {
-    const id = ++this.seq;
-    this.timers.set(id, { at: this.t + ms, cb });
-    return id;
-  }
-  clearTimeout(handle: TimerHandle): void {
-    this.timers.delete(handle as number);
-  }
-  advance(ms: number): void {
-    const to = this.t + ms;
-    for (;;) {
-      let next: [number, { at: number; cb: () => void }] | undefined;
-      for (const e of this.timers) if (e[1].at <= to && (next === undefined || e[1].at < next[1].at)) next = e;
-      if (next === undefined) break;
-      this.timers.delete(next[0]);
-      this.t = next[1].at;
-      next[1].cb();
-    }
-    this.t = to;
-  }
-}
 
 const HOST = 'timeouts.mesh.test';
 
@@ -47,7 +18,7 @@ describe('MeshAgent: timeouts on every request', () => {
   let server: Server;
   let mesh: ReturnType<typeof createMesh>;
   let agent: MeshAgent;
-  const clock = new FakeClock();
+  const clock = new ManualClock();
   const open = new Set<ServerResponse>();
   let seen = 0;
   let lastHeaders: Record<string, unknown> = {};
@@ -144,7 +115,7 @@ describe('MeshAgent: timeouts on every request', () => {
     clock.advance(3_600_000);
     await tick();
     expect(s.done).toBe(false);
-    expect(clock.timers.size).toBe(0);
+    expect(clock.pending).toBe(0);
     ac.abort();
     await tick();
     expect(s.done).toBe(true);

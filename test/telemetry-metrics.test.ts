@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { metrics } from '@opentelemetry/api';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { createMesh, ENVOY_DEFAULT_BUCKETS, MeshTelemetry, type ClusterResource } from '@meshlet/core';
+import { createMesh, ENVOY_DEFAULT_BUCKETS, MeshTelemetry } from '@meshlet/core';
+import type { ClusterResource } from '@meshlet/xds-client';
 import type { NodeConfig } from '@meshlet/xds-client';
 
 const NODE: NodeConfig = {

@@ -42,7 +42,7 @@ export async function startEchoBackend(name: string): Promise<EchoBackend> {
 const EchoClient = grpc.makeGenericClientConstructor(ECHO_SERVICE, 'EchoService');
 
 export function echoClient(target: string): grpc.Client & { echo(msg: string, deadlineMs?: number): Promise<string> } {
-  const client = new EchoClient(target, grpc.credentials.createInsecure()) as grpc.Client & {
+  const client = new EchoClient(target, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
     Echo: (req: Buffer, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Buffer) => void) => void;
     echo(msg: string, deadlineMs?: number): Promise<string>;
   };

@@ -25,7 +25,7 @@ let schemeCounter = 0;
 export async function startGrpcMesh(resources: Record<string, unknown[]> = {}, meshOptions: MeshOptions = {}): Promise<GrpcMeshEnv> {
   const cp = new ControlPlane();
   const { address } = await cp.start();
-  for (const [type, list] of Object.entries(resources)) cp.setResources(type, list);
+  for (const [type, list] of Object.entries(resources)) cp.setResources(type, list as Parameters<ControlPlane['setResources']>[1]);
   const mesh = createMesh({ bootstrap: bootstrapFor(address), listenerCatalog: false, ...meshOptions });
   const scheme = `meshlet-test${schemeCounter++}`;
   register({ scheme, mesh });
@@ -72,7 +72,7 @@ export interface EchoCaller {
 const EchoClient = grpc.makeGenericClientConstructor(ECHO_SERVICE, 'EchoService');
 
 export function echoCaller(target: string, options: grpc.ChannelOptions = {}): EchoCaller {
-  const client = new EchoClient(target, grpc.credentials.createInsecure(), options) as grpc.Client & {
+  const client = new EchoClient(target, grpc.credentials.createInsecure(), options) as unknown as grpc.Client & {
     Echo: (req: Buffer, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Buffer) => void) => void;
   };
   const call = (message: string, o: CallOptions = {}): Promise<CallResult> => {

@@ -1,47 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import type { Clock, TimerHandle } from '@meshlet/xds-client';
+import { ManualClock } from '@meshlet/xds-client';
 import { DeadlineTimers } from '../src/deadline-timers.js';
 
-/** A clock that moves only when told to, firing due timers in order. */
-class FakeClock implements Clock {
-  t = 0;
-  private seq = 0;
-  readonly timers = new Map<number, { at: number; cb: () => void }>();
-  now(): number {
-    return this.t;
-  }
-  setTimeout(cb: () => void, ms: number): TimerHandle {
-    const id = ++this.seq;
-    this.timers.set(id, { at: this.t + ms, cb });
-    return id;
-  }
-  clearTimeout(handle: TimerHandle): void {
-    this.timers.delete(handle as number);
-  }
-  advance(ms: number): void {
-    const to = this.t + ms;
-    for (;;) {
-      let next: [number, { at: number; cb: () => void }] | undefined;
-      for (const e of this.timers) if (e[1].at <= to && (next === undefined || e[1].at < next[1].at)) next = e;
-      if (next === undefined) break;
-      this.timers.delete(next[0]);
-      this.t = next[1].at;
-      next[1].cb();
-    }
-    this.t = to;
-  }
-}
 
 describe('DeadlineTimers', () => {
   it('fires each deadline at its time, in order, on one clock timer per duration', () => {
-    const clock = new FakeClock();
+    const clock = new ManualClock();
     const d = new DeadlineTimers(clock);
     const fired: string[] = [];
     d.schedule(100, () => fired.push('a'));
     clock.advance(30);
     d.schedule(100, () => fired.push('b'));
     d.schedule(50, () => fired.push('c'));
-    expect(clock.timers.size).toBe(2); // one per duration, not one per deadline
+    expect(clock.pending).toBe(2); // one per duration, not one per deadline
     clock.advance(49);
     expect(fired).toEqual([]);
     clock.advance(1); // t = 80: c
@@ -54,20 +25,20 @@ describe('DeadlineTimers', () => {
     expect(fired).toEqual(['c', 'a']);
     clock.advance(1); // t = 130: b
     expect(fired).toEqual(['c', 'a', 'b']);
-    expect(clock.timers.size).toBe(0);
+    expect(clock.pending).toBe(0);
   });
 
   it('cancels in O(1); a duration with nothing left holds no timer', () => {
-    const clock = new FakeClock();
+    const clock = new ManualClock();
     const d = new DeadlineTimers(clock);
     const fired: number[] = [];
     const a = d.schedule(100, () => fired.push(1));
     const b = d.schedule(100, () => fired.push(2));
     a.cancel();
     a.cancel(); // idempotent
-    expect(clock.timers.size).toBe(1);
+    expect(clock.pending).toBe(1);
     b.cancel();
-    expect(clock.timers.size).toBe(0); // nothing keeps a process alive after its requests
+    expect(clock.pending).toBe(0); // nothing keeps a process alive after its requests
     const c = d.schedule(100, () => fired.push(3));
     clock.advance(100);
     c.cancel(); // after firing: nothing happens
@@ -75,7 +46,7 @@ describe('DeadlineTimers', () => {
   });
 
   it('re-arms for the new head when the first deadline was cancelled', () => {
-    const clock = new FakeClock();
+    const clock = new ManualClock();
     const d = new DeadlineTimers(clock);
     const fired: number[] = [];
     const first = d.schedule(100, () => fired.push(1));
@@ -84,13 +55,13 @@ describe('DeadlineTimers', () => {
     first.cancel();
     clock.advance(60); // t = 100: the timer armed for the first fires early, re-arms
     expect(fired).toEqual([]);
-    expect(clock.timers.size).toBe(1);
+    expect(clock.pending).toBe(1);
     clock.advance(40);
     expect(fired).toEqual([2]);
   });
 
   it('lets a firing deadline schedule another of the same duration', () => {
-    const clock = new FakeClock();
+    const clock = new ManualClock();
     const d = new DeadlineTimers(clock);
     const fired: number[] = [];
     d.schedule(10, () => {
@@ -102,7 +73,7 @@ describe('DeadlineTimers', () => {
   });
 
   it('drops empty lanes once there are many durations', () => {
-    const clock = new FakeClock();
+    const clock = new ManualClock();
     const d = new DeadlineTimers(clock);
     for (let ms = 1; ms <= 100; ms++) d.schedule(ms, () => {}).cancel();
     expect(d.lanes).toBeLessThanOrEqual(DeadlineTimers.KEEP_LANES + 1);

@@ -1,45 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { Clock, OutlierDetection, TimerHandle } from '@meshlet/xds-client';
+import { ManualClock, type OutlierDetection } from '@meshlet/xds-client';
 import { buildClusterLoadBalancer } from '../src/lb-cluster.js';
 import { OutlierDetector, OutlierDetectorRegistry, type CallOutcome, type OutlierEvent, type OutlierFlavor } from '../src/outlier-detection.js';
 import { seededRandom } from '../src/random.js';
 import { cluster, endpoints, hostsSpec, locality, RR } from './lb-fixtures.js';
 
-/** A clock that moves only when told to, firing due timers in order. */
-class FakeClock implements Clock {
-  private t = 0;
-  private seq = 0;
-  private timers = new Map<number, { at: number; cb: () => void }>();
-  now(): number {
-    return this.t;
-  }
-  setTimeout(cb: () => void, ms: number): TimerHandle {
-    const id = ++this.seq;
-    this.timers.set(id, { at: this.t + ms, cb });
-    return id;
-  }
-  clearTimeout(handle: TimerHandle): void {
-    this.timers.delete(handle as number);
-  }
-  /** Move to `to`, firing every timer due on the way. */
-  advanceTo(to: number): void {
-    for (;;) {
-      let next: [number, { at: number; cb: () => void }] | undefined;
-      for (const e of this.timers) if (e[1].at <= to && (next === undefined || e[1].at < next[1].at)) next = e;
-      if (next === undefined) break;
-      this.timers.delete(next[0]);
-      this.t = next[1].at;
-      next[1].cb();
-    }
-    this.t = to;
-  }
-  advance(ms: number): void {
-    this.advanceTo(this.t + ms);
-  }
-  get pending(): number {
-    return this.timers.size;
-  }
-}
 
 // outlier_detection.proto defaults, as the xds-client decoder fills them in.
 const DEFAULTS: OutlierDetection = {
@@ -76,8 +41,8 @@ function detector(
   n: number,
   flavor: OutlierFlavor = 'envoy',
   seed = 1,
-): { od: OutlierDetector; clock: FakeClock; hosts: string[]; events: OutlierEvent[] } {
-  const clock = new FakeClock();
+): { od: OutlierDetector; clock: ManualClock; hosts: string[]; events: OutlierEvent[] } {
+  const clock = new ManualClock();
   const od = new OutlierDetector({ ...DEFAULTS, ...config }, { clock, random: seededRandom(seed), flavor });
   const hosts = hostKeys(n);
   od.setHosts(hosts);
@@ -402,7 +367,7 @@ describe('enforcement percentages', () => {
     let ejected = 0;
     const trials = 4_000;
     for (let i = 0; i < trials; i++) {
-      const od = new OutlierDetector({ ...DEFAULTS, enforcingConsecutive5xx: 30, maxEjectionPercent: 100 }, { clock: new FakeClock(), random });
+      const od = new OutlierDetector({ ...DEFAULTS, enforcingConsecutive5xx: 30, maxEjectionPercent: 100 }, { clock: new ManualClock(), random });
       od.setHosts(['h']);
       repeat(od, 'h', 500, 5);
       if (od.isEjected('h')) ejected++;
@@ -490,7 +455,7 @@ describe('lifecycle', () => {
 
 describe('registry and local-origin success rate', () => {
   it('the registry keeps a detector (and its ejections) across updates and disposes of removed ones', () => {
-    const clock = new FakeClock();
+    const clock = new ManualClock();
     const reg = new OutlierDetectorRegistry({ clock, random: seededRandom(1) });
     const hosts = hostKeys(10);
     const od = reg.get('reviews', DEFAULTS, hosts);

@@ -332,7 +332,7 @@ describe('runWithRetries', () => {
     const sel2 = new RetryHostSelector(true, 2);
     sel2.attempted('a');
     sel2.attempted('b');
-    expect(sel2.select(ignoring).key).toBe('a');
+    expect(sel2.select(ignoring)!.key).toBe('a');
     expect(i).toBe(3);
     // Default host_selection_retry_max_attempts (0 in the resource) means one re-pick.
     expect(new RetryHostSelector(true, 0).maxPicks).toBe(2);
