@@ -133,15 +133,8 @@ export class RoutedRequest {
   /** The caller's abort: ends the request (an attempt streaming a response ends through its error). */
   readonly #abort = (reason?: Error): void => {
     if (this.#done) return;
-    const err = reason ?? new MeshletError('MESHLET_DOWNSTREAM_TERMINATED', 'request aborted by the caller');
     this.#flag('DC');
-    const attempt = this.#current;
-    if (this.#committed && attempt !== undefined) {
-      attempt.abortUpstream(err);
-      return;
-    }
-    attempt?.abandon(err);
-    this.#fail(err);
+    this.#endWith(reason ?? new MeshletError('MESHLET_DOWNSTREAM_TERMINATED', 'request aborted by the caller'), false);
   };
 
   start(): void {
@@ -473,28 +466,30 @@ export class RoutedRequest {
     if (this.#done) return;
     const err = timeoutError(this.#decision.cluster!, this.#attempts, 'route');
     trace(() => err.message);
-    const attempt = this.#current;
-    if (this.#committed && attempt !== undefined) {
-      attempt.abortUpstream(err); // its error ends the request
-      return;
-    }
-    if (attempt !== undefined) {
-      attempt.abandon(err);
-      this.#cluster.outlier?.record(attempt.host.key, 'timeout');
-    }
-    this.#fail(err);
+    this.#endWith(err, true);
   }
 
   #streamTimeout(): void {
     this.#streamTimer = undefined;
     if (this.#done) return;
-    const err = new MeshletError('MESHLET_STREAM_DURATION_EXCEEDED', `max_stream_duration reached (cluster "${this.#decision.cluster}")`);
+    this.#endWith(new MeshletError('MESHLET_STREAM_DURATION_EXCEEDED', `max_stream_duration reached (cluster "${this.#decision.cluster}")`), false);
+  }
+
+  /**
+   * End the request from outside its attempt (the caller's abort, the route timeout, the
+   * stream's limit): a response being delivered ends through its attempt's error; otherwise the
+   * attempt is let go (a timed-out one reported to outlier detection) and the request fails now.
+   */
+  #endWith(err: Error, timedOut: boolean): void {
     const attempt = this.#current;
     if (this.#committed && attempt !== undefined) {
       attempt.abortUpstream(err);
       return;
     }
-    attempt?.abandon(err);
+    if (attempt !== undefined) {
+      attempt.abandon(err);
+      if (timedOut) this.#cluster.outlier?.record(attempt.host.key, 'timeout');
+    }
     this.#fail(err);
   }
 
