@@ -1,7 +1,6 @@
 // Bad input to @meshlet/grpc: options that name what is wrong, targets the control plane does
 // not serve, authorities the bootstrap lacks, unreachable endpoints, and the meshlet balancer
 // chosen without the meshlet resolver. Each failure is a status that says why.
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { MeshletError, TYPE_URLS } from '@meshlet/xds-client';
@@ -9,17 +8,11 @@ import { LB_POLICY_NAME, register } from '@meshlet/grpc';
 import { edsCluster, endpoints, listener, routeConfig } from './helpers/xds-resources.js';
 import { startEchoBackend, type EchoBackend } from './helpers/grpc-echo.js';
 import { echoCaller, startGrpcMesh, type EchoCaller, type GrpcMeshEnv } from './helpers/grpc-mesh.js';
+import { freePort } from './helpers/ports.js';
 
 const TARGET = 'bad.grpc.test:8080';
 const DOWN = 'outbound|8080|down|bad.grpc.test';
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 describe('@meshlet/grpc bad input', () => {
   let env: GrpcMeshEnv;

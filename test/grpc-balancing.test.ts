@@ -3,13 +3,13 @@
 // (A62, connecting one address at a time), outlier detection (A50, on an injected clock),
 // aggregate clusters over EDS and LOGICAL_DNS (A37), and gRPC's endpoint health rule (A27:
 // only UNKNOWN and HEALTHY endpoints are used), weighted round robin from ORCA reports (A58).
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '@meshlet/core';
 import { TYPE_URLS } from '@meshlet/xds-client';
 import { edsCluster, endpoints, listener } from './helpers/xds-resources.js';
 import { startBehaviorBackend, type BehaviorBackend } from './helpers/grpc-backends.js';
 import { count, ManualClock, startConnectionCounter, startGrpcMesh, type EchoCaller, type GrpcMeshEnv } from './helpers/grpc-mesh.js';
+import { freePort } from './helpers/ports.js';
 
 const TARGET = 'balancing.grpc.test:8080';
 const RH = 'outbound|8080|ring|balancing.grpc.test';
@@ -23,13 +23,6 @@ const WRR = 'outbound|8080|wrr|balancing.grpc.test';
 const PRIO = 'outbound|8080|prio|balancing.grpc.test';
 const RH_DEAD = 'outbound|8080|ring-dead|balancing.grpc.test';
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 function caseRoute(name: string, cluster: string, action: Record<string, unknown> = {}): Record<string, unknown> {
   return { name, match: { prefix: '', headers: [{ name: 'x-case', string_match: { exact: name } }] }, route: { cluster, ...action } };

@@ -10,6 +10,7 @@ import { seededRandom } from '@meshlet/core';
 import { createMesh, createMeshFetch, MeshAgent } from '@meshlet/http';
 import { TYPE_URLS } from '@meshlet/xds-client';
 import { bootstrapFor, edsCluster, endpoints, listener } from './helpers/xds-resources.js';
+import { freePort } from './helpers/ports.js';
 
 const API = 'resilience.mesh.test';
 
@@ -82,14 +83,6 @@ async function startServer(name: string, behavior: Behavior): Promise<Misbehavin
   };
 }
 
-/** A loopback port with nothing listening: connections are refused. */
-async function refusedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 const BACKOFF = { base_interval: '0.001s', max_interval: '0.002s' };
 const PREVIOUS_HOSTS = [{ name: 'envoy.retry_host_predicates.previous_hosts' }];
@@ -126,7 +119,7 @@ describe('MeshAgent: timeouts and retries', () => {
       slow: { kind: 'slow', ms: 150 },
     };
     await Promise.all(Object.entries(specs).map(async ([n, b]) => (s[n] = await startServer(n, b))));
-    refused = await refusedPort();
+    refused = await freePort();
     const at = (...names: string[]): Array<[string, number]> => names.map((n) => ['127.0.0.1', n === 'refused' ? refused : s[n]!.port]);
     const clusters: Record<string, Array<[string, number]>> = {
       c503: at('e503', 'ok'),
