@@ -325,7 +325,7 @@ export class RoutedRequest {
     if (perTry !== undefined) {
       attempt.timer = deadlinesOf(this.#ctx.mesh.clock).schedule(perTry, () => this.#perTryTimeout(attempt));
     }
-    pool.dispatch(upstreamOptions(this.#opts, t.origin, target.path, hdrs, body), attempt as Dispatcher.DispatchHandler);
+    pool.dispatch(upstreamOptions(this.#opts, t.origin, target.path, hdrs, body, this.#scheme), attempt as Dispatcher.DispatchHandler);
   }
 
   // ---- what an attempt reports ----
@@ -828,27 +828,80 @@ function upstreamOptions(
   path: string,
   headers: Record<string, string | string[]>,
   body: Body,
+  scheme: string,
 ): Dispatcher.DispatchOptions {
-  const o = opts as Dispatcher.DispatchOptions & { servername?: string; typeOfService?: number; maxRedirections?: number };
-  return {
+  const out: UpstreamOptions = {
     origin,
     path,
-    method: o.method,
+    method: opts.method,
     body,
     headers,
     query: undefined,
-    idempotent: o.idempotent,
-    blocking: o.blocking,
-    upgrade: o.upgrade,
-    headersTimeout: o.headersTimeout,
-    bodyTimeout: o.bodyTimeout,
-    reset: o.reset,
-    expectContinue: o.expectContinue,
-    throwOnError: o.throwOnError,
-    servername: o.servername,
-    typeOfService: o.typeOfService,
-    maxRedirections: o.maxRedirections,
-  } as Dispatcher.DispatchOptions;
+    idempotent: undefined,
+    blocking: undefined,
+    upgrade: undefined,
+    headersTimeout: undefined,
+    bodyTimeout: undefined,
+    reset: undefined,
+    expectContinue: undefined,
+    throwOnError: undefined,
+    servername: undefined,
+    typeOfService: undefined,
+    maxRedirections: undefined,
+  };
+  // Only the keys the caller set are read (a lookup of an absent key in a dictionary-mode
+  // object costs more than enumerating the few present ones).
+  const o = opts as unknown as Record<string, unknown>;
+  for (const k in o) {
+    switch (k) {
+      case 'idempotent':
+      case 'blocking':
+      case 'upgrade':
+      case 'headersTimeout':
+      case 'bodyTimeout':
+      case 'reset':
+      case 'expectContinue':
+      case 'throwOnError':
+      case 'servername':
+      case 'typeOfService':
+      case 'maxRedirections':
+        (out as unknown as Record<string, unknown>)[k] = o[k];
+    }
+  }
+  // Without a servername undici derives one from the Host header on every request, through
+  // net.isIP's IPv6 regex (several µs). Over plain HTTP it is only a label that groups a
+  // connection's queued requests, so the Host's name is given as it is.
+  if (out.servername === undefined && scheme === 'http') out.servername = hostName(headers['host']);
+  return out as unknown as Dispatcher.DispatchOptions;
+}
+
+/** The dispatch options undici's Request and Client read, in one fixed shape. */
+interface UpstreamOptions {
+  origin: string;
+  path: string;
+  method: string;
+  body: Body;
+  headers: Record<string, string | string[]>;
+  query: undefined;
+  idempotent: unknown;
+  blocking: unknown;
+  upgrade: unknown;
+  headersTimeout: unknown;
+  bodyTimeout: unknown;
+  reset: unknown;
+  expectContinue: unknown;
+  throwOnError: unknown;
+  servername: string | undefined;
+  typeOfService: unknown;
+  maxRedirections: unknown;
+}
+
+/** The name part of a Host header value (`name:port` → `name`, `[v6]:port` → `[v6]`). */
+function hostName(host: string | string[] | undefined): string | undefined {
+  if (typeof host !== 'string' || host === '') return undefined;
+  const colon = host.lastIndexOf(':');
+  if (colon < 0 || host.endsWith(']')) return host;
+  return host.charCodeAt(0) === 91 /* [ */ && host.indexOf(']') > colon ? host : host.slice(0, colon);
 }
 
 /** The origin (`scheme://host:port`) of a picked host and the key of its cluster's pool, made once per host object. */
