@@ -78,6 +78,8 @@ export class SeriesStore {
   readonly #servicesByName = new Map<string, ServiceEntry>();
   readonly #servicesByLabels = new Map<string, ServiceEntry>();
   readonly #overflowService = new ServiceEntry(OVERFLOW_SERVICE);
+  /** #byName's entries for authorities, keyed by the authority alone (the same entries, bounded with them). */
+  readonly #servicesByAuthority = new Map<string, ServiceEntry>();
   readonly #peers = new Map<string, PeerEntry>();
   readonly #exchangePeers = new Map<string, PeerEntry | null>();
   /** Every series, by its full label text: the one place that guarantees one series per label set. */
@@ -128,7 +130,13 @@ export class SeriesStore {
   }
 
   #byAuthority(authority: string): ServiceEntry {
-    return this.#byName(`\u0000${authority}`, () => serviceFromAuthority(authority));
+    // Every call to a cluster without Istio metadata lands here: a lookup by the authority
+    // itself, with no key built and no closure made per call.
+    const s = this.#servicesByAuthority.get(authority);
+    if (s !== undefined) return s;
+    const made = this.#byName(`\u0000${authority}`, () => serviceFromAuthority(authority));
+    if (made !== this.#overflowService) this.#servicesByAuthority.set(authority, made);
+    return made;
   }
 
   #byName(key: string, labels: () => ServiceLabels): ServiceEntry {
