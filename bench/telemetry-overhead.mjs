@@ -9,8 +9,8 @@
 //      aggregation, and with an SDK MeterProvider; an undici Pool at concurrency 32 drives
 //      rotating rounds over the four ports.
 //   3. The client side: meshFetch through MeshAgent with telemetry off, the in-process
-//      Prometheus aggregation, and an SDK MeterProvider (it says so when this build of
-//      MeshAgent does not record calls yet).
+//      Prometheus aggregation, and an SDK MeterProvider (bench/telemetry-client-overhead.mjs
+//      measures the same with each variant in its own process, the steadier figure).
 //   node bench/telemetry-overhead.mjs [--rounds 6] [--requests 20000]
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
