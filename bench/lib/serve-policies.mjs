@@ -1,5 +1,5 @@
 // Child process: an HTTP server, and @meshlet/control-plane serving two Listeners to it:
-// plain.mesh.test:80 (a route to a cluster, nothing else) and policy.mesh.test:80 (the same
+// plain.mesh.test:80 (a route to a cluster, nothing else: Envoy's defaults, so its 15 s route timeout) and policy.mesh.test:80 (the same
 // with a retry policy, circuit breakers and outlier detection configured). Prints
 // {"address", "port"} when ready.
 import { ControlPlane } from '@meshlet/control-plane';
@@ -16,7 +16,7 @@ const cla = (name) => ({ cluster_name: name, endpoints: [{ lb_endpoints: [{ endp
 const cp = new ControlPlane();
 cp.setResources(TYPE_URLS.listener, [listener('plain.mesh.test:80', 'rc-plain'), listener('policy.mesh.test:80', 'rc-policy')]);
 cp.setResources(TYPE_URLS.routeConfiguration, [
-  { name: 'rc-plain', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'plain', timeout: '0s' } }] }] },
+  { name: 'rc-plain', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'plain' } }] }] },
   {
     name: 'rc-policy',
     virtual_hosts: [
