@@ -14,6 +14,7 @@ const TARGET = 'resilience.grpc.test:8080';
 const HCM_TARGET = 'hcm-timeout.grpc.test:8080';
 const F = 'outbound|8080|flaky|resilience.grpc.test';
 const BRK = 'outbound|8080|breaker|resilience.grpc.test';
+const DROP = 'outbound|8080|drop|resilience.grpc.test';
 const FAULT = 'envoy.filters.http.fault';
 const HTTP_FAULT = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
 const ROUTER = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
@@ -78,14 +79,19 @@ describe('@meshlet/grpc resilience', () => {
                 caseRoute('fault-delay', {}, fault({ delay: { fixed_delay: '0.3s', percentage: ALL }, max_active_faults: 1 })),
                 caseRoute('fault-retry', { retry_policy: { retry_on: 'unavailable', num_retries: 3 } }, fault({ abort: { grpc_status: 14, percentage: ALL } })),
                 { name: 'breaker', match: { prefix: '', headers: [{ name: 'x-case', string_match: { exact: 'breaker' } }] }, route: { cluster: BRK } },
+                { name: 'drop', match: { prefix: '', headers: [{ name: 'x-case', string_match: { exact: 'drop' } }] }, route: { cluster: DROP } },
                 { name: 'default', match: { prefix: '' }, route: { cluster: F } },
               ],
             },
           ],
         },
       ],
-      [TYPE_URLS.cluster]: [edsCluster(F), edsCluster(BRK, { circuit_breakers: { thresholds: [{ priority: 'DEFAULT', max_requests: 2 }] } })],
-      [TYPE_URLS.clusterLoadAssignment]: [endpoints(F, [['127.0.0.1', flaky.port]]), endpoints(BRK, [['127.0.0.1', held.port]])],
+      [TYPE_URLS.cluster]: [edsCluster(F), edsCluster(BRK, { circuit_breakers: { thresholds: [{ priority: 'DEFAULT', max_requests: 2 }] } }), edsCluster(DROP)],
+      [TYPE_URLS.clusterLoadAssignment]: [
+        endpoints(F, [['127.0.0.1', flaky.port]]),
+        endpoints(BRK, [['127.0.0.1', held.port]]),
+        endpoints(DROP, [['127.0.0.1', flaky.port]], { policy: { drop_overloads: [{ category: 'shed', drop_percentage: ALL }] } }),
+      ],
     });
     client = env.client(TARGET);
     await client.names(1);
@@ -187,6 +193,14 @@ describe('@meshlet/grpc resilience', () => {
     expect(gauge.active).toBe(1); // the first is still being delayed
     expect((await first).ok).toBe(true);
     expect(gauge.active).toBe(0);
+  });
+
+  it('drops calls of an EDS drop_overloads category with UNAVAILABLE and DO (A27)', async () => {
+    const id = `d${callId++}`;
+    const r = await client.call('x', { metadata: md('drop', { 'x-call-id': id }) });
+    expect(r.code).toBe(grpc.status.UNAVAILABLE);
+    expect(r.details).toMatch(/DO MESHLET_DROP_OVERLOAD: .*shed/);
+    expect(flaky.attempts.get(id)).toBeUndefined(); // never sent
   });
 
   it('drops calls over max_requests with UNAVAILABLE and UO (A32)', async () => {

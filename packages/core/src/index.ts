@@ -149,3 +149,4 @@ export { startAdminServer, type AdminServer, type AdminServerOptions } from './a
 export { clustersView, clustersJsonChunks, clustersTextChunks, type ClustersView, type TargetView, type ClusterView, type HostView, type BreakerView } from './admin/clusters-view.js';
 export * from './telemetry/index.js';
 export { DeadlineTimers, type Deadline } from './deadline-timers.js';
+export { selectDropOverload } from './drop-overload.js';

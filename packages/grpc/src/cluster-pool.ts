@@ -20,7 +20,7 @@
 // queues those).
 //
 // Per call: the circuit breaker (gRFC A32: max_requests; over it the call is dropped with
-// UNAVAILABLE, flag UO), EDS drop_overloads (A27), the active-request count least request
+// UNAVAILABLE, flag UO), EDS drop_overloads (A27, flag DO), the active-request count least request
 // reads (A48), and the call's status for outlier detection.
 //
 // The breaker slot is taken when the pick completes, as grpc-go does, so that a burst of calls
@@ -33,6 +33,7 @@ import { connectivityState as ConnectivityState, experimental, status as Status 
 import {
   OutlierDetector,
   requestClock,
+  selectDropOverload,
   type CallRecorder,
   type ClusterCircuitBreaker,
   type ClusterLoadBalancer,
@@ -209,10 +210,9 @@ export class ClusterPool {
       return failure(meshletStatus(e?.code ?? 'MESHLET_NO_HEALTHY_UPSTREAM', e?.message ?? `cluster "${this.name}" has no endpoints`), false);
     }
     // EDS drop_overloads (A27): categories of calls dropped by the control plane's say.
-    for (const d of this.#drops) {
-      if (this.#owner.mesh.random.nextUint32() % 1_000_000 < d.ppm) {
-        return failure(meshletStatus('MESHLET_OVERFLOW', `cluster "${this.name}": EDS-configured drop: ${d.category}`), true);
-      }
+    const dropped = this.#drops.length > 0 ? selectDropOverload(this.#drops, this.#owner.mesh.random) : undefined;
+    if (dropped !== undefined) {
+      return failure(meshletStatus('MESHLET_DROP_OVERLOAD', `cluster "${this.name}": EDS-configured drop: ${dropped.category}`), true);
     }
     const breaker = this.#snapshot.breaker;
     if (breaker !== undefined && !breaker.canAcquire('request') && pendingAdmissions.get(call)?.breaker !== breaker) return this.#overflow(breaker);

@@ -46,6 +46,7 @@ import {
   type UpstreamTimeouts,
   compileRetryPolicy,
   DeadlineTimers,
+  selectDropOverload,
   type CallRecorder,
   type Deadline,
 } from '@meshlet/core';
@@ -207,6 +208,15 @@ export class RoutedRequest {
   /** Past the fault filter: the router's circuit breaker, timeouts and retry policy. */
   #admit(): void {
     const decision = this.#decision;
+    // EDS drop_overloads come first, before any breaker slot (Envoy's router: flag DO, 503).
+    const drops = this.#cluster.endpoints?.dropOverloads;
+    if (drops !== undefined && drops.length > 0) {
+      const dropped = selectDropOverload(drops, this.#ctx.mesh.random);
+      if (dropped !== undefined) {
+        this.#fail(new MeshletError('MESHLET_DROP_OVERLOAD', `cluster "${decision.cluster}": dropped by the control plane's drop_overloads (category "${dropped.category}")`));
+        return;
+      }
+    }
     const breaker = this.#cluster.breaker;
     if (breaker !== undefined) {
       // Circuit breakers (Cluster.circuit_breakers): 'request' for the request's life. Routes
