@@ -13,11 +13,13 @@ import {
   type Clock,
   type ClusterResource,
   type EndpointsResource,
+  type HttpFilter,
   type XdsClientOptions,
 } from '@meshlet/xds-client';
 import { CircuitBreakerRegistry, type ClusterCircuitBreaker } from './circuit-breaker.js';
 import { OutlierDetectorRegistry, type OutlierDetector } from './outlier-detection.js';
-import { ActiveFaults } from './fault-injection.js';
+import { ActiveFaults, compileFault, faultConfigForRoute, injectFault, FAULT_FILTER_TYPE_URL, type FaultContext, type InjectedFault } from './fault-injection.js';
+import type { ForwardDecision } from './route-decision.js';
 import { buildClusterLoadBalancer, hostKey, type ClusterLoadBalancer, type ClusterLoadBalancerOptions } from './lb-cluster.js';
 import type { HostStats } from './lb-types.js';
 import { systemRandom, type Random } from './random.js';
@@ -58,6 +60,8 @@ export interface ClusterSnapshot {
    */
   readonly endpoints?: EndpointsResource | undefined;
   readonly lbCluster?: ClusterResource | undefined;
+  /** Every endpoint's `host:port`, as the balancer names its hosts, known without building it. */
+  readonly hostKeys: readonly string[];
 }
 
 export interface TargetSnapshot {
@@ -68,6 +72,8 @@ export interface TargetSnapshot {
   readonly clusters: ReadonlyMap<string, ClusterSnapshot>;
   /** Every endpoint key (`host:port`) of every cluster, to close connection pools of endpoints that left. */
   readonly endpointKeys: ReadonlySet<string>;
+  /** The Listener's fault filter (the first envoy.filters.http.fault of its HCM), if any. */
+  readonly faultFilter: HttpFilter | undefined;
 }
 
 export type TargetState = 'pending' | 'ready' | 'not_found' | 'error';
@@ -245,6 +251,19 @@ export class Mesh {
     return out;
   }
 
+  /**
+   * The fault a forwarded request gets from the Listener's fault filter (its config overridden
+   * per weighted cluster, route or virtual host, the most specific winning), with its
+   * max_active_faults slot; undefined = send it as it is. HTTP and gRPC both ask here.
+   */
+  injectFault(snapshot: TargetSnapshot, d: ForwardDecision, ctx?: FaultContext): InjectedFault | undefined {
+    const filter = snapshot.faultFilter;
+    if (filter === undefined) return undefined;
+    const config = faultConfigForRoute(filter.name, filter, [d.weightedCluster?.typedPerFilterConfig, d.route.typedPerFilterConfig, d.virtualHost.typedPerFilterConfig]);
+    if (config === undefined) return undefined;
+    return injectFault(compileFault(config), d.request, this.random, this.activeFaults(`${snapshot.listenerName}/${filter.name}`), ctx);
+  }
+
   /** The active-fault gauge of one fault filter instance (its key is the caller's choice). */
   activeFaults(key: string): ActiveFaults {
     let a = this.#activeFaults.get(key);
@@ -343,7 +362,7 @@ export class Mesh {
     const options = { random: this.random, hostStats: (key: string) => this.hostStats(key) };
     for (const [name, cc] of config.clusters) {
       if (!cc.ok) {
-        clusters.set(name, { name, cluster: undefined, lb: undefined, error: cc.error, breaker: undefined, outlier: undefined });
+        clusters.set(name, { name, cluster: undefined, lb: undefined, error: cc.error, breaker: undefined, outlier: undefined, hostKeys: [] });
         continue;
       }
       const endpoints = cc.leafClusters ? aggregateEndpoints(name, cc.leafClusters, config) : cc.endpoints?.endpoints;
@@ -362,7 +381,8 @@ export class Mesh {
       clusters.set(name, new LazyCluster(name, cc.cluster, cell, breaker, od === undefined ? undefined : outlier, endpoints, lbCluster));
     }
     trace(() => `${target.authority}: snapshot with ${clusters.size} cluster(s), ${endpointKeys.size} endpoint(s)`);
-    return { authority: target.authority, listenerName: target.listenerName, config, routeTable, clusters, endpointKeys };
+    const faultFilter = config.listener.apiListener?.httpFilters.find((f) => f.typeUrl === FAULT_FILTER_TYPE_URL);
+    return { authority: target.authority, listenerName: target.listenerName, config, routeTable, clusters, endpointKeys, faultFilter };
   }
 }
 
@@ -438,6 +458,10 @@ class LazyCluster implements ClusterSnapshot {
 
   get error(): MeshletError | undefined {
     return this.cell.error;
+  }
+
+  get hostKeys(): readonly string[] {
+    return this.cell.hostKeys;
   }
 }
 

@@ -14,19 +14,15 @@
 // A call that cannot be routed fails with UNAVAILABLE and a status naming why (NR, NC).
 import { experimental, status as Status, type Metadata } from '@grpc/grpc-js';
 import {
-  compileFault,
   computeRequestHash,
-  faultConfigForRoute,
   grpcCallTimeout,
   grpcRetryPolicy,
-  injectFault,
   xxhash64,
-  FAULT_FILTER_TYPE_URL,
   type CallRecorder,
   type ForwardDecision,
   type TargetSnapshot,
 } from '@meshlet/core';
-import { ERROR_CODES, MeshletError, tracer, type HttpFilter, type Millis, type Route } from '@meshlet/xds-client';
+import { ERROR_CODES, MeshletError, tracer, type Millis, type Route } from '@meshlet/xds-client';
 import { telemetryFilterFactory } from './call-telemetry.js';
 import type { ChannelState } from './channel-state.js';
 import { failFilterFactory, faultFilterFactory } from './local-filters.js';
@@ -48,7 +44,6 @@ const CHANNEL_ID_KEY = 'io.grpc.channel_id';
 
 /** What the config selector derives from a snapshot once, not per call. */
 interface SnapshotContext {
-  readonly faultFilter: HttpFilter | undefined;
   /** The Listener's HttpConnectionManager max_stream_duration (A31). */
   readonly hcmMaxStreamDuration: Millis | undefined;
   /** Method configs by route: the same object for every call on a route. */
@@ -62,7 +57,6 @@ function contextOf(snapshot: TargetSnapshot): SnapshotContext {
   if (c === undefined) {
     const hcm = snapshot.config.listener.apiListener;
     c = {
-      faultFilter: hcm?.httpFilters.find((f) => f.typeUrl === FAULT_FILTER_TYPE_URL),
       hcmMaxStreamDuration: hcm?.maxStreamDuration,
       methodConfigs: new Map(),
     };
@@ -158,7 +152,7 @@ function route(state: ChannelState, method: string, metadata: Metadata, channelI
   if (entry === undefined) return localFailure('MESHLET_NO_CLUSTER', `cluster "${d.cluster}" (route "${d.route.name}") is not in the configuration`, rec);
   const context = contextOf(snapshot);
   const committed = once(() => state.release(entry));
-  const fault = faultFilter(state, snapshot, context, d, committed);
+  const fault = faultFilter(state, snapshot, d, committed);
   const pickInformation: Record<string, string> = { [PICK_CLUSTER]: d.cluster, [PICK_HASH]: requestHash(d, channelId) };
   let filters = fault === undefined ? NO_FILTERS : [fault.filter];
   if (rec !== undefined) {
@@ -184,20 +178,11 @@ const NO_FILTERS: experimental.FilterFactory<experimental.Filter>[] = [];
 function faultFilter(
   state: ChannelState,
   snapshot: TargetSnapshot,
-  context: SnapshotContext,
   d: ForwardDecision,
   committed: () => void,
 ): { readonly filter: experimental.FilterFactory<experimental.Filter>; readonly delayed: boolean } | undefined {
-  const filter = context.faultFilter;
-  if (filter === undefined) return undefined;
-  const config = faultConfigForRoute(filter.name, filter, [
-    d.weightedCluster?.typedPerFilterConfig,
-    d.route.typedPerFilterConfig,
-    d.virtualHost.typedPerFilterConfig,
-  ]);
-  if (config === undefined) return undefined;
   const mesh = state.mesh;
-  const fault = injectFault(compileFault(config), d.request, mesh.random, mesh.activeFaults(`${snapshot.listenerName}/${filter.name}`));
+  const fault = mesh.injectFault(snapshot, d);
   if (fault === undefined) return undefined;
   trace(() => `fault filter: ${fault.flags.join('+')} for ${d.request.path}${fault.delayMs !== undefined ? ` (delay ${fault.delayMs} ms)` : ''}`);
   // An aborted call never reaches a picker, so grpc-js never commits it: release its cluster here.

@@ -57,6 +57,30 @@ export function rawOfRecord(record: Record<string, string | string[] | undefined
   return raw;
 }
 
+/**
+ * A response made here (a direct response, a redirect, a fault abort), delivered through the
+ * handler's callbacks as an upstream response would be; `onConnect` was already called.
+ * `isAborted` is asked between callbacks (the caller may abort from inside one).
+ */
+export function deliverLocalResponse(
+  h: LegacyHandler,
+  status: number,
+  headers: Record<string, string | string[]>,
+  body: string | undefined,
+  isAborted: () => Error | undefined = () => undefined,
+): void {
+  const bytes = body === undefined ? undefined : Buffer.from(body);
+  if (bytes !== undefined) headers['content-length'] = String(bytes.length);
+  h.onResponseStarted?.();
+  h.onHeaders?.(status, rawOfRecord(headers), noop, '');
+  if (bytes !== undefined && bytes.length > 0 && isAborted() === undefined) h.onData?.(bytes);
+  const aborted = isAborted();
+  if (aborted !== undefined) h.onError?.(aborted);
+  else h.onComplete?.([]);
+}
+
+function noop(): void {}
+
 class AdaptedController implements Controller {
   aborted = false;
   paused = false;

@@ -22,9 +22,9 @@ import {
   type TargetSnapshot,
 } from '@meshlet/core';
 import { MeshletError, tracer, type MeshletErrorCode } from '@meshlet/xds-client';
-import { Agent, DecoratorHandler, Dispatcher } from 'undici';
+import { Agent, Dispatcher } from 'undici';
 import { EndpointPools, poolKey, type PoolFactory } from './endpoint-pools.js';
-import { asLegacy } from './legacy-handler.js';
+import { asLegacy, deliverLocalResponse } from './legacy-handler.js';
 import { RoutedRequest, type RequestContext } from './routed-request.js';
 import { PASSTHROUGH_CLUSTER, RecordingHandler } from './passthrough-telemetry.js';
 
@@ -99,8 +99,8 @@ export class MeshAgent extends Dispatcher {
   }
 
   override dispatch(opts: Dispatcher.DispatchOptions, h: Handler): boolean {
-    // The caller's handler as is: forwarded requests hand it (wrapped once) to the pool;
-    // local replies and errors go through a DecoratorHandler, which speaks both styles.
+    // The caller's handler is spoken to in undici's older style (legacy-handler.ts): as it is,
+    // or adapted once when it is of the newer style.
     let info: OriginInfo;
     try {
       if (this.#closed) throw new MeshletError('MESHLET_INVALID_OPTION', 'MeshAgent is closed');
@@ -175,7 +175,8 @@ export class MeshAgent extends Dispatcher {
     const keep = new Set<string>();
     for (const { target, scheme } of this.#origins.values()) {
       for (const [name, cluster] of target.snapshot?.clusters ?? []) {
-        for (const h of cluster.lb?.hosts ?? []) keep.add(poolKey(name, `${scheme}://${h.key}`));
+        // hostKeys, not lb.hosts: a balancer is built on first use, and this runs for every cluster.
+        for (const key of cluster.hostKeys) keep.add(poolKey(name, `${scheme}://${key}`));
       }
     }
     this.#pools.retain(keep);
@@ -283,7 +284,7 @@ export class MeshAgent extends Dispatcher {
     }
     const hash = decision.hashPolicies.length > 0 ? computeRequestHash(decision.hashPolicies, decision.request) : undefined;
     this.#context ??= { pools: this.#pools, mesh: this.mesh };
-    new RoutedRequest(this.#context, snapshot, info.scheme, opts, asLegacy(h), headers, decision, cluster, cluster.lb, hash, rec).start();
+    new RoutedRequest(this.#context, snapshot, info.scheme, opts, asLegacy(h), headers, decision, cluster, hash, rec).start();
   }
 }
 
@@ -295,22 +296,6 @@ function invalid(option: string, reason: string): MeshletError {
   return new MeshletError('MESHLET_INVALID_OPTION', `MeshAgent option ${option}: ${reason}`);
 }
 
-class LocalController implements Controller {
-  aborted = false;
-  paused = false;
-  reason: Error | null = null;
-  abort(reason: Error): void {
-    this.aborted = true;
-    this.reason = reason;
-  }
-  pause(): void {
-    this.paused = true;
-  }
-  resume(): void {
-    this.paused = false;
-  }
-}
-
 /** Fail a request (asynchronously, as a dispatcher does); its telemetry, if any, records Envoy's local reply. */
 function fail(handler: Handler, err: unknown, rec?: CallRecorder): void {
   const error = err instanceof Error ? err : new Error(String(err));
@@ -318,24 +303,21 @@ function fail(handler: Handler, err: unknown, rec?: CallRecorder): void {
     const e = error as { status?: number; responseFlag?: string };
     rec.end(e.responseFlag ? { status: e.status ?? 0, flags: e.responseFlag } : { status: e.status ?? 0 });
   }
-  const h = new DecoratorHandler(handler) as Handler;
-  const c = new LocalController();
-  queueMicrotask(() => h.onResponseError?.(c, error));
+  const h = asLegacy(handler);
+  queueMicrotask(() => h.onError?.(error));
 }
 
 /** A response made here (direct_response, redirect), delivered as an upstream one would be. */
 function localReply(handler: Handler, status: number, headers: Record<string, string | string[]>, body: string | undefined): void {
-  const h = new DecoratorHandler(handler) as Handler;
-  const c = new LocalController();
-  const bytes = body === undefined ? undefined : Buffer.from(body);
-  if (bytes) headers['content-length'] = String(bytes.length);
+  const h = asLegacy(handler);
   queueMicrotask(() => {
-    h.onRequestStart?.(c, {});
-    if (c.aborted) return h.onResponseError?.(c, c.reason ?? new Error('aborted'));
-    h.onResponseStart?.(c, status, headers as never, '');
-    if (bytes && bytes.length > 0 && !c.aborted) h.onResponseData?.(c, bytes);
-    if (c.aborted) return h.onResponseError?.(c, c.reason ?? new Error('aborted'));
-    h.onResponseEnd?.(c, {});
+    let aborted: Error | undefined;
+    h.onConnect?.((err) => (aborted ??= err ?? new Error('aborted')));
+    if (aborted !== undefined) {
+      h.onError?.(aborted);
+      return;
+    }
+    deliverLocalResponse(h, status, headers, body, () => aborted);
   });
 }
 

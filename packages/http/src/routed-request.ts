@@ -18,23 +18,18 @@
 // `max_stream_duration` covers everything, body included; expiry is flag DT.
 import {
   applyResponseHeaderMutations,
-  compileFault,
-  faultConfigForRoute,
   finalizeForwardRequest,
-  injectFault,
   isBreakerOverflow,
   mutableHeadersFromRecord,
   resolveTimeouts,
   retryAdmissionFrom,
   RetryState,
-  FAULT_FILTER_TYPE_URL,
   RETRY_REQUEST_HEADERS,
   TIMEOUT_REQUEST_HEADERS,
   type AttemptOutcome,
   type BreakerOverflow,
   type ClusterLoadBalancer,
   type ClusterSnapshot,
-  type CompiledRetryPolicy,
   type ForwardDecision,
   type InjectedFault,
   type Mesh,
@@ -50,11 +45,11 @@ import {
   type CallRecorder,
   type Deadline,
 } from '@meshlet/core';
-import { MeshletError, tracer, type Clock, type HttpFilter, type RetryPolicy, type TimerHandle } from '@meshlet/xds-client';
+import { MeshletError, tracer, type Clock, type TimerHandle } from '@meshlet/xds-client';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { poolKey, type EndpointPools } from './endpoint-pools.js';
-import { rawOfRecord, recordOfRaw, type LegacyHandler, type RawHeaders } from './legacy-handler.js';
+import { deliverLocalResponse, rawOfRecord, recordOfRaw, type LegacyHandler, type RawHeaders } from './legacy-handler.js';
 import { mirrorRequest } from './mirror.js';
 import { bufferBody, isReplayable } from './replay-body.js';
 
@@ -77,7 +72,6 @@ export class RoutedRequest {
   readonly #headers: Record<string, string | string[]>;
   readonly #decision: ForwardDecision;
   readonly #cluster: ClusterSnapshot;
-  readonly #lb: ClusterLoadBalancer;
   readonly #hash: bigint | undefined;
   /** Upgrades and CONNECT: one attempt, and the stream is the caller's once upgraded. */
   readonly #upgrade: boolean;
@@ -86,6 +80,8 @@ export class RoutedRequest {
   #retry: RetryState | undefined;
   #body: Body;
   #replayable = true;
+  /** The request carries x-envoy-* headers (read by the policies, consumed before sending). */
+  #envoyHeaders = false;
   #release: (() => void) | undefined;
   #fault: InjectedFault | undefined;
   #current: Attempt | undefined;
@@ -111,7 +107,6 @@ export class RoutedRequest {
     headers: Record<string, string | string[]>,
     decision: ForwardDecision,
     cluster: ClusterSnapshot,
-    lb: ClusterLoadBalancer,
     hash: bigint | undefined,
     rec: CallRecorder | undefined,
   ) {
@@ -125,7 +120,6 @@ export class RoutedRequest {
     this.#headers = headers;
     this.#decision = decision;
     this.#cluster = cluster;
-    this.#lb = lb;
     this.#hash = hash;
     this.#upgrade = opts.upgrade != null || opts.method === 'CONNECT';
     this.#body = opts.body;
@@ -143,7 +137,8 @@ export class RoutedRequest {
     if (this.#done) return;
     // The fault filter runs before the router (HCM filter order): its delay comes before any
     // circuit breaker slot or timeout, its abort answers without an upstream.
-    const fault = this.#injectFault();
+    const d = this.#decision;
+    const fault = this.#ctx.mesh.injectFault(this.#snapshot, d, d.cluster !== undefined ? { cluster: d.cluster } : undefined);
     if (fault === undefined) {
       this.#admit();
       return;
@@ -167,42 +162,22 @@ export class RoutedRequest {
     }, fault.delayMs);
   }
 
-  #injectFault(): InjectedFault | undefined {
-    const snapshot = this.#snapshot;
-    const filter = faultFilterOf(snapshot);
-    if (filter === undefined) return undefined;
-    const decision = this.#decision;
-    const config = faultConfigForRoute(filter.name, filter, [
-      decision.weightedCluster?.typedPerFilterConfig,
-      decision.route.typedPerFilterConfig,
-      decision.virtualHost.typedPerFilterConfig,
-    ]);
-    if (config === undefined) return undefined;
-    const mesh = this.#ctx.mesh;
-    return injectFault(compiledFault(config), decision.request, mesh.random, mesh.activeFaults(`${snapshot.listenerName}/${filter.name}`), {
-      ...(decision.cluster !== undefined ? { cluster: decision.cluster } : {}),
-    });
-  }
-
   /** The fault filter's abort: a local reply with the configured status (FI). */
   #faultAbort(): void {
     const abort = this.#fault!.abort!;
     const grpc = this.#decision.request.grpc === true && abort.grpcStatus !== undefined;
-    const body = grpc ? '' : 'fault filter abort';
-    const headers: Record<string, string> = grpc
-      ? { 'content-type': 'application/grpc', 'grpc-status': String(abort.grpcStatus), 'grpc-message': 'fault filter abort' }
-      : { 'content-type': 'text/plain', 'content-length': String(body.length) };
     trace(() => `fault filter: abort with ${grpc ? `grpc-status ${abort.grpcStatus}` : abort.httpStatus} (FI)`);
     this.#flag('FI');
     this.#status = abort.httpStatus;
     if (grpc) this.#grpcStatus = abort.grpcStatus;
     this.#committed = true;
     this.#finish();
-    const c = this.#caller;
-    c.onResponseStarted?.();
-    c.onHeaders?.(abort.httpStatus, rawOfRecord(headers), noop, '');
-    if (body.length > 0) c.onData?.(Buffer.from(body));
-    c.onComplete?.([]);
+    if (grpc) {
+      const headers = { 'content-type': 'application/grpc', 'grpc-status': String(abort.grpcStatus), 'grpc-message': 'fault filter abort' };
+      deliverLocalResponse(this.#caller, abort.httpStatus, headers, undefined);
+    } else {
+      deliverLocalResponse(this.#caller, abort.httpStatus, { 'content-type': 'text/plain' }, 'fault filter abort');
+    }
   }
 
   /** Past the fault filter: the router's circuit breaker, timeouts and retry policy. */
@@ -239,8 +214,9 @@ export class RoutedRequest {
         break;
       }
     }
+    this.#envoyHeaders = honorEnvoyHeaders;
     if (!this.#upgrade) {
-      const policy = compiledRetryPolicy(decision.retryPolicy);
+      const policy = compileRetryPolicy(decision.retryPolicy);
       const conditions = policy.forRequest(request, { honorEnvoyHeaders });
       if (conditions !== undefined && conditions.numRetries > 0) {
         this.#retry = new RetryState(policy, conditions, {
@@ -281,7 +257,7 @@ export class RoutedRequest {
     const decision = this.#decision;
     const retry = this.#retry;
     const ejected = this.#cluster.outlier?.ejected();
-    const lb = this.#lb;
+    const lb = this.#cluster.lb!; // the agent routes here only to a cluster with a balancer
     const hash = this.#hash;
     const host =
       retry === undefined
@@ -294,8 +270,7 @@ export class RoutedRequest {
     // An attempt that may be followed by another finalizes its own copy: header formatters
     // may name the upstream host, and appends must not pile up.
     const hdrs = retry === undefined ? this.#headers : copyHeaders(this.#headers);
-    // A for-in over the few names present: looking up each absent x-envoy-* name costs more.
-    for (const name in hdrs) if (name.startsWith('x-envoy-') && CONSUMED_REQUEST_HEADERS.has(name)) delete hdrs[name];
+    if (this.#envoyHeaders) for (const name in hdrs) if (CONSUMED_REQUEST_HEADERS.has(name)) delete hdrs[name];
     const target = finalizeForwardRequest(decision, mutableHeadersFromRecord(hdrs), { upstreamRemoteAddress: host.key });
     hdrs['host'] = decision.autoHostRewrite && host.endpoint.hostname ? host.endpoint.hostname : target.authority;
     const grpcTimeout = this.#timeouts?.grpcTimeoutHeader;
@@ -667,8 +642,6 @@ class RawHeaderView implements ResponseHeaderView {
   }
 }
 
-function noop(): void {}
-
 /** grpc-status from raw headers or trailers. */
 function grpcStatusOf(raw: RawHeaders | Buffer[]): number | undefined {
   if (!raw) return undefined;
@@ -694,41 +667,6 @@ function deadlinesOf(clock: Clock): DeadlineTimers {
 
 /** Request headers the router consumes (timeouts, retries); not sent upstream, as Envoy strips them. */
 const CONSUMED_REQUEST_HEADERS: ReadonlySet<string> = new Set([...TIMEOUT_REQUEST_HEADERS, ...RETRY_REQUEST_HEADERS]);
-
-/** One compiled retry policy per RetryPolicy value (they are immutable values of a route table). */
-const COMPILED_POLICIES = new WeakMap<object, CompiledRetryPolicy>();
-const NO_POLICY = compileRetryPolicy(undefined);
-function compiledRetryPolicy(policy: RetryPolicy | undefined): CompiledRetryPolicy {
-  if (policy === undefined) return NO_POLICY;
-  let c = COMPILED_POLICIES.get(policy);
-  if (c === undefined) {
-    c = compileRetryPolicy(policy);
-    COMPILED_POLICIES.set(policy, c);
-  }
-  return c;
-}
-
-/** One compiled fault per fault config value. */
-const COMPILED_FAULTS = new WeakMap<object, ReturnType<typeof compileFault>>();
-function compiledFault(config: Parameters<typeof compileFault>[0]): ReturnType<typeof compileFault> {
-  let c = COMPILED_FAULTS.get(config as object);
-  if (c === undefined) {
-    c = compileFault(config);
-    COMPILED_FAULTS.set(config as object, c);
-  }
-  return c;
-}
-
-/** The listener's fault filter (the first envoy.filters.http.fault in its HCM), once per snapshot. */
-const FAULT_FILTERS = new WeakMap<TargetSnapshot, HttpFilter | null>();
-function faultFilterOf(snapshot: TargetSnapshot): HttpFilter | undefined {
-  let f = FAULT_FILTERS.get(snapshot);
-  if (f === undefined) {
-    f = snapshot.config.listener.apiListener?.httpFilters.find((x) => x.typeUrl === FAULT_FILTER_TYPE_URL) ?? null;
-    FAULT_FILTERS.set(snapshot, f);
-  }
-  return f ?? undefined;
-}
 
 function copyHeaders(headers: Record<string, string | string[]>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
