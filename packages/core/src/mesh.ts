@@ -358,7 +358,6 @@ export class Mesh {
     const routeTable =
       previous && previous.config.routeConfig === config.routeConfig ? previous.routeTable : compileRouteTable(config.routeConfig);
     const clusters = new Map<string, ClusterSnapshot>();
-    const endpointKeys = new Set<string>();
     const options = { random: this.random, hostStats: (key: string) => this.hostStats(key) };
     for (const [name, cc] of config.clusters) {
       if (!cc.ok) {
@@ -373,16 +372,27 @@ export class Mesh {
         prev instanceof LazyCluster && prev.cluster === cc.cluster && sameEndpoints(prev, endpoints, cc.leafClusters, config, previous!)
           ? prev.cell
           : new BalancerCell(lbCluster, endpoints, options);
-      const keys = cell.hostKeys;
-      for (const k of keys) endpointKeys.add(k);
       const breaker = this.breakers.get(name, cc.cluster.circuitBreakers);
       const od = cc.cluster.outlierDetection;
-      const outlier = od !== undefined || this.outlierDetectors.peek(name) !== undefined ? this.outlierDetectors.get(name, od, keys) : undefined;
+      const outlier = od !== undefined || this.outlierDetectors.peek(name) !== undefined ? this.outlierDetectors.get(name, od, cell.hostKeys) : undefined;
       clusters.set(name, new LazyCluster(name, cc.cluster, cell, breaker, od === undefined ? undefined : outlier, endpoints, lbCluster));
     }
-    trace(() => `${target.authority}: snapshot with ${clusters.size} cluster(s), ${endpointKeys.size} endpoint(s)`);
+    trace(() => `${target.authority}: snapshot with ${clusters.size} cluster(s)`);
     const faultFilter = config.listener.apiListener?.httpFilters.find((f) => f.typeUrl === FAULT_FILTER_TYPE_URL);
-    return { authority: target.authority, listenerName: target.listenerName, config, routeTable, clusters, endpointKeys, faultFilter };
+    let endpointKeys: ReadonlySet<string> | undefined;
+    return {
+      authority: target.authority,
+      listenerName: target.listenerName,
+      config,
+      routeTable,
+      clusters,
+      faultFilter,
+      // Derived from the clusters' host keys when asked (nothing on the request path asks).
+      get endpointKeys(): ReadonlySet<string> {
+        endpointKeys ??= new Set([...clusters.values()].flatMap((c) => c.hostKeys));
+        return endpointKeys;
+      },
+    };
   }
 }
 
