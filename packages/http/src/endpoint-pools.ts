@@ -62,7 +62,7 @@ export class EndpointPools {
     let release: (() => void) | undefined;
     if (breaker !== undefined) {
       const slot = breaker.tryAcquire('connection_pool', 'DEFAULT');
-      if (isBreakerOverflow(slot)) throw overflow(scope!.name, slot);
+      if (isBreakerOverflow(slot)) throw overflowError(scope!.name, slot);
       release = slot;
     }
     const pool = this.#factory(
@@ -124,7 +124,7 @@ function limitedConnector(cluster: string, breaker: ClusterCircuitBreaker): buil
     const slot = breaker.tryAcquire('connection', 'DEFAULT');
     if (isBreakerOverflow(slot)) {
       trace(() => `${cluster}: max_connections ${slot.limit} reached, not connecting to ${options.hostname}:${options.port}`);
-      callback(overflow(cluster, slot), null);
+      callback(overflowError(cluster, slot), null);
       return;
     }
     connect(options, (err, socket) => {
@@ -139,6 +139,7 @@ function limitedConnector(cluster: string, breaker: ClusterCircuitBreaker): buil
   };
 }
 
-function overflow(cluster: string, o: BreakerOverflow): MeshletError {
+/** A circuit breaker's overflow as the request's error (UO, 503). */
+export function overflowError(cluster: string, o: BreakerOverflow): MeshletError {
   return new MeshletError('MESHLET_OVERFLOW', `cluster "${cluster}": circuit breaker ${o.resource} limit ${o.limit} (priority ${o.priority}) reached`);
 }

@@ -27,7 +27,6 @@ import {
   RETRY_REQUEST_HEADERS,
   TIMEOUT_REQUEST_HEADERS,
   type AttemptOutcome,
-  type BreakerOverflow,
   type ClusterLoadBalancer,
   type ClusterSnapshot,
   type ForwardDecision,
@@ -48,7 +47,7 @@ import {
 import { MeshletError, tracer, type Clock, type TimerHandle } from '@meshlet/xds-client';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { poolKey, type EndpointPools } from './endpoint-pools.js';
+import { overflowError, poolKey, type EndpointPools } from './endpoint-pools.js';
 import { deliverLocalResponse, rawOfRecord, recordOfRaw, type LegacyHandler, type RawHeaders } from './legacy-handler.js';
 import { mirrorRequest } from './mirror.js';
 import { bufferBody, isReplayable } from './replay-body.js';
@@ -730,7 +729,7 @@ function outcomeOfError(error: Error): AttemptOutcome | undefined {
 }
 
 /** Connection failures to the picked endpoint carry UF; other errors pass through as undici made them. */
-export function upstreamError(error: Error, hostKey: string): Error {
+function upstreamError(error: Error, hostKey: string): Error {
   const code = (error as { code?: string }).code;
   if (code !== undefined && CONNECT_FAILURES.has(code)) {
     return new MeshletError('MESHLET_UPSTREAM_CONNECT_FAILURE', `upstream connect error to ${hostKey}: ${error.message}`, { cause: error });
@@ -759,9 +758,6 @@ function finalError(o: AttemptOutcome & { host?: string }, cause: Error | undefi
   return cause ?? new MeshletError('MESHLET_UPSTREAM_RESET', `upstream reset (${o.kind})`);
 }
 
-export function overflowError(cluster: string, o: BreakerOverflow): MeshletError {
-  return new MeshletError('MESHLET_OVERFLOW', `cluster "${cluster}": circuit breaker ${o.resource} limit ${o.limit} (priority ${o.priority}) reached`);
-}
 
 /**
  * The caller's dispatch options with the upstream's origin, path, headers and body (the query
