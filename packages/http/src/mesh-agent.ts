@@ -9,7 +9,6 @@
 // the config changed (DESIGN.md, "The request path").
 import {
   applyResponseHeaderMutations,
-  computeRequestHash,
   getDefaultMesh,
   headersFromRecord,
   mutableHeadersFromRecord,
@@ -282,9 +281,8 @@ export class MeshAgent extends Dispatcher {
       fail(h, meshError('MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${decision.cluster}": ${cluster.error?.message ?? 'no endpoints'}`), rec);
       return;
     }
-    const hash = decision.hashPolicies.length > 0 ? computeRequestHash(decision.hashPolicies, decision.request) : undefined;
     this.#context ??= { pools: this.#pools, mesh: this.mesh };
-    new RoutedRequest(this.#context, snapshot, info.scheme, opts, asLegacy(h), headers, decision, cluster, hash, rec).start();
+    new RoutedRequest(this.#context, snapshot, info.scheme, opts, asLegacy(h), headers, decision, cluster, rec).start();
   }
 }
 

@@ -18,6 +18,7 @@
 // `max_stream_duration` covers everything, body included; expiry is flag DT.
 import {
   applyResponseHeaderMutations,
+  computeRequestHash,
   finalizeForwardRequest,
   isBreakerOverflow,
   mutableHeadersFromRecord,
@@ -56,7 +57,7 @@ const trace = tracer('http');
 
 type Body = Dispatcher.DispatchOptions['body'];
 
-/** What the agent gives a request: its pools and mesh, and the origin's scheme. */
+/** What the agent gives every request: its pools and mesh. */
 export interface RequestContext {
   readonly pools: EndpointPools;
   readonly mesh: Mesh;
@@ -106,7 +107,6 @@ export class RoutedRequest {
     headers: Record<string, string | string[]>,
     decision: ForwardDecision,
     cluster: ClusterSnapshot,
-    hash: bigint | undefined,
     rec: CallRecorder | undefined,
   ) {
     this.#ctx = ctx;
@@ -119,7 +119,7 @@ export class RoutedRequest {
     this.#headers = headers;
     this.#decision = decision;
     this.#cluster = cluster;
-    this.#hash = hash;
+    this.#hash = decision.hashPolicies.length > 0 ? computeRequestHash(decision.hashPolicies, decision.request) : undefined;
     this.#upgrade = opts.upgrade != null || opts.method === 'CONNECT';
     this.#body = opts.body;
   }
