@@ -6,14 +6,16 @@
 //   raw undici.request with the mesh's Host    vs  undici.request through MeshAgent
 //   global fetch                               vs  meshFetch
 // The figures are the medians of the per-round ratios (bench/lib/ab-run.mjs).
-//   node bench/http-path.mjs [--requests 10000] [--rounds 9] [--pin]
+//   node bench/http-path.mjs [--requests 10000] [--rounds 9] [--pin] [--kinds raw,mesh,...]
 import { parseArgs } from 'node:util';
 import { runAB } from './lib/ab-run.mjs';
 
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '9' }, pin: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { requests: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '9' }, pin: { type: 'boolean', default: false }, kinds: { type: 'string' } } });
+const all = ['raw', 'raw-host', 'mesh', 'fetch', 'meshFetch'];
+const kinds = values.kinds ? values.kinds.split(',') : all;
 await runAB({
   server: './serve-http.mjs',
-  kinds: ['raw', 'raw-host', 'mesh', 'fetch', 'meshFetch'],
+  kinds,
   labels: {
     raw: 'undici.request (Agent)',
     'raw-host': 'undici.request (Agent, Host header)',
@@ -25,7 +27,7 @@ await runAB({
     ['mesh', 'raw'],
     ['mesh', 'raw-host'],
     ['meshFetch', 'fetch'],
-  ],
+  ].filter(([a, b]) => kinds.includes(a) && kinds.includes(b)),
   rounds: Number(values.rounds),
   requests: Number(values.requests),
   pin: values.pin,

@@ -69,6 +69,14 @@ async function run(n, concurrency) {
   return { rps: n / ((performance.now() - start) / 1000), cpuPerRequest: (used.user + used.system) / n };
 }
 
+// Standalone (bench/instructions.mjs, under valgrind): argv[4] = "<warm-up>,<measured>"; run
+// them and exit, no IPC.
+if (process.argv[4]) {
+  const [warm, n] = process.argv[4].split(',').map(Number);
+  await run(warm, 32);
+  if (n > 0) await run(n, 32);
+  process.exit(0);
+}
 // Warm up: connections, the mesh's first resolution, and enough calls for the JIT to settle
 // (with 3,000, the first rounds still favoured the client with less code to optimize).
 await run(20000, 32);
