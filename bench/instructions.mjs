@@ -31,8 +31,13 @@ const SETS = {
   resilience: { server: './lib/serve-policies.mjs', kinds: ['plain', 'policy'], pairs: [['policy', 'plain']] },
   telemetry: {
     server: './lib/serve-http.mjs',
-    kinds: ['telemetry-off', 'telemetry-inprocess', 'telemetry-sdk'],
-    pairs: [['telemetry-inprocess', 'telemetry-off'], ['telemetry-sdk', 'telemetry-off']],
+    kinds: ['telemetry-off', 'telemetry-inprocess', 'telemetry-sdk', 'telemetry-producer'],
+    pairs: [
+      ['telemetry-inprocess', 'telemetry-off'],
+      ['telemetry-sdk', 'telemetry-off'],
+      ['telemetry-producer', 'telemetry-off'],
+      ['telemetry-producer', 'telemetry-sdk'],
+    ],
   },
 };
 const set = SETS[values.set];

@@ -6,6 +6,8 @@
 //               what the admin endpoint's /stats/prometheus serves)
 //   sdk         Istio's metrics into an OpenTelemetry SDK MeterProvider (sdk-metrics with a
 //               Prometheus exporter attached, not scraped)
+//   producer    the same SDK reader taking Istio's metrics from the in-process aggregation
+//               (`metricProducers: [mesh.telemetry.metricProducer()]`): no API instruments
 // undici.request, concurrency 32, rounds rotating; the figures are the medians of the
 // per-round ratios (bench/lib/ab-run.mjs).
 //   node bench/telemetry-client-overhead.mjs [--requests 10000] [--rounds 9] [--pin]
@@ -15,11 +17,17 @@ import { runAB } from './lib/ab-run.mjs';
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '9' }, pin: { type: 'boolean', default: false } } });
 await runAB({
   server: './serve-http.mjs',
-  kinds: ['telemetry-off', 'telemetry-inprocess', 'telemetry-sdk'],
-  labels: { 'telemetry-off': 'off', 'telemetry-inprocess': 'in-process aggregation', 'telemetry-sdk': 'OpenTelemetry SDK MeterProvider' },
+  kinds: ['telemetry-off', 'telemetry-inprocess', 'telemetry-sdk', 'telemetry-producer'],
+  labels: {
+    'telemetry-off': 'off',
+    'telemetry-inprocess': 'in-process aggregation',
+    'telemetry-sdk': 'OpenTelemetry SDK MeterProvider',
+    'telemetry-producer': 'SDK reader + meshlet MetricProducer',
+  },
   pairs: [
     ['telemetry-inprocess', 'telemetry-off'],
     ['telemetry-sdk', 'telemetry-off'],
+    ['telemetry-producer', 'telemetry-off'],
   ],
   rounds: Number(values.rounds),
   requests: Number(values.requests),

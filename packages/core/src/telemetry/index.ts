@@ -35,6 +35,18 @@ export {
 } from './istio-metrics.js';
 export { renderPrometheusText, escapeLabelValue } from './prometheus-text.js';
 export {
+  AGGREGATION_TEMPORALITY,
+  DATA_POINT_TYPE,
+  type IstioMetricCollection,
+  type IstioMetricProducer,
+  type ProducedDataPoint,
+  type ProducedHistogram,
+  type ProducedHistogramMetric,
+  type ProducedMetric,
+  type ProducedMetricDescriptor,
+  type ProducedSumMetric,
+} from './metric-producer.js';
+export {
   DEFAULT_PROPAGATION,
   extractSpanContext,
   injectSpanContext,

@@ -49,6 +49,21 @@ export const ISTIO_METRIC_NAMES: readonly IstioMetricName[] = Object.freeze([
   ISTIO_RESPONSE_MESSAGES,
 ]);
 
+/**
+ * How each metric is described: the instruments are created with these and the metric
+ * producer (metric-producer.ts) describes its data with them, so a scrape reads the same
+ * either way. Counters have no unit, as the instruments were created without one.
+ */
+export const ISTIO_METRIC_INFO: Readonly<Record<IstioMetricName, { readonly kind: 'counter' | 'histogram'; readonly description: string; readonly unit: string }>> =
+  Object.freeze({
+    [ISTIO_REQUESTS_TOTAL]: { kind: 'counter', description: 'Requests, by Istio standard labels', unit: '' },
+    [ISTIO_REQUEST_DURATION]: { kind: 'histogram', description: 'Request duration', unit: 'ms' },
+    [ISTIO_REQUEST_BYTES]: { kind: 'histogram', description: 'Request body size', unit: 'By' },
+    [ISTIO_RESPONSE_BYTES]: { kind: 'histogram', description: 'Response body size', unit: 'By' },
+    [ISTIO_REQUEST_MESSAGES]: { kind: 'counter', description: 'gRPC messages sent by the client', unit: '' },
+    [ISTIO_RESPONSE_MESSAGES]: { kind: 'counter', description: 'gRPC messages sent by the server', unit: '' },
+  });
+
 /** The counts of one label set since the instruments were created. */
 export interface CountedSeries {
   readonly attrs: Attributes;
@@ -86,10 +101,11 @@ export function createIstioInstruments(
   if (meter instanceof NoopMeter) return undefined;
   const on = (name: IstioMetricName) => !disabled.has(name);
   const buckets = { advice: { explicitBucketBoundaries: [...ENVOY_DEFAULT_BUCKETS] } };
-  const counter = (name: IstioMetricName, description: string) => (on(name) ? meter.createObservableCounter(name, { description }) : undefined);
-  const requests = counter(ISTIO_REQUESTS_TOTAL, 'Requests, by Istio standard labels');
-  const requestMessages = counter(ISTIO_REQUEST_MESSAGES, 'gRPC messages sent by the client');
-  const responseMessages = counter(ISTIO_RESPONSE_MESSAGES, 'gRPC messages sent by the server');
+  const counter = (name: IstioMetricName) =>
+    on(name) ? meter.createObservableCounter(name, { description: ISTIO_METRIC_INFO[name].description }) : undefined;
+  const requests = counter(ISTIO_REQUESTS_TOTAL);
+  const requestMessages = counter(ISTIO_REQUEST_MESSAGES);
+  const responseMessages = counter(ISTIO_RESPONSE_MESSAGES);
   const observables = [requests, requestMessages, responseMessages].filter((o): o is ObservableCounter<Attributes> => o !== undefined);
   const callback: BatchObservableCallback<Attributes> = (result) => {
     for (const s of series()) {
@@ -102,13 +118,15 @@ export function createIstioInstruments(
     }
   };
   if (observables.length > 0) meter.addBatchObservableCallback(callback, observables);
-  const histogram = (name: IstioMetricName, description: string, unit: string) =>
-    on(name) ? meter.createHistogram(name, { description, unit, ...buckets }) : undefined;
+  const histogram = (name: IstioMetricName) => {
+    const { description, unit } = ISTIO_METRIC_INFO[name];
+    return on(name) ? meter.createHistogram(name, { description, unit, ...buckets }) : undefined;
+  };
   return {
     provider,
-    duration: histogram(ISTIO_REQUEST_DURATION, 'Request duration', 'ms'),
-    requestBytes: histogram(ISTIO_REQUEST_BYTES, 'Request body size', 'By'),
-    responseBytes: histogram(ISTIO_RESPONSE_BYTES, 'Response body size', 'By'),
+    duration: histogram(ISTIO_REQUEST_DURATION),
+    requestBytes: histogram(ISTIO_REQUEST_BYTES),
+    responseBytes: histogram(ISTIO_RESPONSE_BYTES),
     close: () => {
       if (observables.length > 0) meter.removeBatchObservableCallback(callback, observables);
     },

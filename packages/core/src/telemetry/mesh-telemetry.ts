@@ -36,6 +36,7 @@ import {
   type IstioMetricName,
 } from './istio-metrics.js';
 import { SeriesStore, type PeerEntry, type ServiceEntry } from './istio-series.js';
+import { createIstioMetricProducer, type IstioMetricProducer } from './metric-producer.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, peerMetadataHeaders, type PeerMetadataHeaders } from './peer-metadata.js';
 import { PrometheusData, renderPrometheusText } from './prometheus-text.js';
 import { DEFAULT_PROPAGATION, extractSpanContext, injectSpanContext, type HeaderSetter, type TracePropagationFormat } from './trace-context.js';
@@ -49,7 +50,8 @@ export interface TelemetryOptions {
   readonly accessLog?: AccessLogSink;
   /**
    * Aggregate Istio's metrics in process for `prometheusText()` (an admin endpoint's
-   * /stats/prometheus), independently of any MeterProvider. Off by default.
+   * /stats/prometheus), independently of any MeterProvider. Off by default; always on once
+   * `metricProducer()` was called (switching it off then is ignored).
    */
   readonly prometheus?: boolean;
   /** Trace header formats written on outbound calls and read on inbound ones. Default ['tracecontext']. */
@@ -174,6 +176,9 @@ export class MeshTelemetry {
   #tracer: Tracer | undefined;
   #tracerSource: TracerProvider | undefined;
   #prometheus = false;
+  /** Wall-clock ms when the aggregation was switched on: the start of its cumulative points. */
+  #aggregationStartMs = 0;
+  #producer: IstioMetricProducer | undefined;
   #disabled: ReadonlySet<string> = new Set();
   #propagation: readonly TracePropagationFormat[];
   /** This workload's metadata exchange headers (undefined without a node, or when switched off). */
@@ -192,6 +197,7 @@ export class MeshTelemetry {
     this.#options = options;
     this.#propagation = options.propagation ?? DEFAULT_PROPAGATION;
     this.#prometheus = options.prometheus === true;
+    if (this.#prometheus) this.#aggregationStartMs = this.wallClock();
     this.#disabled = disabledSet(options.disabledMetrics);
     this.#exchangeHeaders = peerMetadataHeaders(options.node, this.#local);
     this.#exchange = options.metadataExchange === false ? undefined : this.#exchangeHeaders;
@@ -233,9 +239,11 @@ export class MeshTelemetry {
       this.#instruments?.close();
       this.#instruments = undefined;
     }
-    if ('prometheus' in options && (options.prometheus === true) !== this.#prometheus) {
+    // The producer reads the aggregation: while there is one, it stays on (and keeps its data).
+    if ('prometheus' in options && (options.prometheus === true) !== this.#prometheus && !this.#producer) {
       this.#prometheus = options.prometheus === true;
       for (const s of this.#store.all()) s.prom = undefined;
+      if (this.#prometheus) this.#aggregationStartMs = this.wallClock();
     }
     this.refresh();
   }
@@ -246,12 +254,19 @@ export class MeshTelemetry {
    * after the mesh was made is picked up without a per-call check.
    */
   refresh(): void {
-    const mp = this.#options.meterProvider ?? metrics.getMeterProvider();
-    if (mp !== this.#instruments?.provider) {
+    if (this.#producer) {
+      // The producer reports the metrics: instruments too would export every series twice
+      // from a provider that is both the producer's reader's and the one meshlet records on.
       this.#instruments?.close();
-      this.#instruments = createIstioInstruments(mp, () => this.#store.all(), this.#disabled);
-      // A new provider counts from zero.
-      if (this.#instruments) for (const s of this.#store.all()) s.otelRequests = s.otelRequestMessages = s.otelResponseMessages = 0;
+      this.#instruments = undefined;
+    } else {
+      const mp = this.#options.meterProvider ?? metrics.getMeterProvider();
+      if (mp !== this.#instruments?.provider) {
+        this.#instruments?.close();
+        this.#instruments = createIstioInstruments(mp, () => this.#store.all(), this.#disabled);
+        // A new provider counts from zero.
+        if (this.#instruments) for (const s of this.#store.all()) s.otelRequests = s.otelRequestMessages = s.otelResponseMessages = 0;
+      }
     }
     const tp = this.#options.tracerProvider ?? trace.getTracerProvider();
     if (tp !== this.#tracerSource || this.#tracer === undefined) {
@@ -269,6 +284,34 @@ export class MeshTelemetry {
     // Every 1024th call looks for providers registered (or replaced) since: a decrement per call.
     if (--this.#countdown <= 0) this.refresh();
     return this.#active ? new Call(this, info, this.#tracer) : undefined;
+  }
+
+  /**
+   * Istio's metrics as an OpenTelemetry SDK `MetricProducer`, for any MetricReader:
+   * `new PrometheusExporter({ metricProducers: [mesh.telemetry.metricProducer()] })`.
+   * The metrics then come from the in-process aggregation (switched on here as `prometheus:
+   * true` does; data it already has are kept), at its per-call cost rather than the SDK's.
+   * From this call on, meshlet no longer records Istio's metrics through the OpenTelemetry
+   * API instruments (they are closed, on any MeterProvider), so a provider that is also
+   * registered globally or given as `meterProvider` does not export every series twice;
+   * what it recorded before stays in it. Tracing is unaffected. Every call returns the same
+   * producer.
+   */
+  metricProducer(): IstioMetricProducer {
+    if (!this.#producer) {
+      if (!this.#prometheus) {
+        this.#prometheus = true;
+        this.#aggregationStartMs = this.wallClock();
+      }
+      this.#producer = createIstioMetricProducer({
+        series: () => this.#store.all(),
+        disabled: () => this.#disabled,
+        startTimeMs: () => this.#aggregationStartMs,
+        nowMs: () => this.wallClock(),
+      });
+      this.refresh();
+    }
+    return this.#producer;
   }
 
   /** Istio's metrics in Prometheus text format, when the in-process aggregation is on. */

@@ -17,6 +17,9 @@ export class BucketHistogram {
   readonly counts: Float64Array;
   sum = 0;
   count = 0;
+  /** Infinity and -Infinity until the first value (OTel's histogram points carry them; Prometheus text does not). */
+  min = Infinity;
+  max = -Infinity;
 
   constructor(readonly bounds: readonly number[]) {
     this.counts = new Float64Array(bounds.length + 1);
@@ -29,6 +32,8 @@ export class BucketHistogram {
     this.counts[i]!++;
     this.sum += value;
     this.count++;
+    if (value < this.min) this.min = value;
+    if (value > this.max) this.max = value;
   }
 }
 
