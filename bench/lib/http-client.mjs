@@ -49,6 +49,19 @@ function makeClient() {
       const url = `http://${kind}.mesh.test/x`;
       return async () => body(await request(url, { dispatcher: d }));
     }
+    case 'telemetry-producer': {
+      // Istio's metrics read by an SDK MeterProvider's Prometheus exporter (not scraped) from
+      // the in-process aggregation, through MeshTelemetry.metricProducer(); the same provider
+      // is the mesh's meterProvider, as an application would wire it.
+      const sdk = createRequire(new URL('../../test/package.json', import.meta.url));
+      const { MeterProvider } = sdk('@opentelemetry/sdk-metrics');
+      const { PrometheusExporter } = sdk('@opentelemetry/exporter-prometheus');
+      const mesh = createMesh({ bootstrap });
+      const exporter = new PrometheusExporter({ preventServerStart: true, metricProducers: [mesh.telemetry.metricProducer()] });
+      mesh.telemetry.configure({ meterProvider: new MeterProvider({ readers: [exporter] }) });
+      const d = new MeshAgent({ mesh });
+      return async () => body(await request(MESH, { dispatcher: d }));
+    }
     default: {
       // mesh, telemetry-off, telemetry-inprocess, telemetry-sdk
       const telemetry = telemetryOptions();
