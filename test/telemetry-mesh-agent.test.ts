@@ -211,6 +211,23 @@ describe('MeshAgent telemetry: Istio metrics, traces and access log of real call
     expect(uo[0]!.labels['response_code']).toBe('503');
   });
 
+  it('counts request body bytes (routed and pass-through) in istio_request_bytes', async () => {
+    const bytesSum = async (): Promise<number> =>
+      parseExposition(await (await fetch(scrapeUrl)).text())
+        .filter((s) => s.name === 'istio_request_bytes_sum')
+        .reduce((n, s) => n + s.value, 0);
+    const before = await bytesSum();
+    const post = async (url: string, body: string | Buffer): Promise<void> => {
+      const res = await request(url, { dispatcher: agent, method: 'POST', body });
+      await res.body.text();
+      expect(res.statusCode).toBe(200);
+    };
+    await post(`http://${HOST}/upload`, Buffer.alloc(1000, 1));
+    await post(`http://${HOST}/upload`, 'é'.repeat(100)); // 200 bytes in UTF-8
+    await post(`http://127.0.0.1:${outsidePort}/upload`, 'x'.repeat(77));
+    expect((await bytesSum()) - before).toBe(1277);
+  });
+
   it('propagates W3C trace context to the backend, one span per call and per attempt', async () => {
     spans.reset();
     seenTraceparent.length = 0;

@@ -17,7 +17,19 @@ export interface LegacyHandler {
   onHeaders?(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean;
   onData?(chunk: Buffer): boolean;
   onComplete?(trailers: RawHeaders): void;
-  onBodySent?(chunkSize: number, totalBytesSent: number): void;
+  /**
+   * A piece of the request body was written: undici 7 passes the chunk itself (client-h1.js),
+   * although its type declarations still say (chunkSize, totalBytesSent).
+   */
+  onBodySent?(chunk: BodyChunk): void;
+}
+
+/** What undici hands `onBodySent`: the piece of the request body it wrote. */
+export type BodyChunk = Buffer | Uint8Array | string;
+
+/** The size in bytes of a request body chunk. */
+export function bodyChunkBytes(chunk: BodyChunk): number {
+  return typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
 }
 
 type Handler = Dispatcher.DispatchHandler;

@@ -3,7 +3,7 @@
 // dashboard shows traffic leaving the mesh.
 import type { CallRecorder } from '@meshlet/core';
 import type { Duplex } from 'node:stream';
-import type { LegacyHandler, RawHeaders } from './legacy-handler.js';
+import { bodyChunkBytes, type BodyChunk, type LegacyHandler, type RawHeaders } from './legacy-handler.js';
 
 export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
 
@@ -36,9 +36,9 @@ export class RecordingHandler implements LegacyHandler {
     return this.#h.onData ? this.#h.onData(chunk) : true;
   }
 
-  onBodySent(chunkSize: number, totalBytesSent: number): void {
-    this.#rec.requestBytes(chunkSize);
-    this.#h.onBodySent?.(chunkSize, totalBytesSent);
+  onBodySent(chunk: BodyChunk): void {
+    this.#rec.requestBytes(bodyChunkBytes(chunk));
+    this.#h.onBodySent?.(chunk);
   }
 
   onUpgrade(statusCode: number, headers: RawHeaders, socket: Duplex): void {

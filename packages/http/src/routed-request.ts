@@ -49,7 +49,7 @@ import { MeshletError, tracer, type Clock, type TimerHandle } from '@meshlet/xds
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { overflowError, poolKey, type EndpointPools } from './endpoint-pools.js';
-import { deliverLocalResponse, rawOfRecord, recordOfRaw, type LegacyHandler, type RawHeaders } from './legacy-handler.js';
+import { bodyChunkBytes, deliverLocalResponse, rawOfRecord, recordOfRaw, type BodyChunk, type LegacyHandler, type RawHeaders } from './legacy-handler.js';
 import { mirrorRequest } from './mirror.js';
 import { bufferBody, isReplayable } from './replay-body.js';
 
@@ -309,7 +309,7 @@ export class RoutedRequest {
     if (perTry !== undefined) {
       attempt.timer = deadlinesOf(this.#ctx.mesh.clock).schedule(perTry, () => this.#perTryTimeout(attempt));
     }
-    pool.dispatch(upstreamOptions(this.#opts, t.origin, target.path, hdrs, body, this.#scheme), attempt as Dispatcher.DispatchHandler);
+    pool.dispatch(upstreamOptions(this.#opts, t.origin, target.path, hdrs, body, this.#scheme), attempt as unknown as Dispatcher.DispatchHandler);
   }
 
   // ---- what an attempt reports ----
@@ -379,11 +379,11 @@ export class RoutedRequest {
   }
 
   /** @internal */
-  onAttemptBodySent(attempt: Attempt, chunkSize: number, total: number): void {
+  onAttemptBodySent(attempt: Attempt, chunk: BodyChunk): void {
     if (attempt !== this.#current || this.#done) return;
     // The request's size is the caller's body, counted once (retries send it again).
-    if (this.#attempts === 1) this.#rec?.requestBytes(chunkSize);
-    this.#caller.onBodySent?.(chunkSize, total);
+    if (this.#attempts === 1) this.#rec?.requestBytes(bodyChunkBytes(chunk));
+    this.#caller.onBodySent?.(chunk);
   }
 
   /** @internal An attempt failed: before its response (maybe retried), or while streaming it. */
@@ -611,8 +611,8 @@ class Attempt implements LegacyHandler {
     this.#req.onAttemptUpgrade(this, statusCode, headers, socket);
   }
 
-  onBodySent(chunkSize: number, totalBytesSent: number): void {
-    this.#req.onAttemptBodySent(this, chunkSize, totalBytesSent);
+  onBodySent(chunk: BodyChunk): void {
+    this.#req.onAttemptBodySent(this, chunk);
   }
 }
 
