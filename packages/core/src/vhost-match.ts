@@ -71,24 +71,35 @@ export function compileDomainMatcher<T>(
   prefixes.lengths.sort((a, b) => b - a);
   const ignorePort = options.ignorePort === true;
 
+  // The last authority asked about and its answer: a channel (gRPC) or a client (HTTP) asks
+  // about the same authority call after call, and the table never changes once built.
+  let lastAuthority: string | undefined;
+  let lastMatch: T | undefined;
+  const lookup = (authority: string): T | undefined => {
+    let host = authority.toLowerCase();
+    if (ignorePort) host = stripPort(host);
+    const hit = exact.get(host);
+    if (hit !== undefined) return hit;
+    // Wildcards must leave at least one character of the host unmatched.
+    for (const len of suffixes.lengths) {
+      if (len >= host.length) continue;
+      const v = suffixes.byLength.get(len)!.get(host.slice(host.length - len));
+      if (v !== undefined) return v;
+    }
+    for (const len of prefixes.lengths) {
+      if (len >= host.length) continue;
+      const v = prefixes.byLength.get(len)!.get(host.slice(0, len));
+      if (v !== undefined) return v;
+    }
+    return star;
+  };
   return {
     match(authority: string): T | undefined {
-      let host = authority.toLowerCase();
-      if (ignorePort) host = stripPort(host);
-      const hit = exact.get(host);
-      if (hit !== undefined) return hit;
-      // Wildcards must leave at least one character of the host unmatched.
-      for (const len of suffixes.lengths) {
-        if (len >= host.length) continue;
-        const v = suffixes.byLength.get(len)!.get(host.slice(host.length - len));
-        if (v !== undefined) return v;
+      if (authority !== lastAuthority) {
+        lastMatch = lookup(authority);
+        lastAuthority = authority;
       }
-      for (const len of prefixes.lengths) {
-        if (len >= host.length) continue;
-        const v = prefixes.byLength.get(len)!.get(host.slice(0, len));
-        if (v !== undefined) return v;
-      }
-      return star;
+      return lastMatch;
     },
   };
 }

@@ -20,6 +20,16 @@ describe('virtual host selection (Envoy / gRFC A28 order)', () => {
     expect(m.match('foo.bar.org')).toBe('prefix-long');
     expect(m.match('nothing.here')).toBe('star');
   });
+  it('answers repeated and alternating authorities alike (the last answer is remembered)', () => {
+    const none = compileDomainMatcher([{ value: 'exact', domains: ['a.test'] }]);
+    for (let i = 0; i < 3; i++) {
+      expect(none.match('a.test')).toBe('exact');
+      expect(none.match('a.test')).toBe('exact');
+      expect(none.match('b.test')).toBeUndefined();
+      expect(m.match(i % 2 ? 'api.foo.com' : 'foo.org')).toBe(i % 2 ? 'suffix-long' : 'prefix');
+    }
+  });
+
   it('never lets a wildcard match an empty string', () => {
     const w = compileDomainMatcher([{ value: 1, domains: ['*.foo.com'] }, { value: 2, domains: ['foo.*'] }]);
     expect(w.match('.foo.com')).toBeUndefined();

@@ -54,7 +54,7 @@ class MeshletPicker implements experimental.Picker {
     }
     const pool = (entry.pool ??= new ClusterPool(entry.cs, this.balancer));
     const hash = args.extraPickInfo[PICK_HASH];
-    return pool.pick(args.extraPickInfo, hash ? BigInt(hash) : undefined, this.state.recorders.get(args.extraPickInfo[PICK_CALL]));
+    return pool.pick(hash ? BigInt(hash) : undefined, this.state.recorders.get(args.extraPickInfo[PICK_CALL]));
   }
 }
 

@@ -24,11 +24,12 @@
 // reads (A48), and the call's status for outlier detection.
 //
 // The breaker slot is taken when the pick completes, as grpc-go does, so that a burst of calls
-// picked in one tick cannot all pass the limit (grpc-js-xds counts from the call's start). A
-// completed pick whose call never starts (grpc-js picks again when the subchannel stopped being
-// READY meanwhile) keeps its slot for the next pick of the same call: the call's pick
-// information object identifies it. Should a call end without starting, the slot is given back
-// when that object is collected.
+// picked in one tick cannot all pass the limit (grpc-js-xds counts from the call's start).
+// grpc-js starts a picked call a microtask later, or never (the call was cancelled meanwhile,
+// its stream failed to open, or the subchannel stopped being READY and it picks again). A slot
+// whose call has not started by the next turn of the event loop is given back, and such a
+// call, should it start later, takes a slot then: A32 lets the counter move when the stream
+// is created, and no slot is ever lost.
 import { connectivityState as ConnectivityState, experimental, status as Status } from '@grpc/grpc-js';
 import {
   OutlierDetector,
@@ -83,25 +84,67 @@ export function connectModeOf(policy: string): ConnectMode {
 
 const NO_HOSTS: readonly PickedHost[] = [];
 
-/** A breaker slot taken by a completed pick whose call has not started yet. */
-interface Admission {
-  readonly breaker: ClusterCircuitBreaker;
-  readonly release: () => void;
+const PENDING = 0;
+const STARTED = 1;
+const RETURNED = 2;
+
+/** A breaker slot taken by a completed pick, for its call. */
+export class Admission {
+  state: typeof PENDING | typeof STARTED | typeof RETURNED = PENDING;
+  constructor(
+    readonly breaker: ClusterCircuitBreaker,
+    public release: () => void,
+  ) {}
+
+  /** The call started on its subchannel: the slot is its own until it ends. */
+  started(): void {
+    if (this.state === PENDING) {
+      this.state = STARTED;
+      return;
+    }
+    if (this.state !== RETURNED) return;
+    // Started after its slot went back: take one now (past the limit, it runs uncounted:
+    // it is already on the wire).
+    const r = this.breaker.tryAcquire('request');
+    if (typeof r === 'function') {
+      this.release = r;
+      this.state = STARTED;
+    }
+  }
+
+  ended(): void {
+    if (this.state !== STARTED) return;
+    this.state = RETURNED;
+    this.release();
+  }
 }
 
-/** Admissions by the call's pick information (one object per call, shared by its picks). */
-const pendingAdmissions = new WeakMap<object, Admission>();
-const abandoned = new FinalizationRegistry<Admission>((a) => a.release());
+/** Slots taken by picks since the last turn of the event loop. */
+let unstarted: Admission[] = [];
+let sweepScheduled = false;
 
-/** The call's breaker slot: the one an earlier pick of it took, or a new one; undefined when the breaker is full. */
-function admit(breaker: ClusterCircuitBreaker, call: object): Admission | undefined {
-  const pending = pendingAdmissions.get(call);
-  if (pending !== undefined && pending.breaker === breaker) return pending;
+function returnUnstarted(): void {
+  sweepScheduled = false;
+  const list = unstarted;
+  unstarted = [];
+  for (const a of list) {
+    if (a.state === PENDING) {
+      a.state = RETURNED;
+      a.release();
+    }
+  }
+}
+
+/** @internal A slot for a completed pick; undefined when the breaker is full. */
+export function admit(breaker: ClusterCircuitBreaker): Admission | undefined {
   const r = breaker.tryAcquire('request');
   if (typeof r !== 'function') return undefined;
-  const admission = { breaker, release: r };
-  pendingAdmissions.set(call, admission);
-  abandoned.register(call, admission, admission);
+  const admission = new Admission(breaker, r);
+  unstarted.push(admission);
+  if (!sweepScheduled) {
+    sweepScheduled = true;
+    setImmediate(returnUnstarted);
+  }
   return admission;
 }
 
@@ -199,11 +242,8 @@ export class ClusterPool {
     trace(() => `cluster ${this.name}: pool closed`);
   }
 
-  /**
-   * The subchannel for one call (or one retry attempt) routed to this cluster. `call`
-   * identifies the call across its picks (grpc-js's pick information object for it).
-   */
-  pick(call: object, hash: bigint | undefined, rec?: CallRecorder): PickResult {
+  /** The subchannel for one call (or one retry attempt) routed to this cluster. */
+  pick(hash: bigint | undefined, rec?: CallRecorder): PickResult {
     const lb = this.#lb;
     if (!lb) {
       const e = this.#lbError;
@@ -215,7 +255,7 @@ export class ClusterPool {
       return failure(meshletStatus('MESHLET_DROP_OVERLOAD', `cluster "${this.name}": EDS-configured drop: ${dropped.category}`), true);
     }
     const breaker = this.#snapshot.breaker;
-    if (breaker !== undefined && !breaker.canAcquire('request') && pendingAdmissions.get(call)?.breaker !== breaker) return this.#overflow(breaker);
+    if (breaker !== undefined && !breaker.canAcquire('request')) return this.#overflow(breaker);
     const ctx = hash === undefined ? this.#ctx : { exclude: this.#exclude, hash };
     const host = (this.#wrr !== undefined ? this.#wrr.pick(lb.hosts, this.#ctx.exclude) : undefined) ?? lb.pick(ctx);
     if (!host) {
@@ -225,7 +265,7 @@ export class ClusterPool {
     if (slot === undefined) slot = this.#addSlot(host);
     switch (slot.state) {
       case ConnectivityState.READY:
-        return this.#complete(call, slot, host, rec);
+        return this.#complete(slot, host, rec);
       case ConnectivityState.IDLE:
         slot.sc.startConnecting();
         return QUEUE;
@@ -266,11 +306,11 @@ export class ClusterPool {
     );
   }
 
-  #complete(call: object, slot: Slot, host: PickedHost, rec: CallRecorder | undefined): PickResult {
+  #complete(slot: Slot, host: PickedHost, rec: CallRecorder | undefined): PickResult {
     const breaker = this.#snapshot.breaker;
     let admission: Admission | undefined;
     if (breaker !== undefined) {
-      admission = admit(breaker, call);
+      admission = admit(breaker);
       if (admission === undefined) return this.#overflow(breaker);
     }
     const stats = host.stats;
@@ -284,15 +324,12 @@ export class ClusterPool {
       onCallStarted: () => {
         stats.activeRequests++;
         rec?.attempt(host);
-        if (admission !== undefined) {
-          // A32: the slot is this attempt's until it ends.
-          pendingAdmissions.delete(call);
-          abandoned.unregister(admission);
-        }
+        // A32: the slot is this attempt's until it ends.
+        admission?.started();
       },
       onCallEnded: (code, _details, trailers) => {
         stats.activeRequests--;
-        admission?.release();
+        admission?.ended();
         rec?.attemptEnd({ status: 200 });
         if (wrr !== undefined) {
           const report = orcaReportOf(trailers);

@@ -1,0 +1,68 @@
+// A32 breaker slots taken at pick time (cluster-pool.ts): a slot whose call never starts goes
+// back at the next turn of the event loop; a call that starts later takes one then.
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { ClusterCircuitBreaker } from '@meshlet/core';
+import type { CircuitBreakerThresholds } from '@meshlet/xds-client';
+import { admit } from '../src/cluster-pool.js';
+
+function breaker(maxRequests: number): ClusterCircuitBreaker {
+  const t: CircuitBreakerThresholds = {
+    maxConnections: 1024,
+    maxPendingRequests: 1024,
+    maxRequests,
+    maxRetries: 3,
+    retryBudget: undefined,
+    trackRemaining: false,
+    maxConnectionPools: undefined,
+  };
+  return new ClusterCircuitBreaker({ default: t, high: t });
+}
+
+describe('A32 admission at pick time', () => {
+  it('counts a burst of picks made in one tick against max_requests', () => {
+    const b = breaker(2);
+    expect(admit(b)).toBeDefined();
+    expect(admit(b)).toBeDefined();
+    expect(admit(b)).toBeUndefined();
+    expect(b.active('request')).toBe(2);
+  });
+
+  it('gives back the slot of a pick whose call never starts, at the next turn', async () => {
+    const b = breaker(1);
+    const a = admit(b)!;
+    expect(b.canAcquire('request')).toBe(false);
+    await nextTurn();
+    expect(b.active('request')).toBe(0);
+    // The call starts after all: it takes a slot then, and gives it back when it ends.
+    a.started();
+    expect(b.active('request')).toBe(1);
+    a.ended();
+    a.ended();
+    expect(b.active('request')).toBe(0);
+  });
+
+  it('keeps the slot of a call that started, until it ends', async () => {
+    const b = breaker(1);
+    const a = admit(b)!;
+    a.started();
+    await nextTurn();
+    expect(b.active('request')).toBe(1);
+    a.ended();
+    expect(b.active('request')).toBe(0);
+  });
+
+  it('lets a late start past a full breaker run uncounted, and releases nothing for it', async () => {
+    const b = breaker(1);
+    const late = admit(b)!;
+    await nextTurn();
+    const other = admit(b)!;
+    other.started();
+    late.started(); // the breaker is full again: this call is already on the wire
+    expect(b.active('request')).toBe(1);
+    late.ended();
+    expect(b.active('request')).toBe(1);
+    other.ended();
+    expect(b.active('request')).toBe(0);
+  });
+});
