@@ -76,6 +76,8 @@ export class SeriesStore {
   /** A cluster's service, or its name when the call's authority names the service. */
   readonly #servicesByCluster = new WeakMap<ClusterResource, ServiceEntry | string>();
   readonly #servicesByName = new Map<string, ServiceEntry>();
+  /** Cluster names that name no service (calls to them are by authority). */
+  readonly #unnamedClusters = new Set<string>();
   readonly #servicesByLabels = new Map<string, ServiceEntry>();
   readonly #overflowService = new ServiceEntry(OVERFLOW_SERVICE);
   /** #byName's entries for authorities, keyed by the authority alone (the same entries, bounded with them). */
@@ -122,8 +124,13 @@ export class SeriesStore {
     if (isIstioSpecialCluster(name)) return this.#byName(`${name}\u0001${authority}`, () => serviceFromCluster(name, authority));
     let s = this.#servicesByName.get(name);
     if (s === undefined) {
+      if (this.#unnamedClusters.has(name)) return this.#byAuthority(authority);
       const labels = serviceOfCluster(name);
-      if (!labels) return this.#byAuthority(authority);
+      if (!labels) {
+        // A cluster name that names no service: remembered, so it is parsed once.
+        if (this.#unnamedClusters.size < MAX_SERVICES) this.#unnamedClusters.add(name);
+        return this.#byAuthority(authority);
+      }
       s = this.#byName(name, () => labels);
     }
     return s;

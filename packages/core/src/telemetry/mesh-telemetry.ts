@@ -402,7 +402,8 @@ class Call implements CallRecorder {
     this.reporter = info.reporter;
     this.protocol = info.protocol;
     this.#startMono = t.now();
-    this.#startWall = info.startTimeMs ?? t.wallClock();
+    // The wall clock is read only for the access log (a span reads its own).
+    this.#startWall = info.startTimeMs ?? (t.accessLog !== undefined ? t.wallClock() : 0);
     this.#tracer = tracer;
     if (info.reporter === 'destination' && info.headers) {
       // A caller that speaks Istio's metadata exchange names its workload.
@@ -540,7 +541,8 @@ class Call implements CallRecorder {
       try {
         sink.write(
           formatAccessLogLine({
-            startTimeMs: this.#startWall,
+            // A log switched on while the call was in flight: its start, from its duration.
+            startTimeMs: this.#startWall || this.#t.wallClock() - durationMs,
             reporter: this.reporter,
             method: info.method,
             path: info.path,
