@@ -9,7 +9,7 @@
 // backend and control plane (running natively): warm-up + `small` requests, and warm-up +
 // `large`; the difference divided by (large − small) is the client's instructions per request,
 // with start-up, warm-up and JIT compilation cancelled out.
-//   node bench/instructions.mjs [--set http|resilience|telemetry] [--kinds a,b] [--warm 10000]
+//   node bench/instructions.mjs [--set http|resilience|telemetry|grpc] [--kinds a,b] [--warm 10000]
 //                               [--small 10000] [--large 40000] [--jobs 2]
 import { spawn } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
@@ -29,6 +29,14 @@ const { values } = parseArgs({
 const SETS = {
   http: { server: './lib/serve-http.mjs', kinds: ['raw', 'raw-host', 'mesh'], pairs: [['mesh', 'raw'], ['mesh', 'raw-host']] },
   resilience: { server: './lib/serve-policies.mjs', kinds: ['plain', 'policy'], pairs: [['policy', 'plain']] },
+  // gRPC unary calls (bench/lib/grpc-unary-client.mjs) against three backends and the control
+  // plane (bench/lib/grpc-serve-unary.mjs), as bench/grpc-unary.mjs runs them.
+  grpc: {
+    server: './lib/grpc-serve-unary.mjs',
+    client: './lib/grpc-unary-client.mjs',
+    kinds: ['direct', 'grpc-js-xds', 'meshlet'],
+    pairs: [['meshlet', 'direct'], ['meshlet', 'grpc-js-xds'], ['grpc-js-xds', 'direct']],
+  },
   telemetry: {
     server: './lib/serve-http.mjs',
     kinds: ['telemetry-off', 'telemetry-inprocess', 'telemetry-sdk', 'telemetry-producer'],
@@ -59,7 +67,7 @@ const served = await new Promise((resolve) => {
 /** Instructions executed by one client process doing warm-up + n requests. */
 function count(kind, n) {
   return new Promise((resolve, reject) => {
-    const args = ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, here('./lib/http-client.mjs'), kind, served, `${warm},${n}`];
+    const args = ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, here(set.client ?? './lib/http-client.mjs'), kind, served, `${warm},${n}`];
     const p = spawn('valgrind', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     p.stderr.on('data', (d) => (err += d));

@@ -17,6 +17,8 @@ const MESH = 'http://bench.mesh.test/bench';
 
 function telemetryOptions() {
   if (kind === 'telemetry-inprocess') return { prometheus: true };
+  // Without Istio's metadata exchange headers (what they cost undici on each request).
+  if (kind === 'telemetry-inprocess-nomx') return { prometheus: true, metadataExchange: false };
   if (kind !== 'telemetry-sdk') return undefined;
   // The OpenTelemetry SDK is the application's dependency, not meshlet's: take the tests' copy.
   const sdk = createRequire(new URL('../../test/package.json', import.meta.url));

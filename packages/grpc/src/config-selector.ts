@@ -153,7 +153,9 @@ function route(state: ChannelState, method: string, metadata: Metadata, channelI
   const context = contextOf(snapshot);
   const committed = once(() => state.release(entry));
   const fault = faultFilter(state, snapshot, d, committed);
-  const pickInformation: Record<string, string> = { [PICK_CLUSTER]: d.cluster, [PICK_HASH]: requestHash(d, channelId) };
+  // Literal keys (PICK_CLUSTER, PICK_HASH): an object literal with computed keys is built
+  // through V8's runtime, one with literal keys from a template.
+  const pickInformation: Record<string, string> = { 'meshlet.cluster': d.cluster, 'meshlet.hash': requestHash(d, channelId) };
   let filters = fault === undefined ? NO_FILTERS : [fault.filter];
   if (rec !== undefined) {
     rec.route(entry.cs.cluster ?? d.cluster);
