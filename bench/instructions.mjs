@@ -8,7 +8,10 @@
 // Each client kind (bench/lib/http-client.mjs) runs under valgrind twice against the same
 // backend and control plane (running natively): warm-up + `small` requests, and warm-up +
 // `large`; the difference divided by (large − small) is the client's instructions per request,
-// with start-up, warm-up and JIT compilation cancelled out.
+// with start-up, warm-up and JIT compilation cancelled out. V8 runs with --single-threaded, so
+// compilation and garbage collection happen on the main thread in program order: with
+// background threads, when optimized code lands varied from run to run by several percent of
+// the count.
 //   node bench/instructions.mjs [--set http|resilience|telemetry|grpc] [--kinds a,b] [--warm 10000]
 //                               [--small 10000] [--large 40000] [--jobs 2]
 import { spawn } from 'node:child_process';
@@ -67,7 +70,7 @@ const served = await new Promise((resolve) => {
 /** Instructions executed by one client process doing warm-up + n requests. */
 function count(kind, n) {
   return new Promise((resolve, reject) => {
-    const args = ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, here(set.client ?? './lib/http-client.mjs'), kind, served, `${warm},${n}`];
+    const args = ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, '--single-threaded', here(set.client ?? './lib/http-client.mjs'), kind, served, `${warm},${n}`];
     const p = spawn('valgrind', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     p.stderr.on('data', (d) => (err += d));
