@@ -133,6 +133,15 @@ export class ClusterCircuitBreaker {
     const b = this.byPriority[priority];
     const limit = b.limit(resource);
     if (b[resource] >= limit) return this.overflow(resource, priority, limit);
+    return this.acquire(resource, priority);
+  }
+
+  /**
+   * Count one of the resource whatever the limit: for what is already in use and must be
+   * counted (gRFC A32 checks the limit at the pick; a stream created is counted).
+   */
+  acquire(resource: BreakerResource, priority: RoutingPriority = 'DEFAULT'): BreakerRelease {
+    const b = this.byPriority[priority];
     b[resource]++;
     let released = false;
     return () => {

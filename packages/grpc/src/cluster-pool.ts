@@ -28,8 +28,11 @@
 // grpc-js starts a picked call a microtask later, or never (the call was cancelled meanwhile,
 // its stream failed to open, or the subchannel stopped being READY and it picks again). A slot
 // whose call has not started by the next turn of the event loop is given back, and such a
-// call, should it start later, takes a slot then: A32 lets the counter move when the stream
-// is created, and no slot is ever lost.
+// call, should it start later, is counted from its start (over the limit if need be: A32
+// checks the limit at the pick and counts every stream created), so no call runs uncounted
+// and no slot is lost. Picks of calls whose credentials take longer than a turn can thus
+// pass a full breaker together, as every pick does in grpc-js-xds.
+import { setImmediate } from 'node:timers';
 import { connectivityState as ConnectivityState, experimental, status as Status } from '@grpc/grpc-js';
 import {
   OutlierDetector,
@@ -103,13 +106,10 @@ export class Admission {
       return;
     }
     if (this.state !== RETURNED) return;
-    // Started after its slot went back: take one now (past the limit, it runs uncounted:
-    // it is already on the wire).
-    const r = this.breaker.tryAcquire('request');
-    if (typeof r === 'function') {
-      this.release = r;
-      this.state = STARTED;
-    }
+    // Started after its slot went back (its call credentials took longer than a turn): it is
+    // counted from its start whatever the limit, as A32 counts every stream created.
+    this.release = this.breaker.acquire('request');
+    this.state = STARTED;
   }
 
   ended(): void {
@@ -143,6 +143,8 @@ export function admit(breaker: ClusterCircuitBreaker): Admission | undefined {
   unstarted.push(admission);
   if (!sweepScheduled) {
     sweepScheduled = true;
+    // node:timers' own setImmediate: an application's fake timers (which replace the global)
+    // must not stop slots from coming back.
     setImmediate(returnUnstarted);
   }
   return admission;

@@ -1,7 +1,7 @@
 // A32 breaker slots taken at pick time (cluster-pool.ts): a slot whose call never starts goes
 // back at the next turn of the event loop; a call that starts later takes one then.
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ClusterCircuitBreaker } from '@meshlet/core';
 import type { CircuitBreakerThresholds } from '@meshlet/xds-client';
 import { admit } from '../src/cluster-pool.js';
@@ -42,6 +42,18 @@ describe('A32 admission at pick time', () => {
     expect(b.active('request')).toBe(0);
   });
 
+  it("returns unstarted slots under an application's fake timers too", async () => {
+    const b = breaker(1);
+    vi.useFakeTimers();
+    try {
+      admit(b);
+    } finally {
+      vi.useRealTimers();
+    }
+    await nextTurn();
+    expect(b.active('request')).toBe(0);
+  });
+
   it('keeps the slot of a call that started, until it ends', async () => {
     const b = breaker(1);
     const a = admit(b)!;
@@ -52,14 +64,16 @@ describe('A32 admission at pick time', () => {
     expect(b.active('request')).toBe(0);
   });
 
-  it('lets a late start past a full breaker run uncounted, and releases nothing for it', async () => {
+  it('counts a late start even past a full breaker (the stream exists), and releases it once', async () => {
     const b = breaker(1);
     const late = admit(b)!;
     await nextTurn();
     const other = admit(b)!;
     other.started();
     late.started(); // the breaker is full again: this call is already on the wire
-    expect(b.active('request')).toBe(1);
+    expect(b.active('request')).toBe(2);
+    expect(admit(b)).toBeUndefined();
+    late.ended();
     late.ended();
     expect(b.active('request')).toBe(1);
     other.ended();
