@@ -10,7 +10,7 @@ import { metrics } from '@opentelemetry/api';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { request } from 'undici';
+import { Agent, Pool, request } from 'undici';
 import { ControlPlane } from '@meshlet/control-plane';
 import { createMesh, MeshAgent } from '@meshlet/http';
 import { TYPE_URLS } from '@meshlet/xds-client';
@@ -226,6 +226,29 @@ describe('MeshAgent telemetry: Istio metrics, traces and access log of real call
     await post(`http://${HOST}/upload`, 'é'.repeat(100)); // 200 bytes in UTF-8
     await post(`http://127.0.0.1:${outsidePort}/upload`, 'x'.repeat(77));
     expect((await bytesSum()) - before).toBe(1277);
+  });
+
+  it('counts request bytes through composed dispatchers too (whose handler wrapper drops onBodySent)', async () => {
+    const bytesSum = async (): Promise<number> =>
+      parseExposition(await (await fetch(scrapeUrl)).text())
+        .filter((s) => s.name === 'istio_request_bytes_sum')
+        .reduce((n, s) => n + s.value, 0);
+    const composed = new MeshAgent({
+      mesh,
+      poolFactory: (origin) => new Pool(origin).compose((dispatch) => dispatch),
+      passthrough: new Agent().compose((dispatch) => dispatch),
+    });
+    try {
+      const before = await bytesSum();
+      for (const url of [`http://${HOST}/upload`, `http://127.0.0.1:${outsidePort}/upload`]) {
+        const res = await request(url, { dispatcher: composed, method: 'POST', body: Buffer.alloc(500, 2) });
+        await res.body.text();
+        expect(res.statusCode).toBe(200);
+      }
+      expect((await bytesSum()) - before).toBe(1000);
+    } finally {
+      await composed.destroy();
+    }
   });
 
   it('propagates W3C trace context to the backend, one span per call and per attempt', async () => {

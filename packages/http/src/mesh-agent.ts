@@ -196,7 +196,7 @@ export class MeshAgent extends Dispatcher {
     }
     rec.route(PASSTHROUGH_CLUSTER);
     rec.attempt(info.authority);
-    this.#passthrough.dispatch(opts, new RecordingHandler(asLegacy(h), rec) as unknown as Handler);
+    this.#passthrough.dispatch(opts, new RecordingHandler(asLegacy(h), rec, opts.body) as unknown as Handler);
   }
 
   #route(snapshot: TargetSnapshot, info: OriginInfo, opts: Dispatcher.DispatchOptions, h: Handler): void {

@@ -4,6 +4,7 @@
 import type { CallRecorder } from '@meshlet/core';
 import type { Duplex } from 'node:stream';
 import { bodyChunkBytes, type BodyChunk, type LegacyHandler, type RawHeaders } from './legacy-handler.js';
+import { knownBodyBytes, type Body } from './replay-body.js';
 
 export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
 
@@ -12,10 +13,15 @@ export class RecordingHandler implements LegacyHandler {
   readonly #h: LegacyHandler;
   readonly #rec: CallRecorder;
   #status = 0;
+  /** The body's size was known and counted up front. */
+  readonly #bodyCounted: boolean;
 
-  constructor(h: LegacyHandler, rec: CallRecorder) {
+  constructor(h: LegacyHandler, rec: CallRecorder, body: Body) {
     this.#h = h;
     this.#rec = rec;
+    const size = knownBodyBytes(body);
+    if (size !== undefined && size > 0) rec.requestBytes(size);
+    this.#bodyCounted = size !== undefined;
   }
 
   onConnect(abort: (err?: Error) => void, context?: unknown): void {
@@ -37,7 +43,7 @@ export class RecordingHandler implements LegacyHandler {
   }
 
   onBodySent(chunk: BodyChunk): void {
-    this.#rec.requestBytes(bodyChunkBytes(chunk));
+    if (!this.#bodyCounted) this.#rec.requestBytes(bodyChunkBytes(chunk));
     this.#h.onBodySent?.(chunk);
   }
 

@@ -15,6 +15,19 @@ export interface ReplayBody {
   readonly replayable: boolean;
 }
 
+/**
+ * A body's size in bytes when it is known before sending (nothing, a string, bytes), else
+ * undefined (a stream or iterable: counted as undici writes it). Telemetry counts a known
+ * size up front: undici reports written chunks only through its older handler style, which a
+ * composed dispatcher's handler wrapper does not pass on.
+ */
+export function knownBodyBytes(body: Body): number | undefined {
+  if (body === undefined || body === null) return 0;
+  if (typeof body === 'string') return Buffer.byteLength(body);
+  if (body instanceof Uint8Array) return body.byteLength;
+  return undefined;
+}
+
 /** Whether a body can be sent again as it is. */
 export function isReplayable(body: Body): boolean {
   return body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;

@@ -51,7 +51,7 @@ import type { Dispatcher } from 'undici';
 import { overflowError, poolKey, type EndpointPools } from './endpoint-pools.js';
 import { bodyChunkBytes, deliverLocalResponse, rawOfRecord, recordOfRaw, type BodyChunk, type LegacyHandler, type RawHeaders } from './legacy-handler.js';
 import { mirrorRequest } from './mirror.js';
-import { bufferBody, isReplayable } from './replay-body.js';
+import { bufferBody, isReplayable, knownBodyBytes } from './replay-body.js';
 
 const trace = tracer('http');
 
@@ -80,6 +80,8 @@ export class RoutedRequest {
   #retry: RetryState | undefined;
   #body: Body;
   #replayable = true;
+  /** The request's size went to telemetry before the first attempt (its body's size was known). */
+  #bodyCounted = false;
   /** The request carries x-envoy-* headers (read by the policies, consumed before sending). */
   #envoyHeaders = false;
   #release: (() => void) | undefined;
@@ -276,6 +278,13 @@ export class RoutedRequest {
     if (grpcTimeout !== undefined) hdrs['grpc-timeout'] = grpcTimeout;
     const rec = this.#rec;
     if (rec !== undefined) {
+      if (n === 1) {
+        const size = knownBodyBytes(this.#body);
+        if (size !== undefined) {
+          if (size > 0) rec.requestBytes(size);
+          this.#bodyCounted = true;
+        }
+      }
       rec.attempt(host);
       // Trace context of this attempt, and Istio's peer metadata (metadata exchange).
       rec.injectHeaders((name, value) => (hdrs[name] = value));
@@ -381,8 +390,9 @@ export class RoutedRequest {
   /** @internal */
   onAttemptBodySent(attempt: Attempt, chunk: BodyChunk): void {
     if (attempt !== this.#current || this.#done) return;
-    // The request's size is the caller's body, counted once (retries send it again).
-    if (this.#attempts === 1) this.#rec?.requestBytes(bodyChunkBytes(chunk));
+    // The request's size is the caller's body, counted once (retries send it again): up
+    // front when its size was known, else as the first attempt writes it.
+    if (this.#attempts === 1 && !this.#bodyCounted) this.#rec?.requestBytes(bodyChunkBytes(chunk));
     this.#caller.onBodySent?.(chunk);
   }
 

@@ -378,7 +378,8 @@ class Call implements CallRecorder {
   readonly reporter: 'source' | 'destination';
   readonly protocol: 'http' | 'grpc';
   readonly #info: CallInfo;
-  readonly #startWall: number;
+  /** Undefined unless an access log listened when the call started. */
+  readonly #startWall: number | undefined;
   readonly #startMono: number;
   #cluster: ClusterResource | string | undefined;
   #service: ServiceEntry | undefined;
@@ -403,7 +404,7 @@ class Call implements CallRecorder {
     this.protocol = info.protocol;
     this.#startMono = t.now();
     // The wall clock is read only for the access log (a span reads its own).
-    this.#startWall = info.startTimeMs ?? (t.accessLog !== undefined ? t.wallClock() : 0);
+    this.#startWall = info.startTimeMs ?? (t.accessLog !== undefined ? t.wallClock() : undefined);
     this.#tracer = tracer;
     if (info.reporter === 'destination' && info.headers) {
       // A caller that speaks Istio's metadata exchange names its workload.
@@ -542,7 +543,7 @@ class Call implements CallRecorder {
         sink.write(
           formatAccessLogLine({
             // A log switched on while the call was in flight: its start, from its duration.
-            startTimeMs: this.#startWall || this.#t.wallClock() - durationMs,
+            startTimeMs: this.#startWall ?? this.#t.wallClock() - durationMs,
             reporter: this.reporter,
             method: info.method,
             path: info.path,
