@@ -27,11 +27,6 @@ export interface LegacyHandler {
 /** What undici hands `onBodySent`: the piece of the request body it wrote. */
 export type BodyChunk = Buffer | Uint8Array | string;
 
-/** The size in bytes of a request body chunk. */
-export function bodyChunkBytes(chunk: BodyChunk): number {
-  return typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
-}
-
 type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;
 

@@ -3,7 +3,7 @@
 // dashboard shows traffic leaving the mesh.
 import type { CallRecorder } from '@meshlet/core';
 import type { Duplex } from 'node:stream';
-import { bodyChunkBytes, type BodyChunk, type LegacyHandler, type RawHeaders } from './legacy-handler.js';
+import { type BodyChunk, type LegacyHandler, type RawHeaders } from './legacy-handler.js';
 import { knownBodyBytes, type Body } from './replay-body.js';
 
 export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
@@ -43,7 +43,7 @@ export class RecordingHandler implements LegacyHandler {
   }
 
   onBodySent(chunk: BodyChunk): void {
-    if (!this.#bodyCounted) this.#rec.requestBytes(bodyChunkBytes(chunk));
+    if (!this.#bodyCounted) this.#rec.requestBytes(knownBodyBytes(chunk) ?? 0);
     this.#h.onBodySent?.(chunk);
   }
 

@@ -16,7 +16,8 @@ export interface ReplayBody {
 }
 
 /**
- * A body's size in bytes when it is known before sending (nothing, a string, bytes), else
+ * A body's (or a written chunk's) size in bytes when it is known before sending (nothing, a
+ * string, bytes; strings count as UTF-8, as undici writes them), else
  * undefined (a stream or iterable: counted as undici writes it). Telemetry counts a known
  * size up front: undici reports written chunks only through its older handler style, which a
  * composed dispatcher's handler wrapper does not pass on.

@@ -49,7 +49,7 @@ import { MeshletError, tracer, type Clock, type TimerHandle } from '@meshlet/xds
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { overflowError, poolKey, type EndpointPools } from './endpoint-pools.js';
-import { bodyChunkBytes, deliverLocalResponse, rawOfRecord, recordOfRaw, type BodyChunk, type LegacyHandler, type RawHeaders } from './legacy-handler.js';
+import { deliverLocalResponse, rawOfRecord, recordOfRaw, type BodyChunk, type LegacyHandler, type RawHeaders } from './legacy-handler.js';
 import { mirrorRequest } from './mirror.js';
 import { bufferBody, isReplayable, knownBodyBytes } from './replay-body.js';
 
@@ -392,7 +392,7 @@ export class RoutedRequest {
     if (attempt !== this.#current || this.#done) return;
     // The request's size is the caller's body, counted once (retries send it again): up
     // front when its size was known, else as the first attempt writes it.
-    if (this.#attempts === 1 && !this.#bodyCounted) this.#rec?.requestBytes(bodyChunkBytes(chunk));
+    if (this.#attempts === 1 && !this.#bodyCounted) this.#rec?.requestBytes(knownBodyBytes(chunk) ?? 0);
     this.#caller.onBodySent?.(chunk);
   }
 
