@@ -196,8 +196,7 @@ export class MeshTelemetry {
     this.wallClock = options.wallClock ?? Date.now;
     this.#options = options;
     this.#propagation = options.propagation ?? DEFAULT_PROPAGATION;
-    this.#prometheus = options.prometheus === true;
-    if (this.#prometheus) this.#aggregationStartMs = this.wallClock();
+    this.#setAggregation(options.prometheus === true);
     this.#disabled = disabledSet(options.disabledMetrics);
     this.#exchangeHeaders = peerMetadataHeaders(options.node, this.#local);
     this.#exchange = options.metadataExchange === false ? undefined : this.#exchangeHeaders;
@@ -240,11 +239,7 @@ export class MeshTelemetry {
       this.#instruments = undefined;
     }
     // The producer reads the aggregation: while there is one, it stays on (and keeps its data).
-    if ('prometheus' in options && (options.prometheus === true) !== this.#prometheus && !this.#producer) {
-      this.#prometheus = options.prometheus === true;
-      for (const s of this.#store.all()) s.prom = undefined;
-      if (this.#prometheus) this.#aggregationStartMs = this.wallClock();
-    }
+    if ('prometheus' in options && !this.#producer) this.#setAggregation(options.prometheus === true);
     this.refresh();
   }
 
@@ -299,10 +294,7 @@ export class MeshTelemetry {
    */
   metricProducer(): IstioMetricProducer {
     if (!this.#producer) {
-      if (!this.#prometheus) {
-        this.#prometheus = true;
-        this.#aggregationStartMs = this.wallClock();
-      }
+      this.#setAggregation(true);
       this.#producer = createIstioMetricProducer({
         series: () => this.#store.all(),
         disabled: () => this.#disabled,
@@ -312,6 +304,14 @@ export class MeshTelemetry {
       this.refresh();
     }
     return this.#producer;
+  }
+
+  /** Switch the in-process aggregation on (counting from zero, from now) or off; no change keeps its data. */
+  #setAggregation(on: boolean): void {
+    if (on === this.#prometheus) return;
+    this.#prometheus = on;
+    for (const s of this.#store.all()) s.prom = undefined;
+    if (on) this.#aggregationStartMs = this.wallClock();
   }
 
   /** Istio's metrics in Prometheus text format, when the in-process aggregation is on. */
