@@ -11,11 +11,12 @@
 // between rounds more than the clients differ).
 //   node bench/grpc-unary.mjs [--calls 20000] [--concurrency 32] [--rounds 5]
 //                             [--clients direct,grpc-js-xds,meshlet]
-import { fork, spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { startServer } from './lib/start-server.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -31,15 +32,7 @@ const C = Number(values.concurrency);
 const ROUNDS = Number(values.rounds);
 const kinds = values.clients.split(',');
 
-const server = spawn(process.execPath, [join(here, 'lib/grpc-serve-unary.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
-const served = await new Promise((resolve, reject) => {
-  let buf = '';
-  server.stdout.on('data', (d) => {
-    buf += d;
-    if (buf.includes('\n')) resolve(JSON.parse(buf.split('\n')[0]));
-  });
-  server.on('exit', (code) => reject(new Error(`grpc-serve-unary.mjs exited with ${code}`)));
-});
+const { child: server, served } = await startServer([join(here, 'lib/grpc-serve-unary.mjs')]);
 
 // One long-lived child per client; a round sends it {n, concurrency} and waits for its figures.
 const clients = {};

@@ -18,6 +18,7 @@ import { spawn } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { startServer } from './lib/start-server.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -58,14 +59,8 @@ const [warm, small, large, jobs] = [values.warm, values.small, values.large, val
 if (!(large > small)) throw new Error('--large must be greater than --small');
 const here = (f) => fileURLToPath(new URL(f, import.meta.url));
 
-const srv = spawn(process.execPath, [here(set.server)], { stdio: ['ignore', 'pipe', 'inherit'] });
-const served = await new Promise((resolve) => {
-  let buf = '';
-  srv.stdout.on('data', (d) => {
-    buf += d;
-    if (buf.includes('\n')) resolve(buf.split('\n')[0]);
-  });
-});
+const { child: srv, served: address } = await startServer([here(set.server)]);
+const served = JSON.stringify(address);
 
 /** Instructions executed by one client process doing warm-up + n requests. */
 function count(kind, n) {

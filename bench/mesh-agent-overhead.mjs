@@ -5,19 +5,15 @@
 // Two targets (bench/lib/serve-policies.mjs): `plain` (a route to a cluster, timeout off)
 // and `policy` (retry policy, per-try and route timeouts, breakers, outlier detection).
 //   node bench/mesh-agent-overhead.mjs
-import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
+import { startServer } from './lib/start-server.mjs';
 import { Dispatcher } from 'undici';
 import { createMesh, MeshAgent } from '@meshlet/http';
 
-const child = spawn(process.execPath, [new URL('./lib/serve-policies.mjs', import.meta.url).pathname], { stdio: ['ignore', 'pipe', 'inherit'] });
-const { address } = await new Promise((resolve) => {
-  let b = '';
-  child.stdout.on('data', (d) => {
-    b += d;
-    if (b.includes('\n')) resolve(JSON.parse(b.split('\n')[0]));
-  });
-});
+const {
+  child,
+  served: { address },
+} = await startServer([new URL('./lib/serve-policies.mjs', import.meta.url).pathname]);
 const mesh = createMesh({ bootstrap: { xds_servers: [{ server_uri: address, channel_creds: [{ type: 'insecure' }] }], node: { id: 'bench' } } });
 
 /** A pool that answers every request at once, synchronously. */

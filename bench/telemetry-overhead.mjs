@@ -12,12 +12,12 @@
 //      Prometheus aggregation, and an SDK MeterProvider (bench/telemetry-client-overhead.mjs
 //      measures the same with each variant in its own process, the steadier figure).
 //   node bench/telemetry-overhead.mjs [--rounds 6] [--requests 20000]
-import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:http';
 import { cpus } from 'node:os';
 import { MeshTelemetry } from '@meshlet/core';
 import { withServerTelemetry } from '@meshlet/http';
+import { startServer } from './lib/start-server.mjs';
 
 // The OpenTelemetry SDK is an application's dependency, not meshlet's: take the copy the
 // tests install.
@@ -87,14 +87,10 @@ async function main() {
  */
 async function meshAgentPath() {
   const { createMesh, createMeshFetch } = await import('@meshlet/http');
-  const child = spawn(process.execPath, [new URL('./lib/serve-http.mjs', import.meta.url).pathname], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const { address } = await new Promise((resolve) => {
-    let b = '';
-    child.stdout.on('data', (d) => {
-      b += d;
-      if (b.includes('\n')) resolve(JSON.parse(b.split('\n')[0]));
-    });
-  });
+  const {
+    child,
+    served: { address },
+  } = await startServer([new URL('./lib/serve-http.mjs', import.meta.url).pathname]);
   const noop = { getMeter: () => metrics.getMeterProvider().getMeter('none') };
   const sdk = new MeterProvider({ readers: [new PrometheusExporter({ preventServerStart: true })] });
   const bootstrap = { xds_servers: [{ server_uri: address, channel_creds: [{ type: 'insecure' }] }], node: NODE };
@@ -189,14 +185,7 @@ function recorderCost() {
 
 async function httpPath() {
   const { Pool } = await import('undici');
-  const child = spawn(process.execPath, [new URL(import.meta.url).pathname, '--serve'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const ports = await new Promise((resolve) => {
-    let b = '';
-    child.stdout.on('data', (d) => {
-      b += d;
-      if (b.includes('\n')) resolve(JSON.parse(b.split('\n')[0]));
-    });
-  });
+  const { child, served: ports } = await startServer([new URL(import.meta.url).pathname, '--serve']);
   const rounds = arg('--rounds', 6);
   const requests = arg('--requests', 20_000);
   const concurrency = 32;

@@ -3,9 +3,9 @@
 // pairs within each round (the machine's speed drifts between rounds more than the clients
 // differ) and prints the median of the per-round ratios, of throughput and of client CPU per
 // request.
-import { spawn } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { launch, startServer } from './start-server.mjs';
 
 const here = (f) => fileURLToPath(new URL(f, import.meta.url));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -14,21 +14,8 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
  * With `pin` (the --pin flag of the benchmarks), the backend runs on CPU 0 and the clients on
  * CPU 1 (Linux `taskset`), so the scheduler does not move them between cores mid-round.
  */
-function launch(pinCpu, args, stdio) {
-  return pinCpu === undefined
-    ? spawn(process.execPath, args, { stdio })
-    : spawn('taskset', ['-c', String(pinCpu), process.execPath, ...args], { stdio });
-}
-
 export async function runAB({ server, kinds, labels = {}, pairs, rounds, requests, concurrency = 32, pin = false }) {
-  const srv = launch(pin ? 0 : undefined, [here(server)], ['ignore', 'pipe', 'inherit']);
-  const served = await new Promise((resolve) => {
-    let buf = '';
-    srv.stdout.on('data', (d) => {
-      buf += d;
-      if (buf.includes('\n')) resolve(JSON.parse(buf.split('\n')[0]));
-    });
-  });
+  const { child: srv, served } = await startServer([here(server)], { pinCpu: pin ? 0 : undefined });
   const children = {};
   for (const kind of kinds) {
     const c = launch(pin ? 1 : undefined, [here('./http-client.mjs'), kind, JSON.stringify(served)], ['ignore', 'inherit', 'inherit', 'ipc']);
