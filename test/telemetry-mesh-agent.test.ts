@@ -15,30 +15,12 @@ import { ControlPlane } from '@meshlet/control-plane';
 import { createMesh, MeshAgent } from '@meshlet/http';
 import { TYPE_URLS } from '@meshlet/xds-client';
 import { edsCluster, endpoints, listener } from './helpers/xds-resources.js';
+import { parseExposition } from './helpers/prometheus-exposition.js';
 
 const HOST = 'reviews.bookinfo.svc.cluster.local';
 const CLUSTER = `outbound|80||${HOST}`;
 const FAULT = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
 const ROUTER = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-function parseExposition(text: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m) throw new Error(`bad exposition line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    samples.push({ name: m[1]!, labels, value: m[3] === '+Inf' ? Infinity : Number(m[3]) });
-  }
-  return samples;
-}
 
 describe('MeshAgent telemetry: Istio metrics, traces and access log of real calls', () => {
   let cp: ControlPlane;
@@ -172,7 +154,7 @@ describe('MeshAgent telemetry: Istio metrics, traces and access log of real call
     await blocked;
 
     const text = await (await fetch(scrapeUrl)).text();
-    const samples = parseExposition(text);
+    const samples = parseExposition(text).samples;
     const total = samples.filter((s) => s.name === 'istio_requests_total');
     const count = (code: string, flags: string, service = HOST): number =>
       total.filter((s) => s.labels['response_code'] === code && s.labels['response_flags'] === flags && s.labels['destination_service'] === service).reduce((n, s) => n + s.value, 0);
@@ -205,7 +187,7 @@ describe('MeshAgent telemetry: Istio metrics, traces and access log of real call
     expect(await call(`http://${HOST}/busy/x`)).toBe('MESHLET_OVERFLOW');
     for (const r of hanging) if (!r.writableEnded) r.end('late');
     expect(await first).toBe(200);
-    const samples = parseExposition(await (await fetch(scrapeUrl)).text());
+    const samples = parseExposition(await (await fetch(scrapeUrl)).text()).samples;
     const uo = samples.filter((s) => s.name === 'istio_requests_total' && s.labels['response_flags'] === 'UO');
     expect(uo.reduce((n, s) => n + s.value, 0)).toBe(1);
     expect(uo[0]!.labels['response_code']).toBe('503');
@@ -214,7 +196,7 @@ describe('MeshAgent telemetry: Istio metrics, traces and access log of real call
   it('counts request body bytes (routed and pass-through) in istio_request_bytes', async () => {
     const bytesSum = async (): Promise<number> =>
       parseExposition(await (await fetch(scrapeUrl)).text())
-        .filter((s) => s.name === 'istio_request_bytes_sum')
+        .samples.filter((s) => s.name === 'istio_request_bytes_sum')
         .reduce((n, s) => n + s.value, 0);
     const before = await bytesSum();
     const post = async (url: string, body: string | Buffer): Promise<void> => {
@@ -231,7 +213,7 @@ describe('MeshAgent telemetry: Istio metrics, traces and access log of real call
   it('counts request bytes through composed dispatchers too (whose handler wrapper drops onBodySent)', async () => {
     const bytesSum = async (): Promise<number> =>
       parseExposition(await (await fetch(scrapeUrl)).text())
-        .filter((s) => s.name === 'istio_request_bytes_sum')
+        .samples.filter((s) => s.name === 'istio_request_bytes_sum')
         .reduce((n, s) => n + s.value, 0);
     const composed = new MeshAgent({
       mesh,

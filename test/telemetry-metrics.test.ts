@@ -12,6 +12,7 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { createMesh, ENVOY_DEFAULT_BUCKETS, MeshTelemetry } from '@meshlet/core';
 import type { ClusterResource } from '@meshlet/xds-client';
 import type { NodeConfig } from '@meshlet/xds-client';
+import { parseExposition, type Sample } from './helpers/prometheus-exposition.js';
 
 const NODE: NodeConfig = {
   id: 'sidecar~127.0.0.1~productpage-v1-abc.bookinfo~bookinfo.svc.cluster.local',
@@ -27,29 +28,6 @@ const REVIEWS = {
     typedFilterMetadata: {},
   },
 } as unknown as ClusterResource;
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** Prometheus text format 0.0.4: samples and the # TYPE of each family. */
-function parseExposition(text: string): { samples: Sample[]; types: Map<string, string> } {
-  const samples: Sample[] = [];
-  const types = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const type = /^# TYPE (\S+) (\S+)$/.exec(line);
-    if (type) types.set(type[1]!, type[2]!);
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m) throw new Error(`bad exposition line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
-    samples.push({ name: m[1]!, labels, value: m[3] === '+Inf' ? Infinity : Number(m[3]) });
-  }
-  return { samples, types };
-}
 
 describe('Istio metrics through the OpenTelemetry SDK and the Prometheus exporter', () => {
   let exporter: PrometheusExporter;
