@@ -118,6 +118,9 @@ describe('invalid xDS resources', () => {
     // named, so its watcher hears nothing (until does-not-exist).
     watch(clusterResourceType, 'c-garbage');
     await settled(keys);
+    // The client hears of an invalid resource as it sends the NACK: wait for the control
+    // plane to have read one of each type too.
+    for (const type of [LDS, RDS, CDS, EDS]) await cp.waitForRequest((r) => r.typeUrl === type && r.kind === 'nack');
   });
 
   afterAll(async () => {
