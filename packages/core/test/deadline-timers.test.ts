@@ -78,4 +78,52 @@ describe('DeadlineTimers', () => {
     for (let ms = 1; ms <= 100; ms++) d.schedule(ms, () => {}).cancel();
     expect(d.lanes).toBeLessThanOrEqual(DeadlineTimers.KEEP_LANES + 1);
   });
+
+  it("keeps a Node timer armed but unref'd while its lane is empty, and refs it again on the next deadline", async () => {
+    // A clock on Node's own timers, recording what the lane does with them.
+    const made: NodeJS.Timeout[] = [];
+    let cleared = 0;
+    const clock = {
+      now: () => Date.now(),
+      setTimeout: (fn: () => void, ms: number) => {
+        const t = setTimeout(fn, ms);
+        made.push(t);
+        return t;
+      },
+      clearTimeout: (t: unknown) => {
+        cleared++;
+        clearTimeout(t as NodeJS.Timeout);
+      },
+    };
+    const d = new DeadlineTimers(clock);
+    const fired: number[] = [];
+    d.schedule(20, () => fired.push(1)).cancel();
+    expect(made).toHaveLength(1);
+    expect(made[0]!.hasRef()).toBe(false); // an empty lane does not keep the process alive
+    expect(cleared).toBe(0);
+    d.schedule(20, () => fired.push(2)); // the same timer, referenced again: no new Node timer
+    expect(made).toHaveLength(1);
+    expect(made[0]!.hasRef()).toBe(true);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(fired).toEqual([2]);
+    // The first (cancelled) deadline's firing found nothing due and armed for the second one.
+    expect(made.length).toBeLessThanOrEqual(2);
+    expect(made.every((t) => !t.hasRef() || (t as unknown as { _destroyed: boolean })._destroyed)).toBe(true);
+  });
+
+  it("clears the timer of a lane it drops, even a Node timer", () => {
+    let cleared = 0;
+    const clock = {
+      now: () => Date.now(),
+      setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms),
+      clearTimeout: (t: unknown) => {
+        cleared++;
+        clearTimeout(t as NodeJS.Timeout);
+      },
+    };
+    const d = new DeadlineTimers(clock);
+    for (let ms = 1000; ms < 1100; ms++) d.schedule(ms, () => {}).cancel();
+    expect(d.lanes).toBeLessThanOrEqual(DeadlineTimers.KEEP_LANES + 1);
+    expect(cleared).toBeGreaterThanOrEqual(100 - DeadlineTimers.KEEP_LANES - 1);
+  });
 });
