@@ -60,13 +60,13 @@ export class PeerEntry {
   constructor(readonly labels: WorkloadLabels) {}
 }
 
+/** A finished call's outcome (a CallResult fits); its response flags are passed apart, '-' for none. */
 export interface SeriesOutcome {
   readonly status: number;
-  readonly grpcStatus: number | undefined;
-  readonly flags: string;
-  readonly securityPolicy: 'mutual_tls' | 'none' | 'unknown' | undefined;
-  readonly localPrincipal: string | undefined;
-  readonly peerPrincipal: string | undefined;
+  readonly grpcStatus?: number | undefined;
+  readonly securityPolicy?: 'mutual_tls' | 'none' | 'unknown' | undefined;
+  readonly localPrincipal?: string | undefined;
+  readonly peerPrincipal?: string | undefined;
 }
 
 const OVERFLOW_SERVICE: ServiceLabels = Object.freeze({ service: UNKNOWN, name: UNKNOWN, namespace: undefined });
@@ -87,6 +87,9 @@ export class SeriesStore {
   /** Every series, by its full label text: the one place that guarantees one series per label set. */
   readonly #byLabels = new Map<string, Series>();
   readonly #all: Series[] = [];
+  #lastService: ServiceEntry | undefined;
+  #lastPeer: PeerEntry | null | undefined;
+  #lastGroups: Group[] | undefined;
 
   constructor(local: WorkloadLabels) {
     this.#local = local;
@@ -199,21 +202,30 @@ export class SeriesStore {
     service: ServiceEntry,
     peer: PeerEntry | null,
     o: SeriesOutcome,
+    flags: string,
   ): Series {
     if (this.#all.length >= MAX_SERIES) {
       service = this.#overflowService;
       peer = null;
     }
-    let groups = service.byPeer.get(peer);
-    if (!groups) {
-      groups = [];
-      service.byPeer.set(peer, groups);
+    let groups: Group[] | undefined;
+    // Calls in a row mostly go to one service and peer: remember the last pair's groups.
+    if (service === this.#lastService && peer === this.#lastPeer) groups = this.#lastGroups!;
+    else {
+      groups = service.byPeer.get(peer);
+      if (!groups) {
+        groups = [];
+        service.byPeer.set(peer, groups);
+      }
+      this.#lastService = service;
+      this.#lastPeer = peer;
+      this.#lastGroups = groups;
     }
     const gi = (reporter === 'source' ? 0 : 2) + (protocol === 'grpc' ? 1 : 0);
     const group = (groups[gi] ??= new Group());
     const grpcStatus = protocol === 'grpc' ? o.grpcStatus : undefined;
     const common =
-      o.flags === '-' &&
+      flags === '-' &&
       o.securityPolicy === undefined &&
       o.localPrincipal === undefined &&
       o.peerPrincipal === undefined &&
@@ -225,15 +237,15 @@ export class SeriesStore {
       const k = o.status * 32 + (grpcStatus ?? 31);
       let s = group.common.get(k);
       if (!s) {
-        s = this.#create(reporter, protocol, service, peer, o, grpcStatus);
+        s = this.#create(reporter, protocol, service, peer, o, flags, grpcStatus);
         group.common.set(k, s);
       }
       return s;
     }
-    const k = `${o.status}|${grpcStatus ?? ''}|${o.flags}|${o.securityPolicy ?? ''}|${o.localPrincipal ?? ''}|${o.peerPrincipal ?? ''}`;
+    const k = `${o.status}|${grpcStatus ?? ''}|${flags}|${o.securityPolicy ?? ''}|${o.localPrincipal ?? ''}|${o.peerPrincipal ?? ''}`;
     let s = group.other.get(k);
     if (!s) {
-      s = this.#create(reporter, protocol, service, peer, o, grpcStatus);
+      s = this.#create(reporter, protocol, service, peer, o, flags, grpcStatus);
       group.other.set(k, s);
     }
     return s;
@@ -245,6 +257,7 @@ export class SeriesStore {
     service: ServiceEntry,
     peer: PeerEntry | null,
     o: SeriesOutcome,
+    flags: string,
     grpcStatus: number | undefined,
   ): Series {
     const labels = Object.freeze(
@@ -258,7 +271,7 @@ export class SeriesStore {
         protocol,
         responseCode: String(o.status),
         grpcStatus: grpcStatus === undefined ? '' : String(grpcStatus),
-        flags: o.flags,
+        flags,
         // Istio's client side cannot tell and says unknown; a server without TLS says none.
         securityPolicy: o.securityPolicy ?? (reporter === 'source' ? 'unknown' : 'none'),
       }),

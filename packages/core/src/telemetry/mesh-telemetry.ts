@@ -10,7 +10,9 @@
 // A server (reporter="destination") calls startCall → injectHeaders(set on the response) → withContext(handler) → bytes → end.
 import {
   context,
+  createContextKey,
   metrics,
+  ROOT_CONTEXT,
   ProxyTracerProvider,
   SpanKind,
   SpanStatusCode,
@@ -185,6 +187,8 @@ export class MeshTelemetry {
   readonly #exchangeHeaders: PeerMetadataHeaders | undefined;
   #exchange: PeerMetadataHeaders | undefined;
   #active = false;
+  /** Whether a context manager is registered (without one, no call runs inside a span's context). */
+  #contexts = false;
   #countdown = RECHECK_EVERY;
   /** @internal */ readonly now: () => number;
   /** @internal */ readonly wallClock: () => number;
@@ -271,7 +275,13 @@ export class MeshTelemetry {
       this.#tracer = tp instanceof ProxyTracerProvider ? tp.getDelegateTracer(METER_NAME) : tp.getTracer(METER_NAME);
     }
     this.#active = this.#instruments !== undefined || this.#tracer !== undefined || this.#prometheus || this.#options.accessLog !== undefined;
+    this.#contexts = hasContextManager();
     this.#countdown = RECHECK_EVERY;
+  }
+
+  /** @internal Whether an active context can hold a span (some context manager is registered). */
+  get contexts(): boolean {
+    return this.#contexts;
   }
 
   /** A recorder for one call, or undefined when nothing listens. */
@@ -339,14 +349,7 @@ export class MeshTelemetry {
   record(call: Call, result: CallResult, flags: string, durationMs: number): void {
     const instruments = this.#instruments;
     if (!instruments && !this.#prometheus) return;
-    const s = this.#store.series(call.reporter, call.protocol, call.serviceEntry(), call.peer, {
-      status: result.status,
-      grpcStatus: result.grpcStatus,
-      flags,
-      securityPolicy: result.securityPolicy,
-      localPrincipal: result.localPrincipal,
-      peerPrincipal: result.peerPrincipal,
-    });
+    const s = this.#store.series(call.reporter, call.protocol, call.serviceEntry(), call.peer, result, flags);
     if (instruments) {
       const attrs = s.attrs;
       s.otelRequests++;
@@ -494,7 +497,9 @@ class Call implements CallRecorder {
   }
 
   injectTraceHeaders(set: HeaderSetter): void {
-    const sc: SpanContext | undefined = (this.#attemptSpan ?? this.#span)?.spanContext() ?? trace.getSpanContext(context.active());
+    const span = this.#attemptSpan ?? this.#span;
+    // Not traced by meshlet: the application's own active span, if it can have one.
+    const sc: SpanContext | undefined = span !== undefined ? span.spanContext() : this.#t.contexts ? trace.getSpanContext(context.active()) : undefined;
     if (sc) injectSpanContext(sc, this.#t.propagation, set);
   }
 
@@ -589,6 +594,19 @@ class Call implements CallRecorder {
     if (status) span.setStatus(status);
     span.end();
   }
+}
+
+const PROBE_KEY = createContextKey('meshlet.context-probe');
+const PROBE = ROOT_CONTEXT.setValue(PROBE_KEY, true);
+
+/**
+ * Whether the API has a context manager: the no-op one (the API's default) returns the root
+ * context even inside context.with(). Checked on refresh (every 1024 calls and on config
+ * changes), so a call that meshlet does not trace skips the API's global lookup when no
+ * context manager could hold the application's span.
+ */
+function hasContextManager(): boolean {
+  return context.with(PROBE, () => context.active() === PROBE);
 }
 
 function spanName(info: CallInfo): string {
