@@ -850,13 +850,21 @@ interface UpstreamOptions {
   maxRedirections: unknown;
 }
 
-/** The name part of a Host header value (`name:port` → `name`, `[v6]:port` → `[v6]`). */
+/**
+ * The name part of a Host header value (`name:port` → `name`, `[v6]:port` → `[v6]`). The last
+ * answer is remembered: requests in a row mostly carry one Host, and the slice is a new string.
+ */
 function hostName(host: string | string[] | undefined): string | undefined {
   if (typeof host !== 'string' || host === '') return undefined;
+  if (host === lastHost) return lastHostName;
   const colon = host.lastIndexOf(':');
-  if (colon < 0 || host.endsWith(']')) return host;
-  return host.charCodeAt(0) === 91 /* [ */ && host.indexOf(']') > colon ? host : host.slice(0, colon);
+  const name = colon < 0 || host.endsWith(']') || (host.charCodeAt(0) === 91 /* [ */ && host.indexOf(']') > colon) ? host : host.slice(0, colon);
+  lastHost = host;
+  lastHostName = name;
+  return name;
 }
+let lastHost = '';
+let lastHostName = '';
 
 /** The origin (`scheme://host:port`) of a picked host and the key of its cluster's pool, made once per host object. */
 const UPSTREAMS = { http: new WeakMap<object, Upstream>(), https: new WeakMap<object, Upstream>() };
