@@ -13,7 +13,10 @@
 // background threads, when optimized code lands varied from run to run by several percent of
 // the count.
 //   node bench/instructions.mjs [--set http|resilience|telemetry|grpc] [--kinds a,b] [--warm 10000]
-//                               [--small 10000] [--large 40000] [--jobs 2]
+//                               [--small 10000] [--large 40000] [--jobs 2] [--concurrency 32]
+// At --concurrency 1 each response is read in a turn of the event loop of its own, so the
+// per-turn work is counted whole on every request and does not depend on how many responses
+// the machine's load lets one turn read (at 32 it does: see BENCHMARKS.md).
 import { spawn } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     small: { type: 'string', default: '10000' },
     large: { type: 'string', default: '40000' },
     jobs: { type: 'string', default: '2' },
+    concurrency: { type: 'string', default: '32' },
   },
 });
 const SETS = {
@@ -55,7 +59,8 @@ const SETS = {
 const set = SETS[values.set];
 if (!set) throw new Error(`--set must be one of ${Object.keys(SETS).join(', ')}, got "${values.set}"`);
 const kinds = values.kinds ? values.kinds.split(',') : set.kinds;
-const [warm, small, large, jobs] = [values.warm, values.small, values.large, values.jobs].map(Number);
+const [warm, small, large, jobs, concurrency] = [values.warm, values.small, values.large, values.jobs, values.concurrency].map(Number);
+if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new Error(`--concurrency must be a positive integer, got "${values.concurrency}"`);
 if (!(large > small)) throw new Error('--large must be greater than --small');
 const here = (f) => fileURLToPath(new URL(f, import.meta.url));
 
@@ -65,7 +70,7 @@ const served = JSON.stringify(address);
 /** Instructions executed by one client process doing warm-up + n requests. */
 function count(kind, n) {
   return new Promise((resolve, reject) => {
-    const args = ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, '--single-threaded', here(set.client ?? './lib/http-client.mjs'), kind, served, `${warm},${n}`];
+    const args = ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, '--single-threaded', here(set.client ?? './lib/http-client.mjs'), kind, served, `${warm},${n},${concurrency}`];
     const p = spawn('valgrind', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     p.stderr.on('data', (d) => (err += d));
@@ -92,7 +97,7 @@ await Promise.all(
 srv.kill('SIGTERM');
 
 console.log(`machine: ${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
-console.log(`valgrind cachegrind; warm-up ${warm} requests; per request = (I(${large}) − I(${small})) / ${large - small}; concurrency 32`);
+console.log(`valgrind cachegrind; warm-up ${warm} requests; per request = (I(${large}) − I(${small})) / ${large - small}; concurrency ${concurrency}`);
 const perRequest = {};
 for (const kind of kinds) {
   perRequest[kind] = (counts[kind][large] - counts[kind][small]) / (large - small);

@@ -3,8 +3,10 @@
 // endpoint pools are stand-ins that answer at once, so the figure is MeshAgent.dispatch:
 // origin lookup, header view, route(), pick(), header mutations, the request's policies.
 // Two targets (bench/lib/serve-policies.mjs): `plain` (a route to a cluster, timeout off)
-// and `policy` (retry policy, per-try and route timeouts, breakers, outlier detection).
-//   node bench/mesh-agent-overhead.mjs
+// and `policy` (retry policy, per-try and route timeouts, breakers, outlier detection), and
+// `plain+telemetry`: the plain route on a mesh recording Istio's metrics in process
+// (`telemetry: { prometheus: true }`, with Istio's metadata exchange headers).
+//   node bench/mesh-agent-overhead.mjs [plain|policy|plain+telemetry]
 import { cpus } from 'node:os';
 import { startServer } from './lib/start-server.mjs';
 import { Dispatcher } from 'undici';
@@ -14,13 +16,21 @@ const {
   child,
   served: { address },
 } = await startServer([new URL('./lib/serve-policies.mjs', import.meta.url).pathname]);
-const mesh = createMesh({ bootstrap: { xds_servers: [{ server_uri: address, channel_creds: [{ type: 'insecure' }] }], node: { id: 'bench' } } });
+const bootstrap = {
+  xds_servers: [{ server_uri: address, channel_creds: [{ type: 'insecure' }] }],
+  node: { id: 'sidecar~127.0.0.1~bench-v1-abc.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default' } },
+};
+const mesh = createMesh({ bootstrap });
+const telemetryMesh = createMesh({ bootstrap, telemetry: { prometheus: true } });
 
+const RESPONSE_HEADERS = ['content-type', 'text/plain', 'content-length', '2', 'date', new Date().toUTCString(), 'connection', 'keep-alive'].map((x) => Buffer.from(x));
+const BODY = Buffer.from('ok');
 /** A pool that answers every request at once, synchronously. */
 class InstantPool extends Dispatcher {
   dispatch(_opts, h) {
     h.onConnect?.(() => {});
-    h.onHeaders?.(200, [], () => {}, 'OK');
+    h.onHeaders?.(200, RESPONSE_HEADERS, () => {}, 'OK');
+    h.onData?.(BODY);
     h.onComplete?.(null);
     return true;
   }
@@ -29,16 +39,21 @@ class InstantPool extends Dispatcher {
   }
 }
 const agent = new MeshAgent({ mesh, poolFactory: () => new InstantPool() });
+const telemetryAgent = new MeshAgent({ mesh: telemetryMesh, poolFactory: () => new InstantPool() });
 await mesh.target('plain.mesh.test:80').ready();
 await mesh.target('policy.mesh.test:80').ready();
+await telemetryMesh.target('plain.mesh.test:80').ready();
 const handler = { onConnect() {}, onHeaders: () => true, onData: () => true, onComplete() {}, onError(e) { throw e; } };
 const headers = { 'user-agent': 'bench', accept: '*/*' };
 const targets = {
-  plain: { origin: 'http://plain.mesh.test', path: '/bench', method: 'GET', headers },
-  policy: { origin: 'http://policy.mesh.test', path: '/bench', method: 'GET', headers },
+  plain: [agent, { origin: 'http://plain.mesh.test', path: '/bench', method: 'GET', headers }],
+  policy: [agent, { origin: 'http://policy.mesh.test', path: '/bench', method: 'GET', headers }],
+  'plain+telemetry': [telemetryAgent, { origin: 'http://plain.mesh.test', path: '/bench', method: 'GET', headers }],
 };
+const only = process.argv[2];
 console.log(`machine: ${cpus().length} × ${cpus()[0]?.model}, node ${process.version}`);
-for (const [name, opts] of Object.entries(targets)) {
+for (const [name, [agent, opts]] of Object.entries(targets)) {
+  if (only && name !== only) continue;
   for (let i = 0; i < 200_000; i++) agent.dispatch(opts, handler);
   const rounds = [];
   for (let r = 0; r < 5; r++) {
@@ -51,5 +66,6 @@ for (const [name, opts] of Object.entries(targets)) {
   console.log(`MeshAgent.dispatch, ${name}: ${Math.round(rounds[2])} ns/op median of 5 rounds (${rounds.map((x) => Math.round(x)).join(', ')})`);
 }
 mesh.close();
+telemetryMesh.close();
 child.kill();
 process.exit(0);

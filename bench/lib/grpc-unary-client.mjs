@@ -42,12 +42,12 @@ async function run(n, concurrency) {
 await new Promise((resolve, reject) =>
   client.Echo(payload, { deadline: Date.now() + 30_000, waitForReady: true }, (err) => (err ? reject(err) : resolve())),
 );
-// Standalone (bench/instructions.mjs, under valgrind): argv[4] = "<warm-up>,<measured>"; run
-// them and exit, no IPC.
+// Standalone (bench/instructions.mjs, under valgrind): argv[4] = "<warm-up>,<measured>[,<concurrency>]"
+// (concurrency 32 unless given); run them and exit, no IPC.
 if (process.argv[4]) {
-  const [warm, n] = process.argv[4].split(',').map(Number);
-  await run(warm, 32);
-  if (n > 0) await run(n, 32);
+  const [warm, n, concurrency = 32] = process.argv[4].split(',').map(Number);
+  await run(warm, concurrency);
+  if (n > 0) await run(n, concurrency);
   if (errors > 0) throw new Error(`${errors} calls failed`);
   process.exit(0);
 }

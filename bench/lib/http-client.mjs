@@ -39,6 +39,15 @@ function makeClient() {
       const d = new Agent();
       return async () => body(await request(RAW, { dispatcher: d, headers: { host: 'bench.mesh.test' } }));
     }
+    case 'raw-host-mx': {
+      // The same, plus the two headers of Istio's metadata exchange MeshAgent sends when
+      // telemetry is on (the bench node's values): what those headers cost undici alone.
+      const d = new Agent();
+      const mesh = createMesh({ bootstrap, telemetry: { prometheus: true } });
+      const headers = { host: 'bench.mesh.test', 'x-envoy-peer-metadata-id': mesh.telemetry.exchange.id, 'x-envoy-peer-metadata': mesh.telemetry.exchange.value };
+      mesh.close();
+      return async () => body(await request(RAW, { dispatcher: d, headers }));
+    }
     case 'fetch':
       return async () => (await fetch(RAW)).arrayBuffer();
     case 'meshFetch': {
@@ -84,12 +93,12 @@ async function run(n, concurrency) {
   return { rps: n / ((performance.now() - start) / 1000), cpuPerRequest: (used.user + used.system) / n };
 }
 
-// Standalone (bench/instructions.mjs, under valgrind): argv[4] = "<warm-up>,<measured>"; run
-// them and exit, no IPC.
+// Standalone (bench/instructions.mjs, under valgrind): argv[4] = "<warm-up>,<measured>[,<concurrency>]"
+// (concurrency 32 unless given); run them and exit, no IPC.
 if (process.argv[4]) {
-  const [warm, n] = process.argv[4].split(',').map(Number);
-  await run(warm, 32);
-  if (n > 0) await run(n, 32);
+  const [warm, n, concurrency = 32] = process.argv[4].split(',').map(Number);
+  await run(warm, concurrency);
+  if (n > 0) await run(n, concurrency);
   process.exit(0);
 }
 // Warm up: connections, the mesh's first resolution, and enough calls for the JIT to settle
