@@ -58,7 +58,7 @@ describe('MeshTelemetry.metricProducer()', () => {
   it('collects cumulative sums and explicit-bucket histograms, one point per label set', async () => {
     const { t, call, setWall } = setup();
     const p = t.metricProducer();
-    call({ status: 200, ms: 0.2, bytes: 40 });
+    call({ status: 200, ms: 1.9, bytes: 40 });
     call({ status: 200, ms: 30, bytes: 7000 });
     call({ status: 503, flags: 'UO', ms: 0 });
     setWall(1_700_000_009_500.5);
@@ -92,9 +92,10 @@ describe('MeshTelemetry.metricProducer()', () => {
     expect(DATA_POINT_TYPE.HISTOGRAM).toBe(0);
     const ok = duration.dataPoints[0]!.value as ProducedHistogram;
     const counts = new Array<number>(ENVOY_DEFAULT_BUCKETS.length + 1).fill(0);
-    counts[0] = 1; // 0.2 ms: le 0.5
+    // Whole milliseconds, truncated, as Istio records them: 1.9 ms is 1 (le 1, not le 5).
+    counts[ENVOY_DEFAULT_BUCKETS.indexOf(1)] = 1;
     counts[ENVOY_DEFAULT_BUCKETS.indexOf(50)] = 1; // 30 ms: le 50
-    expect(ok).toEqual({ buckets: { boundaries: [...ENVOY_DEFAULT_BUCKETS], counts }, sum: 30.2, count: 2, min: 0.2, max: 30 });
+    expect(ok).toEqual({ buckets: { boundaries: [...ENVOY_DEFAULT_BUCKETS], counts }, sum: 31, count: 2, min: 1, max: 30 });
     const response = metric(c, 'istio_response_bytes')!.dataPoints[0]!.value as ProducedHistogram;
     expect(response).toMatchObject({ sum: 7040, count: 2, min: 40, max: 7000 });
     expect(response.buckets.counts[ENVOY_DEFAULT_BUCKETS.indexOf(50)]).toBe(1);

@@ -346,9 +346,12 @@ export class MeshTelemetry {
   }
 
   /** @internal Record a finished call's metrics. */
-  record(call: Call, result: CallResult, flags: string, durationMs: number): void {
+  record(call: Call, result: CallResult, flags: string, elapsedMs: number): void {
     const instruments = this.#instruments;
     if (!instruments && !this.#prometheus) return;
+    // Istio records whole milliseconds, truncated: istio_stats divides the stream's duration
+    // by absl::Milliseconds(1), an integer division (istio/proxy istio_stats.cc, log()).
+    const durationMs = Math.floor(elapsedMs);
     const s = this.#store.series(call.reporter, call.protocol, call.serviceEntry(), call.peer, result, flags);
     if (instruments) {
       const attrs = s.attrs;
