@@ -3,7 +3,7 @@
 // the response codes and Envoy flags of successes, 5xx, fault aborts (FI), breaker
 // overflow (UO), exhausted retries (URX), timeouts (UT), no route (NR) and pass-through;
 // trace headers seen by the backend; the access log's lines.
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metrics } from '@opentelemetry/api';
@@ -35,6 +35,9 @@ describe('MeshAgent telemetry: Istio metrics, traces and access log of real call
   const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
   const log: string[] = [];
   const seenTraceparent: string[] = [];
+  /** Istio's metadata exchange headers as each server saw them: [id, value] (undefined when absent). */
+  const seenExchange: Array<[string | undefined, string | undefined]> = [];
+  const exchangeOf = (req: IncomingMessage) => seenExchange.push([req.headers['x-envoy-peer-metadata-id'] as string | undefined, req.headers['x-envoy-peer-metadata'] as string | undefined]);
   const hanging = new Set<ServerResponse>();
   let scrapeUrl = '';
   let outsidePort = 0;
@@ -48,6 +51,7 @@ describe('MeshAgent telemetry: Istio metrics, traces and access log of real call
 
     backend = createServer((req, res) => {
       seenTraceparent.push(String(req.headers['traceparent'] ?? ''));
+      exchangeOf(req);
       if (req.url?.startsWith('/e503')) {
         res.writeHead(503);
         res.end('no');
@@ -60,7 +64,10 @@ describe('MeshAgent telemetry: Istio metrics, traces and access log of real call
       }
     });
     await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
-    outside = createServer((_req, res) => res.end('outside'));
+    outside = createServer((req, res) => {
+      exchangeOf(req);
+      res.end('outside');
+    });
     await new Promise<void>((resolve) => outside.listen(0, '127.0.0.1', resolve));
     outsidePort = (outside.address() as AddressInfo).port;
 
@@ -242,6 +249,19 @@ describe('MeshAgent telemetry: Istio metrics, traces and access log of real call
     expect(finished.length).toBeGreaterThanOrEqual(2);
     const traceId = seenTraceparent[0]!.split('-')[1];
     expect(finished.every((s) => s.spanContext().traceId === traceId)).toBe(true);
+  });
+
+  it("sends Istio's metadata exchange headers to a mesh cluster, not to a pass-through host", async () => {
+    seenExchange.length = 0;
+    expect(await call(`http://${HOST}/mx`)).toBe(200);
+    expect(await call(`http://127.0.0.1:${outsidePort}/mx`)).toBe(200);
+    expect(seenExchange).toHaveLength(2);
+    const [id, value] = seenExchange[0]!;
+    expect(id).toBe('sidecar~127.0.0.1~productpage-v1-abc.bookinfo~bookinfo.svc.cluster.local');
+    expect(value).toBe(mesh.telemetry.exchange!.value);
+    // The value is Istio's: a base64 protobuf Struct naming this workload.
+    expect(Buffer.from(value!, 'base64').toString('latin1')).toContain('productpage-v1');
+    expect(seenExchange[1]).toEqual([undefined, undefined]);
   });
 
   it('writes one JSON access log line per call with Envoy fields', () => {

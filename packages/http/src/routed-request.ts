@@ -287,7 +287,7 @@ export class RoutedRequest {
       }
       rec.attempt(host);
       // Trace context of this attempt, and Istio's peer metadata (metadata exchange).
-      rec.injectHeaders((name, value) => (hdrs[name] = value));
+      rec.injectHeadersInto(hdrs);
     }
     const t = upstreamOf(this.#scheme, this.#cluster.name, host);
     let pool: Dispatcher;

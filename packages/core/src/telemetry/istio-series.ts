@@ -87,6 +87,9 @@ export class SeriesStore {
   /** Every series, by its full label text: the one place that guarantees one series per label set. */
   readonly #byLabels = new Map<string, Series>();
   readonly #all: Series[] = [];
+  #lastCluster: ClusterResource | string | undefined;
+  #lastAuthority: string | undefined;
+  #lastEntry: ServiceEntry | undefined;
   #lastService: ServiceEntry | undefined;
   #lastPeer: PeerEntry | null | undefined;
   #lastGroups: Group[] | undefined;
@@ -109,6 +112,16 @@ export class SeriesStore {
    * metadata or name) stands for whatever authority the call was for.
    */
   service(cluster: ClusterResource | string | undefined, authority: string): ServiceEntry {
+    // Calls in a row mostly go to one cluster for one authority.
+    if (cluster === this.#lastCluster && authority === this.#lastAuthority) return this.#lastEntry!;
+    const s = this.#service(cluster, authority);
+    this.#lastCluster = cluster;
+    this.#lastAuthority = authority;
+    this.#lastEntry = s;
+    return s;
+  }
+
+  #service(cluster: ClusterResource | string | undefined, authority: string): ServiceEntry {
     if (cluster === undefined) return this.#byAuthority(authority);
     if (typeof cluster !== 'string') {
       let s = this.#servicesByCluster.get(cluster);

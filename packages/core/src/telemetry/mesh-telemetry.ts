@@ -25,6 +25,7 @@ import {
   type Tracer,
   type TracerProvider,
 } from '@opentelemetry/api';
+import { performance } from 'node:perf_hooks';
 import { MeshletError, type ClusterResource, type Metadata, type NodeConfig } from '@meshlet/xds-client';
 import type { RequestHeaders } from '../request.js';
 import { formatAccessLogLine, type AccessLogSink } from './access-log.js';
@@ -135,6 +136,8 @@ export interface CallRecorder {
    * request in, the peer metadata response headers when the caller sent its own.
    */
   injectHeaders(set: HeaderSetter): void;
+  /** injectHeaders into a header record (names lower-case), as a client's request path holds them. */
+  injectHeadersInto(headers: Record<string, string | string[]>): void;
   /** A call out: the response's headers (the server's peer metadata names the destination workload). */
   receivedHeaders(get: (name: string) => string | undefined): void;
   /** Add request body bytes sent (client) or received (server). */
@@ -168,6 +171,7 @@ function disabledSet(names: readonly string[] | undefined): ReadonlySet<string> 
 /** The global providers are looked at again every this many calls (and on every config change). */
 const RECHECK_EVERY = 1024;
 
+// perf_hooks' own object: the global `performance` is a lazy getter on Node 20, run on every read.
 const defaultNow = (): number => performance.now();
 
 export class MeshTelemetry {
@@ -490,6 +494,21 @@ class Call implements CallRecorder {
     }
   }
 
+  injectHeadersInto(headers: Record<string, string | string[]>): void {
+    if (this.reporter === 'destination') {
+      this.injectHeaders((name, value) => (headers[name] = value));
+      return;
+    }
+    // A client's call (the request path's case): no closure unless there are trace headers.
+    const sc = this.#spanContext();
+    if (sc) injectSpanContext(sc, this.#t.propagation, (name, value) => (headers[name] = value));
+    const mx = this.#t.exchange;
+    if (mx && exchangeAllowed(this.#cluster)) {
+      headers[PEER_METADATA_ID_HEADER] = mx.id;
+      headers[PEER_METADATA_HEADER] = mx.value;
+    }
+  }
+
   receivedHeaders(get: (name: string) => string | undefined): void {
     if (this.reporter !== 'source') return;
     const mx = get(PEER_METADATA_HEADER);
@@ -500,10 +519,16 @@ class Call implements CallRecorder {
   }
 
   injectTraceHeaders(set: HeaderSetter): void {
-    const span = this.#attemptSpan ?? this.#span;
-    // Not traced by meshlet: the application's own active span, if it can have one.
-    const sc: SpanContext | undefined = span !== undefined ? span.spanContext() : this.#t.contexts ? trace.getSpanContext(context.active()) : undefined;
+    const sc = this.#spanContext();
     if (sc) injectSpanContext(sc, this.#t.propagation, set);
+  }
+
+  /** The span context trace headers carry: the attempt's or the call's span, else the application's active one. */
+  #spanContext(): SpanContext | undefined {
+    const span = this.#attemptSpan ?? this.#span;
+    if (span !== undefined) return span.spanContext();
+    // Not traced by meshlet: the application's own active span, if it can have one.
+    return this.#t.contexts ? trace.getSpanContext(context.active()) : undefined;
   }
 
   requestBytes(n: number): void {
