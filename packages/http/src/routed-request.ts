@@ -345,7 +345,7 @@ export class RoutedRequest {
     this.#status = status;
     if (this.#rec !== undefined) {
       // The server's peer metadata names the destination workload.
-      this.#rec.receivedHeaders((name) => view!.get(name));
+      this.#rec.receivedHeaders(view!);
       if (this.#decision.request.grpc) this.#grpcStatus = grpcStatusOf(raw);
     }
     let headers = raw;

@@ -138,8 +138,8 @@ export interface CallRecorder {
   injectHeaders(set: HeaderSetter): void;
   /** injectHeaders into a header record (names lower-case), as a client's request path holds them. */
   injectHeadersInto(headers: Record<string, string | string[]>): void;
-  /** A call out: the response's headers (the server's peer metadata names the destination workload). */
-  receivedHeaders(get: (name: string) => string | undefined): void;
+  /** A call out: the response's headers, as a lookup function or an object with get() (the server's peer metadata names the destination workload). */
+  receivedHeaders(headers: ((name: string) => string | undefined) | { get(name: string): string | undefined }): void;
   /** Add request body bytes sent (client) or received (server). */
   requestBytes(n: number): void;
   /** Add response body bytes received (client) or sent (server). */
@@ -509,9 +509,9 @@ class Call implements CallRecorder {
     }
   }
 
-  receivedHeaders(get: (name: string) => string | undefined): void {
+  receivedHeaders(headers: ((name: string) => string | undefined) | { get(name: string): string | undefined }): void {
     if (this.reporter !== 'source') return;
-    const mx = get(PEER_METADATA_HEADER);
+    const mx = typeof headers === 'function' ? headers(PEER_METADATA_HEADER) : headers.get(PEER_METADATA_HEADER);
     if (mx) {
       const peer = this.#t.store.peerFromExchange(mx);
       if (peer) this.peer = peer;
