@@ -13,7 +13,7 @@
 // background threads, when optimized code lands varied from run to run by several percent of
 // the count.
 //   node bench/instructions.mjs [--set http|resilience|telemetry|grpc] [--kinds a,b] [--warm 10000]
-//                               [--small 10000] [--large 40000] [--jobs 2] [--concurrency 32]
+//                               [--small 10000] [--large 40000] [--jobs 2] [--concurrency 32] [--repeat 1]
 // At --concurrency 1 each response is read in a turn of the event loop of its own, so the
 // per-turn work is counted whole on every request and does not depend on how many responses
 // the machine's load lets one turn read (at 32 it does: see BENCHMARKS.md).
@@ -32,6 +32,7 @@ const { values } = parseArgs({
     large: { type: 'string', default: '40000' },
     jobs: { type: 'string', default: '2' },
     concurrency: { type: 'string', default: '32' },
+    repeat: { type: 'string', default: '1' },
   },
 });
 const SETS = {
@@ -59,7 +60,8 @@ const SETS = {
 const set = SETS[values.set];
 if (!set) throw new Error(`--set must be one of ${Object.keys(SETS).join(', ')}, got "${values.set}"`);
 const kinds = values.kinds ? values.kinds.split(',') : set.kinds;
-const [warm, small, large, jobs, concurrency] = [values.warm, values.small, values.large, values.jobs, values.concurrency].map(Number);
+const [warm, small, large, jobs, concurrency, repeat] = [values.warm, values.small, values.large, values.jobs, values.concurrency, values.repeat].map(Number);
+if (!(Number.isInteger(repeat) && repeat >= 1)) throw new Error(`--repeat must be a positive integer, got "${values.repeat}"`);
 if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new Error(`--concurrency must be a positive integer, got "${values.concurrency}"`);
 if (!(large > small)) throw new Error('--large must be greater than --small');
 const here = (f) => fileURLToPath(new URL(f, import.meta.url));
@@ -82,26 +84,32 @@ function count(kind, n) {
   });
 }
 
-// Runs the jobs `jobs` at a time (each is single-threaded under valgrind).
-const tasks = kinds.flatMap((kind) => [small, large].map((n) => ({ kind, n })));
+// Runs the jobs `jobs` at a time (each is single-threaded under valgrind). With --repeat, each
+// kind is measured that many times, the repeats interleaved across kinds, and its figure is
+// the median of the repeats.
+const tasks = [];
+for (let rep = 0; rep < repeat; rep++) for (const kind of kinds) for (const n of [small, large]) tasks.push({ kind, n, rep });
 const counts = {};
 let next = 0;
 await Promise.all(
   Array.from({ length: jobs }, async () => {
     while (next < tasks.length) {
-      const { kind, n } = tasks[next++];
-      (counts[kind] ??= {})[n] = await count(kind, n);
+      const { kind, n, rep } = tasks[next++];
+      ((counts[kind] ??= [])[rep] ??= {})[n] = await count(kind, n);
     }
   }),
 );
 srv.kill('SIGTERM');
 
 console.log(`machine: ${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
-console.log(`valgrind cachegrind; warm-up ${warm} requests; per request = (I(${large}) − I(${small})) / ${large - small}; concurrency ${concurrency}`);
+console.log(`valgrind cachegrind; warm-up ${warm} requests; per request = (I(${large}) − I(${small})) / ${large - small}; concurrency ${concurrency}${repeat > 1 ? `; median of ${repeat} repeats` : ''}`);
+const median = (xs) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
 const perRequest = {};
 for (const kind of kinds) {
-  perRequest[kind] = (counts[kind][large] - counts[kind][small]) / (large - small);
-  console.log(`  ${kind.padEnd(22)} ${Math.round(perRequest[kind]).toLocaleString('en-US').padStart(9)} instructions per request`);
+  const each = counts[kind].map((c) => (c[large] - c[small]) / (large - small));
+  perRequest[kind] = median(each);
+  const spread = repeat > 1 ? `  (${each.map((x) => Math.round(x).toLocaleString('en-US')).join(', ')})` : '';
+  console.log(`  ${kind.padEnd(22)} ${Math.round(perRequest[kind]).toLocaleString('en-US').padStart(9)} instructions per request${spread}`);
 }
 for (const [a, b] of set.pairs) {
   if (perRequest[a] !== undefined && perRequest[b] !== undefined) {
