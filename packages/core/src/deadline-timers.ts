@@ -36,8 +36,10 @@ class Lane {
   head: Entry | undefined;
   tail: Entry | undefined;
   #timer: TimerHandle | undefined;
-  /** The timer is armed but unref'd: the lane is empty. */
+  /** The lane is empty and its timer is still armed. */
   #parked = false;
+  /** The armed timer keeps the process alive and can be unref'd (a Node timer as setTimeout makes it). */
+  #unrefable = false;
   /** When the armed timer fires (it may be earlier than the head's deadline after cancels). */
   #armedAt = 0;
 
@@ -60,11 +62,21 @@ class Lane {
       this.tail = e;
     }
     if (this.#timer === undefined) this.#arm(e.at, now);
-    else if (this.#parked) {
-      this.#parked = false;
+    else if (this.#parked) this.#unpark(e, now);
+    return e;
+  }
+
+  /** The first deadline after the lane was empty: its parked timer serves it again. */
+  #unpark(e: Entry, now: number): void {
+    this.#parked = false;
+    if (e.at < this.#armedAt) {
+      // The clock went back while the lane was empty: the timer would fire after this
+      // deadline and, as it fires for #armedAt, run it early. Armed again for this one.
+      this.clock.clearTimeout(this.#timer);
+      this.#arm(e.at, now);
+    } else if (this.#unrefable) {
       (this.#timer as Refable).ref();
     }
-    return e;
   }
 
   unlink(e: Entry): void {
@@ -78,9 +90,11 @@ class Lane {
       const kept = this.onEmpty(this);
       const t = this.#timer;
       if (t === undefined) return;
-      if (kept && isRefable(t)) {
-        // It fires at most once more, finds nothing due, and is not armed again.
-        t.unref();
+      if (kept && (this.#unrefable || isUnrefd(t))) {
+        // Parked: it fires at most once more, finds nothing due, and is not armed again.
+        // A timer that keeps the process alive is unref'd meanwhile; one made unref'd (the
+        // xDS client's systemClock makes them so) is left as it is.
+        if (this.#unrefable) (t as Refable).unref();
         this.#parked = true;
       } else {
         this.clock.clearTimeout(t);
@@ -91,7 +105,9 @@ class Lane {
 
   #arm(at: number, now: number): void {
     this.#armedAt = at;
-    this.#timer = this.clock.setTimeout(() => this.#expire(), Math.max(0, at - now));
+    const t = this.clock.setTimeout(() => this.#expire(), Math.max(0, at - now));
+    this.#timer = t;
+    this.#unrefable = isRefable(t) && t.hasRef();
   }
 
   #expire(): void {
@@ -109,13 +125,21 @@ class Lane {
   }
 }
 
+/** A Node timer's liveness controls. */
 interface Refable {
   ref(): unknown;
   unref(): unknown;
+  hasRef(): boolean;
 }
 
 function isRefable(t: TimerHandle): t is Refable {
-  return typeof (t as Partial<Refable> | null)?.unref === 'function' && typeof (t as Partial<Refable>).ref === 'function';
+  const r = t as Partial<Refable> | null;
+  return typeof r?.unref === 'function' && typeof r.ref === 'function' && typeof r.hasRef === 'function';
+}
+
+/** A Node timer that does not keep the process alive. */
+function isUnrefd(t: TimerHandle): boolean {
+  return isRefable(t) && !t.hasRef();
 }
 
 /** Deadlines on a clock, grouped by duration (see the module comment). */

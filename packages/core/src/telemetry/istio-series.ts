@@ -112,7 +112,8 @@ export class SeriesStore {
    * metadata or name) stands for whatever authority the call was for.
    */
   service(cluster: ClusterResource | string | undefined, authority: string): ServiceEntry {
-    // Calls in a row mostly go to one cluster for one authority.
+    // Calls in a row mostly go to one cluster for one authority. (This holds the last
+    // cluster object after a config change replaced it, until the next call: one object.)
     if (cluster === this.#lastCluster && authority === this.#lastAuthority) return this.#lastEntry!;
     const s = this.#service(cluster, authority);
     this.#lastCluster = cluster;

@@ -634,7 +634,8 @@ const PROBE = ROOT_CONTEXT.setValue(PROBE_KEY, true);
  * context manager could hold the application's span.
  */
 function hasContextManager(): boolean {
-  return context.with(PROBE, () => context.active() === PROBE);
+  // The value, not the object: a manager may hand back a copy of the context it was given.
+  return context.with(PROBE, () => context.active().getValue(PROBE_KEY) === true);
 }
 
 function spanName(info: CallInfo): string {
