@@ -44,25 +44,15 @@ const CHANNEL_ID_KEY = 'io.grpc.channel_id';
 
 /** What the config selector derives from a snapshot once, not per call. */
 interface SnapshotContext {
+  readonly snapshot: TargetSnapshot;
   /** The Listener's HttpConnectionManager max_stream_duration (A31). */
   readonly hcmMaxStreamDuration: Millis | undefined;
   /** Method configs by route: the same object for every call on a route. */
   readonly methodConfigs: Map<Route, MethodConfig>;
 }
 
-const contexts = new WeakMap<TargetSnapshot, SnapshotContext>();
-
 function contextOf(snapshot: TargetSnapshot): SnapshotContext {
-  let c = contexts.get(snapshot);
-  if (c === undefined) {
-    const hcm = snapshot.config.listener.apiListener;
-    c = {
-      hcmMaxStreamDuration: hcm?.maxStreamDuration,
-      methodConfigs: new Map(),
-    };
-    contexts.set(snapshot, c);
-  }
-  return c;
+  return { snapshot, hcmMaxStreamDuration: snapshot.config.listener.apiListener?.maxStreamDuration, methodConfigs: new Map() };
 }
 
 function duration(ms: Millis): { seconds: number; nanos: number } {
@@ -121,8 +111,8 @@ function requestHash(d: ForwardDecision, channelId: number): string {
   return hash === undefined ? '' : hash.toString();
 }
 
-function route(state: ChannelState, method: string, metadata: Metadata, channelId: number): CallConfig {
-  const snapshot = state.snapshot;
+function route(state: ChannelState, context: SnapshotContext, method: string, metadata: Metadata, channelId: number): CallConfig {
+  const snapshot = context.snapshot;
   const req = requestFromCall(method, metadata, snapshot.authority);
   const d = snapshot.routeTable.route(req, state.mesh.random);
   const rec = state.mesh.telemetry.startCall({ reporter: 'source', protocol: 'grpc', method: 'POST', path: method, authority: snapshot.authority, headers: req.headers });
@@ -150,8 +140,13 @@ function route(state: ChannelState, method: string, metadata: Metadata, channelI
   }
   const entry = state.acquire(d.cluster);
   if (entry === undefined) return localFailure('MESHLET_NO_CLUSTER', `cluster "${d.cluster}" (route "${d.route.name}") is not in the configuration`, rec);
-  const context = contextOf(snapshot);
-  const committed = once(() => state.release(entry));
+  // grpc-js commits a call once; an aborted call (fault filter) may commit it again.
+  let held = true;
+  const committed = (): void => {
+    if (!held) return;
+    held = false;
+    state.release(entry);
+  };
   const fault = faultFilter(state, snapshot, d, committed);
   // Literal keys (PICK_CLUSTER, PICK_HASH): an object literal with computed keys is built
   // through V8's runtime, one with literal keys from a template.
@@ -191,21 +186,15 @@ function faultFilter(
   return { filter: faultFilterFactory(fault, mesh.clock, committed), delayed: fault.delayMs !== undefined };
 }
 
-function once(f: () => void): () => void {
-  let done = false;
-  return () => {
-    if (done) return;
-    done = true;
-    f();
-  };
-}
-
 /** The config selector of one channel: routes every call against the snapshot in force. */
 export function createConfigSelector(state: ChannelState): experimental.ConfigSelector {
+  // Derived when a call first sees a new snapshot, then read by every call on it.
+  let context = contextOf(state.snapshot);
   return {
     invoke(method: string, metadata: Metadata, channelId: number): CallConfig {
       try {
-        return route(state, method, metadata, channelId);
+        if (context.snapshot !== state.snapshot) context = contextOf(state.snapshot);
+        return route(state, context, method, metadata, channelId);
       } catch (err) {
         // Routing reads only compiled config; an exception here is a bug, reported on the call.
         const message = err instanceof MeshletError ? err.message : String(err);
