@@ -3,7 +3,7 @@
 // header mutations, Struct and Metadata. Decoders throw ResourceError from deep
 // inside and the resource type's decode() turns it into a DecodeResult, so a
 // decoder reads as straight-line code.
-import { RE2JS } from 're2js';
+import { createRequire } from 'node:module';
 import type {
   envoy_config_core_v3_HeaderValueOption,
   envoy_config_core_v3_Metadata,
@@ -131,6 +131,13 @@ export function runtimeFraction(
 
 // ---------------------------------------------------------------- regex
 
+// re2js is loaded on the first pattern, not with the library (about 650 KB of heap that most
+// configurations never use); its CommonJS build, so loading stays synchronous.
+let re2js: typeof import('re2js').RE2JS | undefined;
+function re2(): typeof import('re2js').RE2JS {
+  return (re2js ??= (createRequire(import.meta.url)('re2js') as typeof import('re2js')).RE2JS);
+}
+
 // Patterns repeat across resources (every route of a mesh often shares a few), so
 // remember the ones already checked. Bounded so a hostile control plane cannot grow it.
 const checkedPatterns = new Set<string>();
@@ -140,7 +147,7 @@ const MAX_CHECKED_PATTERNS = 10_000;
 export function checkRe2(pattern: string, path: string): string {
   if (checkedPatterns.has(pattern)) return pattern;
   try {
-    RE2JS.compile(pattern);
+    re2().compile(pattern);
   } catch (e) {
     let reason = errorMessage(e).replace(/^error parsing regexp: /, '');
     // re2js appends ": `<offending text>`"; the pattern is quoted already.
