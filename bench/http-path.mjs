@@ -7,6 +7,8 @@
 //   global fetch                               vs  meshFetch
 // The figures are the medians of the per-round ratios (bench/lib/ab-run.mjs).
 //   node bench/http-path.mjs [--requests 10000] [--rounds 9] [--pin] [--kinds raw,mesh,...]
+// (--kinds raw-host,raw-host-mx: what Istio's two metadata exchange headers cost raw undici
+// and the server, which shares the machine)
 import { parseArgs } from 'node:util';
 import { runAB } from './lib/ab-run.mjs';
 
@@ -22,11 +24,13 @@ await runAB({
     mesh: 'undici.request (MeshAgent)',
     fetch: 'global fetch',
     meshFetch: 'meshFetch',
+    'raw-host-mx': 'undici.request (Agent, Host + Istio exchange headers)',
   },
   pairs: [
     ['mesh', 'raw'],
     ['mesh', 'raw-host'],
     ['meshFetch', 'fetch'],
+    ['raw-host-mx', 'raw-host'],
   ].filter(([a, b]) => kinds.includes(a) && kinds.includes(b)),
   rounds: Number(values.rounds),
   requests: Number(values.requests),
