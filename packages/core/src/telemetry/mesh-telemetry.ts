@@ -479,8 +479,8 @@ class Call implements CallRecorder {
   }
 
   injectHeaders(set: HeaderSetter): void {
-    const mx = this.#t.exchange;
     if (this.reporter === 'destination') {
+      const mx = this.#t.exchange;
       if (mx && this.#answerExchange) {
         set(PEER_METADATA_ID_HEADER, mx.id);
         set(PEER_METADATA_HEADER, mx.value);
@@ -488,10 +488,17 @@ class Call implements CallRecorder {
       return;
     }
     this.injectTraceHeaders(set);
-    if (mx && exchangeAllowed(this.#cluster)) {
-      set(PEER_METADATA_ID_HEADER, mx.id);
-      set(PEER_METADATA_HEADER, mx.value);
+    const out = this.#exchangeOut();
+    if (out) {
+      set(PEER_METADATA_ID_HEADER, out.id);
+      set(PEER_METADATA_HEADER, out.value);
     }
+  }
+
+  /** The exchange headers a call out sends: only to a cluster of the mesh, and when the exchange is on. */
+  #exchangeOut(): PeerMetadataHeaders | undefined {
+    const mx = this.#t.exchange;
+    return mx && exchangeAllowed(this.#cluster) ? mx : undefined;
   }
 
   injectHeadersInto(headers: Record<string, string | string[]>): void {
@@ -502,10 +509,10 @@ class Call implements CallRecorder {
     // A client's call (the request path's case): no closure unless there are trace headers.
     const sc = this.#spanContext();
     if (sc) injectSpanContext(sc, this.#t.propagation, (name, value) => (headers[name] = value));
-    const mx = this.#t.exchange;
-    if (mx && exchangeAllowed(this.#cluster)) {
-      headers[PEER_METADATA_ID_HEADER] = mx.id;
-      headers[PEER_METADATA_HEADER] = mx.value;
+    const out = this.#exchangeOut();
+    if (out) {
+      headers[PEER_METADATA_ID_HEADER] = out.id;
+      headers[PEER_METADATA_HEADER] = out.value;
     }
   }
 
