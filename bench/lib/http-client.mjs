@@ -93,6 +93,24 @@ async function run(n, concurrency) {
   return { rps: n / ((performance.now() - start) / 1000), cpuPerRequest: (used.user + used.system) / n };
 }
 
+/** As run(), for a span of time instead of a number of requests (bench/paired.mjs). */
+async function runFor(ms, concurrency) {
+  let n = 0;
+  const start = performance.now();
+  const end = start + ms;
+  const c0 = process.cpuUsage();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        await call();
+        n++;
+      }
+    }),
+  );
+  const used = process.cpuUsage(c0);
+  return { rps: n / ((performance.now() - start) / 1000), cpuPerRequest: (used.user + used.system) / n };
+}
+
 // Standalone (bench/instructions.mjs, under valgrind): argv[4] = "<warm-up>,<measured>[,<concurrency>]"
 // (concurrency 32 unless given); run them and exit, no IPC.
 if (process.argv[4]) {
@@ -108,5 +126,5 @@ process.send({ ready: true });
 process.on('disconnect', () => process.exit(0));
 process.on('message', async (msg) => {
   if (msg.exit) process.exit(0);
-  process.send(await run(msg.n, msg.concurrency));
+  process.send(msg.ms !== undefined ? await runFor(msg.ms, msg.concurrency) : await run(msg.n, msg.concurrency));
 });
