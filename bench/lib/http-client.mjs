@@ -84,31 +84,33 @@ function makeClient() {
 
 const call = makeClient();
 
-async function run(n, concurrency) {
-  let next = 0;
+/** Calls at `concurrency` while `more()` says so; the rate and client CPU per completed call. */
+async function drive(concurrency, more) {
+  let done = 0;
   const start = performance.now();
-  const c0 = process.cpuUsage();
-  await Promise.all(Array.from({ length: concurrency }, async () => { while (next++ < n) await call(); }));
-  const used = process.cpuUsage(c0);
-  return { rps: n / ((performance.now() - start) / 1000), cpuPerRequest: (used.user + used.system) / n };
-}
-
-/** As run(), for a span of time instead of a number of requests (bench/paired.mjs). */
-async function runFor(ms, concurrency) {
-  let n = 0;
-  const start = performance.now();
-  const end = start + ms;
   const c0 = process.cpuUsage();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) {
+      while (more()) {
         await call();
-        n++;
+        done++;
       }
     }),
   );
   const used = process.cpuUsage(c0);
-  return { rps: n / ((performance.now() - start) / 1000), cpuPerRequest: (used.user + used.system) / n };
+  return { rps: done / ((performance.now() - start) / 1000), cpuPerRequest: (used.user + used.system) / done };
+}
+
+/** `n` calls. */
+function run(n, concurrency) {
+  let next = 0;
+  return drive(concurrency, () => next++ < n);
+}
+
+/** Calls for `ms` milliseconds (bench/paired.mjs). */
+function runFor(ms, concurrency) {
+  const end = performance.now() + ms;
+  return drive(concurrency, () => performance.now() < end);
 }
 
 // Standalone (bench/instructions.mjs, under valgrind): argv[4] = "<warm-up>,<measured>[,<concurrency>]"
