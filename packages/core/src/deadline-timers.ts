@@ -90,7 +90,7 @@ class Lane {
       const kept = this.onEmpty(this);
       const t = this.#timer;
       if (t === undefined) return;
-      if (kept && (this.#unrefable || isUnrefd(t))) {
+      if (kept && isRefable(t)) {
         // Parked: it fires at most once more, finds nothing due, and is not armed again.
         // A timer that keeps the process alive is unref'd meanwhile; one made unref'd (the
         // xDS client's systemClock makes them so) is left as it is.
@@ -135,11 +135,6 @@ interface Refable {
 function isRefable(t: TimerHandle): t is Refable {
   const r = t as Partial<Refable> | null;
   return typeof r?.unref === 'function' && typeof r.ref === 'function' && typeof r.hasRef === 'function';
-}
-
-/** A Node timer that does not keep the process alive. */
-function isUnrefd(t: TimerHandle): boolean {
-  return isRefable(t) && !t.hasRef();
 }
 
 /** Deadlines on a clock, grouped by duration (see the module comment). */
