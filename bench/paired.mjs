@@ -56,7 +56,7 @@ srv.kill('SIGTERM');
 console.log(`machine: ${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
 console.log(`${kinds[0]} and ${kinds[1]} at the same time, ${ms} ms per round, concurrency ${concurrency} each, ${rounds} rounds`);
 kinds.forEach((k, i) => {
-  console.log(`  ${k.padEnd(24)} ${Math.round(median(each[i].map((x) => x.rps))).toString().padStart(6)} req/s   ${median(each[i].map((x) => x.cpuPerRequest)).toFixed(1)} µs client CPU per request`);
+  console.log(`  ${k.padEnd(24)} ${Math.round(median(each[i].map((x) => x.rps))).toString().padStart(6)} req/s   ${median(each[i].map((x) => x.cpuPerRequest)).toFixed(1)} µs client CPU per request (user ${median(each[i].map((x) => x.userPerRequest)).toFixed(1)}, system ${median(each[i].map((x) => x.systemPerRequest)).toFixed(1)})`);
 });
 console.log(`${kinds[0]} / ${kinds[1]}: throughput ${median(ratios).toFixed(3)} (per round ${ratios.map((x) => x.toFixed(3)).join(' ')}); client CPU per request ${median(cpuRatios).toFixed(3)}`);
 process.exit(0);

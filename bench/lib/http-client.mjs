@@ -3,7 +3,7 @@
 // {n, concurrency}; the child answers {rps, cpuPerRequest}.
 //   argv: <kind> <json {address, port}>
 import { createRequire } from 'node:module';
-import { Agent, request } from 'undici';
+import { Agent, buildConnector, Pool, request } from 'undici';
 import { createMesh, createMeshFetch, MeshAgent } from '@meshlet/http';
 
 const kind = process.argv[2];
@@ -38,6 +38,19 @@ function makeClient() {
       // Raw undici sending the Host header MeshAgent sends (the service's name, not the endpoint's address).
       const d = new Agent();
       return async () => body(await request(RAW, { dispatcher: d, headers: { host: 'bench.mesh.test' } }));
+    }
+    case 'raw-host-sn': {
+      // Raw undici sending the Host header with the servername MeshAgent gives (without one,
+      // undici derives it from the Host on every request).
+      const d = new Agent();
+      return async () => body(await request(RAW, { dispatcher: d, headers: { host: 'bench.mesh.test' }, servername: 'bench.mesh.test' }));
+    }
+    case 'raw-origin': {
+      // Raw undici whose pool is named for the service (its Host line is made once per pool)
+      // and whose connector dials the endpoint's address.
+      const connect = buildConnector({});
+      const d = new Pool('http://bench.mesh.test', { connect: (o, cb) => connect({ ...o, hostname: '127.0.0.1', host: '127.0.0.1', port: String(port) }, cb) });
+      return async () => body(await request(MESH, { dispatcher: d }));
     }
     case 'raw-host-mx': {
       // The same, plus the two headers of Istio's metadata exchange MeshAgent sends when
@@ -98,7 +111,7 @@ async function drive(concurrency, more) {
     }),
   );
   const used = process.cpuUsage(c0);
-  return { rps: done / ((performance.now() - start) / 1000), cpuPerRequest: (used.user + used.system) / done };
+  return { rps: done / ((performance.now() - start) / 1000), cpuPerRequest: (used.user + used.system) / done, userPerRequest: used.user / done, systemPerRequest: used.system / done };
 }
 
 /** `n` calls. */
