@@ -48,7 +48,7 @@ import {
 import { MeshletError, tracer, type Clock, type TimerHandle } from '@meshlet/xds-client';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { overflowError, poolKey, type EndpointPools } from './endpoint-pools.js';
+import { overflowError, poolKey, type EndpointPools, type PoolEntry } from './endpoint-pools.js';
 import { deliverLocalResponse, rawOfRecord, recordOfRaw, type BodyChunk, type LegacyHandler, type RawHeaders } from './legacy-handler.js';
 import { mirrorRequest } from './mirror.js';
 import { bufferBody, isReplayable, knownBodyBytes } from './replay-body.js';
@@ -273,7 +273,7 @@ export class RoutedRequest {
     const hdrs = retry === undefined ? this.#headers : copyHeaders(this.#headers);
     if (this.#envoyHeaders) for (const name in hdrs) if (CONSUMED_REQUEST_HEADERS.has(name)) delete hdrs[name];
     const target = finalizeForwardRequest(decision, mutableHeadersFromRecord(hdrs), { upstreamRemoteAddress: host.key });
-    hdrs['host'] = decision.autoHostRewrite && host.endpoint.hostname ? host.endpoint.hostname : target.authority;
+    const hostValue = decision.autoHostRewrite && host.endpoint.hostname ? host.endpoint.hostname : target.authority;
     const grpcTimeout = this.#timeouts?.grpcTimeoutHeader;
     if (grpcTimeout !== undefined) hdrs['grpc-timeout'] = grpcTimeout;
     const rec = this.#rec;
@@ -290,14 +290,18 @@ export class RoutedRequest {
       rec.injectHeadersInto(hdrs);
     }
     const t = upstreamOf(this.#scheme, this.#cluster.name, host);
-    let pool: Dispatcher;
+    let pool: PoolEntry;
     try {
-      pool = this.#ctx.pools.get(t.origin, t.key, this.#cluster);
+      pool = this.#ctx.pools.entry(t.origin, t.key, this.#cluster, hostValue);
     } catch (err) {
       // max_connection_pools reached (UO), or the agent is closed.
       this.#attemptFailed(undefined, { kind: 'overflow', host: host.key }, err as Error);
       return;
     }
+    // A pool named for this Host writes it itself (endpoint-pools.ts); undici skips a header
+    // whose value is undefined, which a caller's own Host header becomes.
+    if (pool.host !== hostValue) hdrs['host'] = hostValue;
+    else if (hdrs['host'] !== undefined) hdrs['host'] = undefined as unknown as string;
     let pending: (() => void) | undefined;
     const breaker = this.#cluster.breaker;
     if (breaker !== undefined) {
@@ -310,7 +314,7 @@ export class RoutedRequest {
     }
     const body =
       n === 1 && decision.mirrorPolicies.length > 0
-        ? mirrorRequest(this.#ctx.pools, { snapshot: this.#snapshot, scheme: this.#scheme, host: hdrs['host'] as string }, this.#opts.method, this.#body, decision, hdrs, target.path)
+        ? mirrorRequest(this.#ctx.pools, { snapshot: this.#snapshot, scheme: this.#scheme, host: hostValue }, this.#opts.method, this.#body, decision, hdrs, target.path)
         : this.#body;
     const attempt = new Attempt(this, host, pending);
     this.#current = attempt;
@@ -318,7 +322,7 @@ export class RoutedRequest {
     if (perTry !== undefined) {
       attempt.timer = deadlinesOf(this.#ctx.mesh.clock).schedule(perTry, () => this.#perTryTimeout(attempt));
     }
-    pool.dispatch(upstreamOptions(this.#opts, t.origin, target.path, hdrs, body, this.#scheme), attempt as unknown as Dispatcher.DispatchHandler);
+    pool.pool.dispatch(upstreamOptions(this.#opts, t.origin, target.path, hdrs, body, this.#scheme, hostValue), attempt as unknown as Dispatcher.DispatchHandler);
   }
 
   // ---- what an attempt reports ----
@@ -783,6 +787,7 @@ function upstreamOptions(
   headers: Record<string, string | string[]>,
   body: Body,
   scheme: string,
+  host: string,
 ): Dispatcher.DispatchOptions {
   const out: UpstreamOptions = {
     origin,
@@ -825,7 +830,7 @@ function upstreamOptions(
   // Without a servername undici derives one from the Host header on every request, through
   // net.isIP's IPv6 regex (several µs). Over plain HTTP it is only a label that groups a
   // connection's queued requests, so the Host's name is given as it is.
-  if (out.servername === undefined && scheme === 'http') out.servername = hostName(headers['host']);
+  if (out.servername === undefined && scheme === 'http') out.servername = hostName(host);
   return out as unknown as Dispatcher.DispatchOptions;
 }
 

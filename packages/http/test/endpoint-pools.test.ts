@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Pool } from 'undici';
 import { EndpointPools } from '../src/endpoint-pools.js';
 
 describe('EndpointPools', () => {
@@ -10,6 +11,13 @@ describe('EndpointPools', () => {
 
   beforeAll(async () => {
     server = createServer((req, res) => {
+      if (req.url === '/host') {
+        // Every Host line as sent (a duplicate would show here, and not in req.headers).
+        const hosts: string[] = [];
+        for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'host') hosts.push(req.rawHeaders[i + 1]!);
+        res.end(JSON.stringify(hosts));
+        return;
+      }
       if (req.url === '/slow') {
         release = () => res.end('slow done');
         return;
@@ -49,5 +57,37 @@ describe('EndpointPools', () => {
     expect(fresh).not.toBe(p);
     expect(await (await fresh.request({ method: 'GET', path: '/c' })).body.text()).toBe('ok /c');
     await pools.close();
+  });
+
+  it('names a plain-HTTP pool for the Host that made it, dials the endpoint, and writes that Host itself', async () => {
+    const pools = new EndpointPools();
+    const e = pools.entry(origin, 'k', undefined, 'svc.mesh.test:9080');
+    expect(e.host).toBe('svc.mesh.test:9080');
+    // The same key gives the same entry, whatever Host asks next.
+    expect(pools.entry(origin, 'k', undefined, 'other')).toBe(e);
+    const res = await e.pool.request({ method: 'GET', path: '/host' });
+    expect(await res.body.json()).toEqual(['svc.mesh.test:9080']);
+    // A request with a Host header of its own sends that one only.
+    const res2 = await e.pool.request({ method: 'GET', path: '/host', headers: { host: 'another:1' } });
+    expect(await res2.body.json()).toEqual(['another:1']);
+    await pools.close();
+  });
+
+  it('keeps the endpoint as the pool\'s name when undici would write the Host differently, for https, and for a custom factory', async () => {
+    const pools = new EndpointPools();
+    // undici writes a URL's hostname lower-cased and drops the scheme's default port.
+    expect(pools.entry(origin, 'a', undefined, 'Svc.Mesh.Test').host).toBeUndefined();
+    expect(pools.entry(origin, 'b', undefined, 'svc:80').host).toBeUndefined();
+    expect(pools.entry(origin, 'c', undefined, 'user@svc').host).toBeUndefined();
+    expect(pools.entry(origin, 'd', undefined, '').host).toBeUndefined();
+    expect(pools.entry(origin, 'e', undefined, undefined).host).toBeUndefined();
+    expect(pools.entry(origin.replace('http:', 'https:'), 'f', undefined, 'svc').host).toBeUndefined();
+    const v6 = pools.entry(origin, 'g', undefined, '[::1]:8080');
+    expect(v6.host).toBe('[::1]:8080');
+    expect(await (await v6.pool.request({ method: 'GET', path: '/host' })).body.json()).toEqual(['[::1]:8080']);
+    await pools.close();
+    const custom = new EndpointPools((o) => new Pool(o));
+    expect(custom.entry(origin, 'a', undefined, 'svc').host).toBeUndefined();
+    await custom.close();
   });
 });

@@ -1,0 +1,72 @@
+// The Host an upstream sees through MeshAgent: the request's authority, a rewrite, or the
+// caller's own header, each exactly once, whether or not the endpoint's pool writes it itself
+// (a plain-HTTP pool is named for the Host of the request that made it: endpoint-pools.ts).
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { ControlPlane } from '@meshlet/control-plane';
+import { createMesh, MeshAgent } from '@meshlet/http';
+import { TYPE_URLS } from '@meshlet/xds-client';
+import { bootstrapFor, edsCluster, endpoints, listener } from './helpers/xds-resources.js';
+
+const API = 'hosts.mesh.test';
+
+describe('MeshAgent: the Host header upstream', () => {
+  let cp: ControlPlane;
+  let server: Server;
+  let mesh: ReturnType<typeof createMesh>;
+  let agent: MeshAgent;
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      const hosts: string[] = [];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'host') hosts.push(req.rawHeaders[i + 1]!);
+      res.end(JSON.stringify(hosts));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    cp = new ControlPlane();
+    const { address } = await cp.start();
+    cp.setResources(TYPE_URLS.listener, [listener(`${API}:80`, 'rc-hosts')]);
+    cp.setResources(TYPE_URLS.routeConfiguration, [
+      {
+        '@type': TYPE_URLS.routeConfiguration,
+        name: 'rc-hosts',
+        virtual_hosts: [
+          {
+            name: 'v',
+            domains: ['*'],
+            routes: [
+              { match: { prefix: '/rewrite' }, route: { cluster: 'one', host_rewrite_literal: 'Rewritten.Example:81' } },
+              { match: { prefix: '/' }, route: { cluster: 'one' } },
+            ],
+          },
+        ],
+      },
+    ]);
+    cp.setResources(TYPE_URLS.cluster, [edsCluster('one')]);
+    cp.setResources(TYPE_URLS.clusterLoadAssignment, [endpoints('one', [['127.0.0.1', port]])]);
+    mesh = createMesh({ bootstrap: bootstrapFor(address) });
+    agent = new MeshAgent({ mesh });
+  });
+
+  afterAll(async () => {
+    await agent?.close();
+    mesh?.close();
+    await cp?.stop();
+    await new Promise<void>((r) => server?.close(() => r()));
+  });
+
+  const hostsSeen = async (path: string, headers?: Record<string, string>) =>
+    (await (await request(`http://${API}${path}`, headers ? { dispatcher: agent, headers } : { dispatcher: agent })).body.json()) as string[];
+
+  it('sends the authority, a rewritten Host, or the caller\'s Host, once each, through the one pool of the endpoint', async () => {
+    expect(await hostsSeen('/a')).toEqual([API]);
+    expect(await hostsSeen('/rewrite')).toEqual(['Rewritten.Example:81']);
+    expect(await hostsSeen('/b', { host: 'caller.example:8080' })).toEqual(['caller.example:8080']);
+    // The caller's own Host equal to the pool's: still sent once.
+    expect(await hostsSeen('/c', { Host: API })).toEqual([API]);
+    expect(await hostsSeen('/d')).toEqual([API]);
+  });
+});
