@@ -72,6 +72,8 @@ class Lane {
     if (e.at < this.#armedAt) {
       // The clock went back while the lane was empty: the timer would fire after this
       // deadline and, as it fires for #armedAt, run it early. Armed again for this one.
+      // The mesh's default clocks are monotonic and never get here; a clock given to
+      // createMesh may follow the date.
       this.clock.clearTimeout(this.#timer);
       this.#arm(e.at, now);
     } else if (this.#unrefable) {
@@ -105,7 +107,9 @@ class Lane {
 
   #arm(at: number, now: number): void {
     this.#armedAt = at;
-    const t = this.clock.setTimeout(() => this.#expire(), Math.max(0, at - now));
+    // No deadline of this lane is more than `ms` away; one that seems further was set before
+    // a (non-monotonic) clock went back, and waits at most `ms` instead of the step.
+    const t = this.clock.setTimeout(() => this.#expire(), Math.min(this.ms, Math.max(0, at - now)));
     this.#timer = t;
     this.#unrefable = isRefable(t) && t.hasRef();
   }

@@ -87,7 +87,10 @@ export interface MeshOptions extends Pick<XdsClientOptions, 'env' | 'resourceDoe
   readonly random?: Random;
   /**
    * The clock of the request path: timeouts, retry back-off, outlier ejection and fault
-   * delays (inject one in tests). Default: wall-clock timers that keep the process alive.
+   * delays (inject one in tests). Intervals are measured on its now(), which should not go
+   * back; its optional wallNow() gives the date where one is meant (rate-limit reset headers).
+   * Default: a monotonic clock, so a wall-clock step moves no deadline, with timers that keep
+   * the process alive.
    */
   readonly clock?: Clock;
   /**

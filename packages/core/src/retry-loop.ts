@@ -19,7 +19,7 @@
 // Differences from Envoy, on purpose: the per-try timer starts when the attempt
 // starts (Envoy starts it once the request is sent and a connection is ready), and
 // hedging (hedge_on_per_try_timeout) is not done.
-import type { Clock, TimerHandle } from '@meshlet/xds-client';
+import { systemClock, type Clock, type TimerHandle } from '@meshlet/xds-client';
 import type { Random } from './random.js';
 import type { MeshRequest } from './request.js';
 import type { AttemptOutcome, HostTagged, TimeoutOutcome } from './retry-outcome.js';
@@ -74,12 +74,14 @@ type Wake<O> =
   | { readonly kind: 'cancelled' };
 
 /**
- * A Clock for the request path: Date.now and timers that keep the process alive. The
+ * A Clock for the request path: systemClock's readings (monotonic now(), so a wall-clock step
+ * moves no deadline; Date.now for wallNow()) and timers that keep the process alive. The
  * xDS client's systemClock unrefs its timers, which suits background work but would let
  * a process whose only pending work is a request in back-off exit under it.
  */
 export const requestClock: Clock = {
-  now: () => Date.now(),
+  now: systemClock.now,
+  wallNow: () => Date.now(),
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };

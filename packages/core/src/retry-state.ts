@@ -111,7 +111,10 @@ export class RetryState {
     let delayMs: number | undefined;
     const rateLimited = this.#policy.policy?.rateLimitedRetryBackOff;
     if (outcome.kind === 'response' && rateLimited !== undefined) {
-      const interval = parseResetInterval(rateLimited, outcome.headers, this.#options.clock.now());
+      // Reset headers name a date (UNIX_TIMESTAMP), so this is the one wall-clock reading of
+      // the request path; a clock without wallNow() is read with now().
+      const clock = this.#options.clock;
+      const interval = parseResetInterval(rateLimited, outcome.headers, clock.wallNow !== undefined ? clock.wallNow() : clock.now());
       if (interval !== undefined && interval > 1) delayMs = jitteredLowerBound(interval, this.#options.random);
     }
     if (delayMs === undefined) {

@@ -1,6 +1,10 @@
-import { describe, expect, it } from 'vitest';
-import { ManualClock } from '@meshlet/xds-client';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock, type Clock } from '@meshlet/xds-client';
 import { DeadlineTimers } from '../src/deadline-timers.js';
+import { requestClock } from '../src/retry-loop.js';
+import { restoreWallClock, stepWallClock } from './wall-clock-step.js';
 
 
 describe('DeadlineTimers', () => {
@@ -125,6 +129,22 @@ describe('DeadlineTimers', () => {
     expect(fired).toEqual([2]);
   });
 
+  it('a clock that goes back with deadlines queued delays the next one by at most its duration, not the step', () => {
+    const clock = new RefClock();
+    const d = new DeadlineTimers(clock);
+    const fired: number[] = [];
+    d.schedule(100, () => fired.push(1)); // due at t = 100
+    clock.advance(50);
+    d.schedule(100, () => fired.push(2)); // due at t = 150
+    clock.step(-60_000); // the clock goes back a minute; its timers do not
+    clock.advance(50); // the first one's timer
+    expect(fired).toEqual([1]);
+    clock.advance(99);
+    expect(fired).toEqual([1]);
+    clock.advance(1); // 100 ms later (50 ms late), not a minute later
+    expect(fired).toEqual([1, 2]);
+  });
+
   it('clears the timer of a lane it drops, even a Node-style one', () => {
     const clock = new RefClock();
     const d = new DeadlineTimers(clock);
@@ -132,6 +152,65 @@ describe('DeadlineTimers', () => {
     expect(d.lanes).toBeLessThanOrEqual(DeadlineTimers.KEEP_LANES + 1);
     expect(clock.cleared).toBeGreaterThanOrEqual(100 - DeadlineTimers.KEEP_LANES - 1);
     expect(clock.pending).toBeLessThanOrEqual(DeadlineTimers.KEEP_LANES + 1);
+  });
+});
+
+// The mesh's default clock, with real Node timers, while the wall clock is stepped.
+describe('DeadlineTimers on the default request clock, across a wall-clock step', () => {
+  afterEach(restoreWallClock);
+
+  /** requestClock, recording the delay of every timer it is asked for. */
+  function recording(): { clock: Clock; delays: number[] } {
+    const delays: number[] = [];
+    const clock: Clock = {
+      now: () => requestClock.now(),
+      setTimeout: (cb, ms) => {
+        delays.push(ms);
+        return requestClock.setTimeout(cb, ms);
+      },
+      clearTimeout: (h) => requestClock.clearTimeout(h),
+    };
+    return { clock, delays };
+  }
+
+  it('a step forward does not run a deadline before its time', async () => {
+    const d = new DeadlineTimers(requestClock);
+    const fired: string[] = [];
+    const firstDone = new Promise<void>((resolve) => d.schedule(100, () => (fired.push('a'), resolve())));
+    await sleep(50);
+    const bScheduled = performance.now();
+    let bFiredAfter = -1;
+    const secondDone = new Promise<void>((resolve) =>
+      d.schedule(100, () => {
+        bFiredAfter = performance.now() - bScheduled;
+        fired.push('b');
+        resolve();
+      }),
+    );
+    stepWallClock(3_600_000); // the date jumps an hour ahead
+    await firstDone;
+    await secondDone;
+    expect(fired).toEqual(['a', 'b']);
+    // On a clock that followed the date, b ran with a, about 50 ms early. (Timers round to
+    // whole milliseconds, hence the slack of 2.)
+    expect(bFiredAfter).toBeGreaterThanOrEqual(98);
+  });
+
+  it('a step back does not put a deadline off by the step', async () => {
+    const { clock, delays } = recording();
+    const d = new DeadlineTimers(clock);
+    const fired: string[] = [];
+    const firstDone = new Promise<void>((resolve) => d.schedule(100, () => (fired.push('a'), resolve())));
+    await sleep(20);
+    const second = d.schedule(100, () => fired.push('b'));
+    stepWallClock(-3_600_000); // the date goes back an hour
+    await firstDone;
+    // The lane armed again for b: within its 100 ms, not an hour and 100 ms away (where a
+    // clock that followed the date puts it).
+    expect(delays).toHaveLength(2);
+    expect(delays[1]).toBeLessThanOrEqual(100);
+    second.cancel();
+    expect(fired).toEqual(['a']);
   });
 });
 

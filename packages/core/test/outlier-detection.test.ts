@@ -1,9 +1,11 @@
-import { describe, expect, it } from 'vitest';
-import { ManualClock, type OutlierDetection } from '@meshlet/xds-client';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock, systemClock, type OutlierDetection } from '@meshlet/xds-client';
 import { buildClusterLoadBalancer } from '../src/lb-cluster.js';
 import { OutlierDetector, OutlierDetectorRegistry, type CallOutcome, type OutlierEvent, type OutlierFlavor } from '../src/outlier-detection.js';
 import { seededRandom } from '../src/random.js';
 import { cluster, endpoints, hostsSpec, locality, RR } from './lb-fixtures.js';
+import { restoreWallClock, stepWallClock } from './wall-clock-step.js';
 
 
 // outlier_detection.proto defaults, as the xds-client decoder fills them in.
@@ -489,5 +491,37 @@ describe('odd configs', () => {
     const { od, hosts, events } = detector({ baseEjectionTime: 20_000, maxEjectionTime: 5_000 }, 10);
     repeat(od, hosts[0]!, 500, 5);
     expect(events[0]).toMatchObject({ action: 'eject', ejectionTimeMs: 20_000 });
+  });
+});
+
+// The detectors' default clock (the xDS client's systemClock, real timers) while the date is
+// stepped: an ejection lasts its ejection time, not that plus or minus the step.
+describe('ejection time across a wall-clock step', () => {
+  afterEach(restoreWallClock);
+
+  function onSystemClock(config: Partial<OutlierDetection>): { od: OutlierDetector; host: string } {
+    const od = new OutlierDetector({ ...DEFAULTS, ...config }, { clock: systemClock, random: seededRandom(1), flavor: 'envoy' });
+    const host = hostKeys(1)[0]!;
+    od.setHosts([host]);
+    repeat(od, host, 503, 5);
+    expect(od.isEjected(host)).toBe(true);
+    return { od, host };
+  }
+
+  it('a step forward does not end an ejection early', () => {
+    const { od, host } = onSystemClock({ maxEjectionPercent: 100 });
+    stepWallClock(3_600_000);
+    od.runInterval();
+    expect(od.isEjected(host)).toBe(true); // 30 s base ejection time, not over
+    od.dispose();
+  });
+
+  it('a step back does not hold an ejection for the length of the step', async () => {
+    const { od, host } = onSystemClock({ maxEjectionPercent: 100, baseEjectionTime: 50, maxEjectionTime: 50 });
+    stepWallClock(-3_600_000);
+    await sleep(60);
+    od.runInterval();
+    expect(od.isEjected(host)).toBe(false);
+    od.dispose();
   });
 });

@@ -16,8 +16,15 @@ export class ManualClock implements Clock {
   /** Every delay ever asked for, in order. */
   readonly requested: number[] = [];
 
-  constructor(start = 0) {
+  /**
+   * Wall time (Clock.wallNow), only when the constructor is given `wallStart`: it moves with
+   * now() from there. Without it, the clock is one with no wall reading, read with now().
+   */
+  readonly wallNow: (() => number) | undefined;
+
+  constructor(start = 0, wallStart?: number) {
     this.#now = start;
+    this.wallNow = wallStart === undefined ? undefined : () => wallStart + (this.#now - start);
   }
 
   now = (): number => this.#now;

@@ -256,6 +256,7 @@ describe('runWithRetries', () => {
   });
 
   it('rate-limited back-off from a Unix timestamp, and the exponential fallback', async () => {
+    // A clock with no wallNow() (this one) is read with now() for the date.
     const start0 = 1_700_000_000_000;
     const clock = new ManualClock(start0);
     const s = script(clock, [
@@ -275,6 +276,23 @@ describe('runWithRetries', () => {
     expect(first).toBeLessThan(45_000);
     // The unparsable header falls back to the first exponential draw.
     expect(second).toBeLessThan(25);
+  });
+
+  it('rate-limited back-off from a Unix timestamp reads the wall clock, not the monotonic now()', async () => {
+    // now() is monotonic and far from the date here; only wallNow() gives the epoch seconds
+    // that x-ratelimit-reset is compared with.
+    const wall0 = 1_700_000_000_000;
+    const clock = new ManualClock(5_000, wall0);
+    const s = script(clock, [response(503, { 'x-ratelimit-reset': String(wall0 / 1000 + 30) }), response(200)]);
+    const policy = policy5xx({
+      rateLimitedRetryBackOff: { resetHeaders: [{ name: 'x-ratelimit-reset', format: 'UNIX_TIMESTAMP' }], maxInterval: 60_000 },
+    });
+    const run = start(clock, { policy, timeouts: { overall: 120_000, perTry: undefined }, attempt: s.attempt });
+    await clock.advance(100_000);
+    expect(await run.result).toMatchObject({ attempts: 2, flags: [] });
+    const [, delay] = clock.requested;
+    expect(delay).toBeGreaterThanOrEqual(30_000);
+    expect(delay).toBeLessThan(45_000);
   });
 
   it('previous_hosts: later attempts exclude the hosts already tried', async () => {
