@@ -19,7 +19,7 @@ export {
   type FileWatcherConfig,
 } from './bootstrap.js';
 export { ExponentialBackoff, type BackoffOptions } from './backoff.js';
-export { systemClock, ManualClock, type Clock, type TimerHandle } from './clock.js';
+export { systemClock, ManualClock, wallTimeOf, type Clock, type TimerHandle } from './clock.js';
 export { parseResourceName, type ParsedResourceName } from './resource-names.js';
 export { XdsClient, type XdsClientOptions } from './xds-client.js';
 export type {

@@ -8,7 +8,7 @@ import type { ChannelOptions } from '@grpc/grpc-js';
 import { AdsStream, type OutgoingDiscoveryRequest } from './ads-stream.js';
 import type { BackoffOptions } from './backoff.js';
 import type { NodeConfig, XdsServerConfig } from './bootstrap.js';
-import type { Clock, TimerHandle } from './clock.js';
+import { wallTimeOf, type Clock, type TimerHandle } from './clock.js';
 import { MeshletError } from './errors.js';
 import type {
   envoy_service_discovery_v3_DiscoveryResponse as DiscoveryResponse,
@@ -409,7 +409,8 @@ export class XdsServerConnection {
         response.nonce,
       )} resources=${response.resources.length}`,
     );
-    const now = this.#options.clock.now();
+    // lastUpdated and a NACK's time are dates (CSDS last_updated): the wall clock.
+    const now = wallTimeOf(this.#options.clock);
     const errors: string[] = [];
     let unnamedErrors = 0;
     const valid = new Map<string, { value: unknown; raw: AnyMessage; key: Uint8Array }>();

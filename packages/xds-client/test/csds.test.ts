@@ -50,13 +50,16 @@ describe('CSDS', () => {
     for (const name of ['rc-a', 'rc-b', 'rc-missing']) client.watch(routeConfigurationResourceType, name, quiet);
     await server.waitForRequest((r) => isRds(r) && r.resource_names.length === 3);
 
-    // v1 at t=1 s: both accepted. v2 at t=2 s: rc-b's regex does not compile, so it is NACKed
+    // v1 at t=1 s: both accepted. v2 at t=2 s (3602 s on the wall clock): rc-b's regex does not compile, so it is NACKed
     // and keeps v1; rc-a takes v2 (gRFC A46).
     clock.advance(1000);
     let ack = server.nextRequest((r) => isRds(r) && r.version_info === 'v1');
     server.respond(RDS, 'v1', [route('rc-a'), route('rc-b')]);
     await ack;
     clock.advance(1000);
+    // The date is stepped an hour on (NTP, a VM resume): timestamps follow the wall clock,
+    // timers do not.
+    clock.stepWall(3_600_000);
     const nack = server.nextRequest((r) => isRds(r) && !!r.error_detail);
     server.respond(RDS, 'v2', [route('rc-a'), route('rc-b', '([')]);
     await nack;
@@ -87,7 +90,7 @@ describe('CSDS', () => {
     const byName = Object.fromEntries(config.generic_xds_configs.map((g) => [g.name, g]));
     expect(Object.keys(byName)).toEqual(['rc-a', 'rc-b', 'rc-late', 'rc-missing']);
 
-    expect(byName['rc-a']).toMatchObject({ type_url: RDS, version_info: 'v2', client_status: Status.ACKED, last_updated: { seconds: 2, nanos: 0 } });
+    expect(byName['rc-a']).toMatchObject({ type_url: RDS, version_info: 'v2', client_status: Status.ACKED, last_updated: { seconds: 3602, nanos: 0 } });
     expect(byName['rc-a']!.error_state).toBeUndefined();
     expect(decodeMessage<RouteConfiguration>('envoy.config.route.v3.RouteConfiguration', byName['rc-a']!.xds_config!.value).name).toBe('rc-a');
 
@@ -97,7 +100,7 @@ describe('CSDS', () => {
     expect(b.xds_config?.type_url).toBe(RDS);
     const routeB = decodeMessage<RouteConfiguration>('envoy.config.route.v3.RouteConfiguration', b.xds_config!.value);
     expect(routeB.virtual_hosts[0]!.routes[0]!.match!.prefix).toBe('/');
-    expect(b.error_state).toMatchObject({ version_info: 'v2', last_update_attempt: { seconds: 2, nanos: 0 } });
+    expect(b.error_state).toMatchObject({ version_info: 'v2', last_update_attempt: { seconds: 3602, nanos: 0 } });
     expect(b.error_state!.details).toMatch(/RouteConfiguration "rc-b".*regex/);
     const failed = decodeMessage<RouteConfiguration>('envoy.config.route.v3.RouteConfiguration', b.error_state!.failed_configuration!.value);
     expect(failed.virtual_hosts[0]!.routes[0]!.match!.safe_regex!.regex).toBe('([');
@@ -122,7 +125,7 @@ describe('CSDS', () => {
       client_status: 'NACKED',
       last_updated: '1970-01-01T00:00:01.000Z',
       xds_config: { '@type': RDS, name: 'rc-b' },
-      error_state: { version_info: 'v2', last_update_attempt: '1970-01-01T00:00:02.000Z', failed_configuration: { '@type': RDS, name: 'rc-b' } },
+      error_state: { version_info: 'v2', last_update_attempt: '1970-01-01T01:00:02.000Z', failed_configuration: { '@type': RDS, name: 'rc-b' } },
     });
     expect(b.error_state.details).toMatch(/regex/);
     const camel = clientStatusJson(client, { names: 'json', excludeResourceContents: true }) as { config: Array<Record<string, any>> };

@@ -134,10 +134,19 @@ export class ScriptedAdsServer {
 /** A manual clock: timers run only when the test advances time. */
 export class ManualClock {
   #now = 0;
+  #wallOffset = 0;
   #seq = 0;
   readonly timers = new Map<number, { at: number; ms: number; callback: () => void }>();
 
   now = (): number => this.#now;
+
+  /** The date: now() plus what stepWall() moved it by. */
+  wallNow = (): number => this.#now + this.#wallOffset;
+
+  /** Step the date (as NTP would) without moving now() or any timer. */
+  stepWall(ms: number): void {
+    this.#wallOffset += ms;
+  }
 
   setTimeout = (callback: () => void, ms: number): unknown => {
     const id = ++this.#seq;
