@@ -108,10 +108,12 @@ describe('MeshTelemetry', () => {
   it('hands out no recorder while nothing listens', () => {
     const t = new MeshTelemetry({ node: ISTIO_NODE });
     expect(t.active).toBe(false);
+    expect(t.wantsCalls()).toBe(false);
     expect(t.startCall({ reporter: 'source', protocol: 'http', authority: 'a:80' })).toBeUndefined();
     expect(t.prometheusText()).toBeUndefined();
     t.configure({ prometheus: true });
     expect(t.active).toBe(true);
+    expect(t.wantsCalls()).toBe(true);
     expect(t.startCall({ reporter: 'source', protocol: 'http', authority: 'a:80' })).toBeDefined();
   });
 

@@ -115,7 +115,10 @@ function route(state: ChannelState, context: SnapshotContext, method: string, me
   const snapshot = context.snapshot;
   const req = requestFromCall(method, metadata, snapshot.authority);
   const d = snapshot.routeTable.route(req, state.mesh.random);
-  const rec = state.mesh.telemetry.startCall({ reporter: 'source', protocol: 'grpc', method: 'POST', path: method, authority: snapshot.authority, headers: req.headers });
+  const telemetry = state.mesh.telemetry;
+  const rec = telemetry.wantsCalls()
+    ? telemetry.startCall({ reporter: 'source', protocol: 'grpc', method: 'POST', path: method, authority: snapshot.authority, headers: req.headers })
+    : undefined;
   switch (d.kind) {
     case 'no_route':
       return localFailure(

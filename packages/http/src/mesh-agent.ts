@@ -220,15 +220,18 @@ export class MeshAgent extends Dispatcher {
       return;
     }
     // Telemetry (Istio's metrics, a span, an access log line) for a call that reached the mesh;
-    // undefined, at the cost of one branch, while nothing listens.
-    const rec = this.mesh.telemetry.startCall({
-      reporter: 'source',
-      protocol: req.grpc ? 'grpc' : 'http',
-      method: req.method,
-      path: req.path,
-      authority: req.authority,
-      headers: req.headers,
-    });
+    // undefined, at the cost of one branch and no CallInfo, while nothing listens.
+    const telemetry = this.mesh.telemetry;
+    const rec = telemetry.wantsCalls()
+      ? telemetry.startCall({
+          reporter: 'source',
+          protocol: req.grpc ? 'grpc' : 'http',
+          method: req.method,
+          path: req.path,
+          authority: req.authority,
+          headers: req.headers,
+        })
+      : undefined;
     switch (decision.kind) {
       case 'no_route':
         fail(h, meshError('MESHLET_NO_ROUTE', `no route for ${req.authority}${req.path}${decision.virtualHost ? ` in virtual host ${decision.virtualHost.name}` : ' (no virtual host matches)'}`), rec);

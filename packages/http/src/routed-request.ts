@@ -794,7 +794,8 @@ function upstreamOptions(
     path,
     method: opts.method,
     body,
-    headers,
+    // undici inspects a headers object (prototype, own iterator, keys) even when it is empty.
+    headers: hasAny(headers) ? headers : undefined,
     query: undefined,
     idempotent: undefined,
     blocking: undefined,
@@ -840,7 +841,7 @@ interface UpstreamOptions {
   path: string;
   method: string;
   body: Body;
-  headers: Record<string, string | string[]>;
+  headers: Record<string, string | string[]> | undefined;
   query: undefined;
   idempotent: unknown;
   blocking: unknown;
@@ -853,6 +854,11 @@ interface UpstreamOptions {
   servername: string | undefined;
   typeOfService: unknown;
   maxRedirections: unknown;
+}
+
+function hasAny(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
 }
 
 /**

@@ -288,6 +288,16 @@ export class MeshTelemetry {
     return this.#contexts;
   }
 
+  /**
+   * Whether startCall would record a call now. A caller on the request path asks this first
+   * and builds the CallInfo only when the answer is yes; it counts towards the periodic
+   * refresh as startCall does.
+   */
+  wantsCalls(): boolean {
+    if (--this.#countdown <= 0) this.refresh();
+    return this.#active;
+  }
+
   /** A recorder for one call, or undefined when nothing listens. */
   startCall(info: CallInfo): CallRecorder | undefined {
     // Every 1024th call looks for providers registered (or replaced) since: a decrement per call.
