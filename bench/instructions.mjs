@@ -36,7 +36,7 @@ const { values } = parseArgs({
   },
 });
 const SETS = {
-  http: { server: './lib/serve-http.mjs', kinds: ['raw', 'raw-host', 'mesh'], pairs: [['mesh', 'raw'], ['mesh', 'raw-host']] },
+  http: { server: './lib/serve-http.mjs', kinds: ['raw', 'raw-host-sn', 'mesh'], pairs: [['mesh', 'raw'], ['mesh', 'raw-host-sn']] },
   resilience: { server: './lib/serve-policies.mjs', kinds: ['plain', 'policy'], pairs: [['policy', 'plain']] },
   // gRPC unary calls (bench/lib/grpc-unary-client.mjs) against three backends and the control
   // plane (bench/lib/grpc-serve-unary.mjs), as bench/grpc-unary.mjs runs them.
