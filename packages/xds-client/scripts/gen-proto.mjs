@@ -6,7 +6,7 @@
 // Outputs:
 //   generated/descriptor.json  protobufjs reflection descriptor, loaded at run time
 //                              (protobufjs compiles a decoder per type on first use,
-//                              as fast as its static code)
+//                              as fast as its static code), type references absolute
 //   src/generated/pb.ts        TypeScript interfaces for decoded messages and enum
 //                              value tables, so the decoders are type checked
 //
@@ -113,9 +113,15 @@ function pruneJson(json, prefix) {
     if (reachable.has(full)) {
       const { options: _o, comment: _c, ...rest } = keptChild;
       if (isType) {
+        const loaded = root.lookupType(full);
         rest.fields = Object.fromEntries(
           Object.entries(rest.fields).map(([name, f]) => {
             const { options: _fo, comment: _fc, ...frest } = f;
+            // Message and enum references as absolute names (".envoy.config.core.v3.Node"),
+            // so the run time can find what a type needs without protobuf's scoping rules
+            // and build only the types it uses (src/proto-root.ts).
+            const r = loaded.fields[name]?.resolvedType;
+            if (r) frest.type = r.fullName;
             return [name, frest];
           }),
         );

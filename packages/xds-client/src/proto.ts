@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Root, Type } from 'protobufjs';
+import { LazyProtoRoot } from './proto-root.js';
 
 const require = createRequire(import.meta.url);
 const protobuf = require('protobufjs') as typeof import('protobufjs');
@@ -11,15 +12,19 @@ const protobuf = require('protobufjs') as typeof import('protobufjs');
 protobuf.util.Long = undefined as unknown as typeof protobuf.util.Long;
 protobuf.configure();
 
-let cachedRoot: Root | undefined;
+let lazyRoot: LazyProtoRoot | undefined;
 
-/** The protobufjs root holding every Envoy/xDS type meshlet knows. Loaded once. */
+function lazy(): LazyProtoRoot {
+  lazyRoot ??= new LazyProtoRoot(protobuf, () => readFileSync(new URL('../generated/descriptor.json', import.meta.url), 'utf8'));
+  return lazyRoot;
+}
+
+/**
+ * The protobufjs root of the Envoy/xDS types looked up so far (and what they reach): types
+ * are built on first use, not all at once (proto-root.ts says why).
+ */
 export function protoRoot(): Root {
-  if (!cachedRoot) {
-    const url = new URL('../generated/descriptor.json', import.meta.url);
-    cachedRoot = protobuf.Root.fromJSON(JSON.parse(readFileSync(url, 'utf8')));
-  }
-  return cachedRoot;
+  return lazy().root;
 }
 
 const typeCache = new Map<string, Type>();
@@ -28,7 +33,8 @@ const typeCache = new Map<string, Type>();
 export function protoType(fullName: string): Type {
   let t = typeCache.get(fullName);
   if (!t) {
-    t = protoRoot().lookupType(fullName);
+    t = lazy().findType(fullName);
+    if (!t) throw new Error(`no such type: ${fullName}`);
     typeCache.set(fullName, t);
   }
   return t;
