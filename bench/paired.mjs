@@ -11,9 +11,14 @@
 //   gRPC unary (bench/lib/grpc-unary-client.mjs kinds direct, grpc-js-xds, meshlet; the three
 //   backends and control plane of grpc-serve-unary.mjs):
 //     node bench/paired.mjs --protocol grpc --kinds meshlet,direct
-//   both: [--rounds 11] [--ms 3000] [--concurrency 32] [--pin split|server]
-//   --pin split: the first client on CPU 0, the second on CPU 1, the backend unpinned;
-//   --pin server: the backend on CPU 0, both clients on CPU 1 (Linux taskset).
+//   both: [--rounds 11] [--ms 3000] [--concurrency 32] [--pin server|split]
+// Pinning (Linux taskset), for a 2-CPU machine:
+//   --pin server: the backend alone on CPU 0, both clients on CPU 1. The clients then compete
+//     for one core, which the scheduler shares between them evenly, so each one's throughput
+//     follows its own CPU per request (the ratio loses most of its bias towards 1), and the
+//     A/A CPU ratio stays closer to 1 than unpinned. The better form for gRPC (BENCHMARKS.md).
+//   --pin split: the first client on CPU 0, the second on CPU 1, the backend unpinned. Worse
+//     than none: wherever the backend runs, it takes that core from one client only.
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -72,7 +77,8 @@ const cpuRatios = [];
 const each = [[], []];
 let errors = 0;
 for (let r = 0; r < rounds; r++) {
-  const [a, b] = await Promise.all(children.map(ask));
+  // Odd rounds ask the second client first (its calls then start a moment before the first's).
+  const [a, b] = r % 2 ? (await Promise.all([ask(children[1]), ask(children[0])])).reverse() : await Promise.all(children.map(ask));
   each[0].push(a);
   each[1].push(b);
   ratios.push(a.rps / b.rps);
