@@ -64,8 +64,8 @@ for (let r = 0; r < ROUNDS; r++) {
   for (const kind of r % 2 === 0 ? kinds : [...kinds].reverse()) {
     clients[kind].proc.send({ n: N, concurrency: C });
     const res = await clients[kind].next();
-    results[kind].push(res.callsPerSec);
-    cpu[kind].push(res.cpuUsPerCall);
+    results[kind].push(res.rps);
+    cpu[kind].push(res.cpuPerRequest);
     errors += res.errors;
   }
 }
