@@ -12,6 +12,10 @@
 //   backends and control plane of grpc-serve-unary.mjs):
 //     node bench/paired.mjs --protocol grpc --kinds meshlet,direct
 //   both: [--rounds 11] [--ms 3000] [--concurrency 32] [--pin server|split]
+//         [--client-args "<node flags for both clients, e.g. --cpu-prof --cpu-prof-dir=/tmp/p>"]
+//   A kind written `kind@<dir>` runs that kind from the bench/ directory <dir> of another
+//   checkout (built), against this one's backend: two commits side by side, e.g.
+//     node bench/paired.mjs --kinds mesh,mesh@/work/old/bench
 // Pinning (Linux taskset), for a 2-CPU machine:
 //   --pin server: the backend alone on CPU 0, both clients on CPU 1. The clients then compete
 //     for one core, which the scheduler shares between them evenly, so each one's throughput
@@ -20,6 +24,7 @@
 //   --pin split: the first client on CPU 0, the second on CPU 1, the backend unpinned. Worse
 //     than none: wherever the backend runs, it takes that core from one client only.
 import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { launch, startServer } from './lib/start-server.mjs';
@@ -33,6 +38,7 @@ const { values } = parseArgs({
     ms: { type: 'string', default: '3000' },
     concurrency: { type: 'string', default: '32' },
     pin: { type: 'string' },
+    'client-args': { type: 'string' },
   },
 });
 const PROTOCOLS = {
@@ -57,7 +63,10 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const { child: srv, served } = await startServer([here(server)], { pinCpu: pins[0] });
 const children = [];
 for (const [i, kind] of kinds.entries()) {
-  const c = launch(pins[i + 1], [here(protocol.client), kind, JSON.stringify(served)], ['ignore', 'inherit', 'inherit', 'ipc']);
+  const at = kind.indexOf('@');
+  const script = at < 0 ? here(protocol.client) : join(kind.slice(at + 1), protocol.client);
+  const nodeArgs = values['client-args'] ? values['client-args'].split(' ').filter(Boolean) : [];
+  const c = launch(pins[i + 1], [...nodeArgs, script, at < 0 ? kind : kind.slice(0, at), JSON.stringify(served)], ['ignore', 'inherit', 'inherit', 'ipc']);
   c.on('exit', (code) => {
     console.error(`${kind} client exited with ${code}`);
     srv.kill('SIGTERM');
