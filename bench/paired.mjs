@@ -12,7 +12,7 @@
 //   backends and control plane of grpc-serve-unary.mjs):
 //     node bench/paired.mjs --protocol grpc --kinds meshlet,direct
 //   both: [--rounds 11] [--ms 3000] [--concurrency 32] [--pin server|split]
-//         [--client-args "<node flags for both clients, e.g. --cpu-prof --cpu-prof-dir=/tmp/p>"]
+//         ["--client-args=<node flags for both clients, e.g. --cpu-prof --cpu-prof-dir=/tmp/p>"]
 //   A kind written `kind@<dir>` runs that kind from the bench/ directory <dir> of another
 //   checkout (built), against this one's backend: two commits side by side, e.g.
 //     node bench/paired.mjs --kinds mesh,mesh@/work/old/bench
