@@ -6,11 +6,26 @@
 // and `policy` (retry policy, per-try and route timeouts, breakers, outlier detection), and
 // `plain+telemetry`: the plain route on a mesh recording Istio's metrics in process
 // (`telemetry: { prometheus: true }`, with Istio's metadata exchange headers).
-//   node bench/mesh-agent-overhead.mjs [plain|policy|plain+telemetry]
+//   node bench/mesh-agent-overhead.mjs [plain|policy|plain+telemetry] [--alloc]
+// With --alloc, the figure is the heap each dispatch allocates instead of its time: the
+// script runs itself again with a young generation large enough that no scavenge runs
+// during a measured batch, so the heap's growth over the batch is what it allocated; an
+// allocation sampling profile (including what the young-generation collector frees) then
+// charges it to functions (as inlined: a callee's objects may show under its caller).
+import { spawnSync } from 'node:child_process';
+import { Session } from 'node:inspector/promises';
 import { cpus } from 'node:os';
 import { startServer } from './lib/start-server.mjs';
 import { Dispatcher } from 'undici';
 import { createMesh, MeshAgent } from '@meshlet/http';
+
+const args = process.argv.slice(2);
+const alloc = args.includes('--alloc');
+if (alloc && typeof globalThis.gc !== 'function') {
+  const flags = ['--expose-gc', '--max-semi-space-size=256', '--min-semi-space-size=256'];
+  const r = spawnSync(process.execPath, [...flags, new URL(import.meta.url).pathname, ...args], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
 
 const {
   child,
@@ -50,11 +65,46 @@ const targets = {
   policy: [agent, { origin: 'http://policy.mesh.test', path: '/bench', method: 'GET', headers }],
   'plain+telemetry': [telemetryAgent, { origin: 'http://plain.mesh.test', path: '/bench', method: 'GET', headers }],
 };
-const only = process.argv[2];
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const only = args.find((a) => !a.startsWith('--'));
 console.log(`machine: ${cpus().length} × ${cpus()[0]?.model}, node ${process.version}`);
 // Rounds interleave the targets, so a change in the machine's load lands on all of them.
 const chosen = Object.entries(targets).filter(([name]) => !only || name === only);
 for (const [, [agent, opts]] of chosen) for (let i = 0; i < 200_000; i++) agent.dispatch(opts, handler);
+if (alloc) {
+  const n = 20_000;
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.enable');
+  for (const [name, [agent, opts]] of chosen) {
+    const each = [];
+    for (let r = 0; r < 5; r++) {
+      globalThis.gc();
+      const before = process.memoryUsage().heapUsed;
+      for (let i = 0; i < n; i++) agent.dispatch(opts, handler);
+      each.push((process.memoryUsage().heapUsed - before) / n);
+    }
+    console.log(`MeshAgent.dispatch, ${name}: ${Math.round(median(each))} bytes allocated per dispatch, median of 5 batches of ${n} (${each.map(Math.round).join(', ')})`);
+    await session.post('HeapProfiler.startSampling', { samplingInterval: 64, includeObjectsCollectedByMinorGC: true, includeObjectsCollectedByMajorGC: true });
+    for (let i = 0; i < n; i++) agent.dispatch(opts, handler);
+    const { profile } = await session.post('HeapProfiler.stopSampling');
+    const byFunction = new Map();
+    const walk = (node) => {
+      const f = node.callFrame;
+      const key = `${f.functionName || '(anonymous)'} (${f.url.split('/').pop()}:${f.lineNumber + 1})`;
+      byFunction.set(key, (byFunction.get(key) ?? 0) + node.selfSize);
+      for (const c of node.children) walk(c);
+    };
+    walk(profile.head);
+    for (const [key, bytes] of [...byFunction].sort((a, b) => b[1] - a[1]).filter(([, b]) => b / n >= 16)) {
+      console.log(`  ${String(Math.round(bytes / n)).padStart(6)} B  ${key}`);
+    }
+  }
+  mesh.close();
+  telemetryMesh.close();
+  child.kill();
+  process.exit(0);
+}
 const rounds = new Map(chosen.map(([name]) => [name, []]));
 for (let r = 0; r < 7; r++) {
   for (const [name, [agent, opts]] of chosen) {
@@ -64,7 +114,6 @@ for (let r = 0; r < 7; r++) {
     rounds.get(name).push(Number(process.hrtime.bigint() - t) / n);
   }
 }
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 for (const [name, xs] of rounds) {
   console.log(`MeshAgent.dispatch, ${name}: ${Math.round(median(xs))} ns/op median of ${xs.length} rounds (${xs.map((x) => Math.round(x)).join(', ')})`);
 }
