@@ -15,10 +15,33 @@ const API = 'hosts.mesh.test';
 describe('MeshAgent: the Host header upstream', () => {
   let cp: ControlPlane;
   let server: Server;
+  let failing: Server;
+  let healthy: Server;
+  /** What the two servers of cluster "two" saw: path, every Host line, the status sent. */
+  const seenByTwo: Array<{ url: string; hosts: string[]; status: number }> = [];
   let mesh: ReturnType<typeof createMesh>;
   let agent: MeshAgent;
 
+  const listen = async (s: Server): Promise<number> => {
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    return (s.address() as AddressInfo).port;
+  };
+  const hostLines = (raw: string[]): string[] => {
+    const hosts: string[] = [];
+    for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'host') hosts.push(raw[i + 1]!);
+    return hosts;
+  };
+  const recordingServer = (status: number): Server =>
+    createServer((req, res) => {
+      seenByTwo.push({ url: req.url!, hosts: hostLines(req.rawHeaders), status });
+      res.statusCode = status;
+      res.end(JSON.stringify(hostLines(req.rawHeaders)));
+    });
+
   beforeAll(async () => {
+    failing = recordingServer(503);
+    healthy = recordingServer(200);
+    const [failingPort, healthyPort] = [await listen(failing), await listen(healthy)];
     server = createServer((req, res) => {
       const hosts: string[] = [];
       for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'host') hosts.push(req.rawHeaders[i + 1]!);
@@ -39,14 +62,21 @@ describe('MeshAgent: the Host header upstream', () => {
             domains: ['*'],
             routes: [
               { match: { prefix: '/rewrite' }, route: { cluster: 'one', host_rewrite_literal: 'Rewritten.Example:81' } },
+              { match: { prefix: '/flaky' }, route: { cluster: 'two', retry_policy: { retry_on: '5xx', num_retries: 3 } } },
               { match: { prefix: '/' }, route: { cluster: 'one' } },
             ],
           },
         ],
       },
     ]);
-    cp.setResources(TYPE_URLS.cluster, [edsCluster('one')]);
-    cp.setResources(TYPE_URLS.clusterLoadAssignment, [endpoints('one', [['127.0.0.1', port]])]);
+    cp.setResources(TYPE_URLS.cluster, [edsCluster('one'), edsCluster('two')]);
+    cp.setResources(TYPE_URLS.clusterLoadAssignment, [
+      endpoints('one', [['127.0.0.1', port]]),
+      endpoints('two', [
+        ['127.0.0.1', failingPort],
+        ['127.0.0.1', healthyPort],
+      ]),
+    ]);
     mesh = createMesh({ bootstrap: bootstrapFor(address) });
     agent = new MeshAgent({ mesh });
   });
@@ -55,7 +85,7 @@ describe('MeshAgent: the Host header upstream', () => {
     await agent?.close();
     mesh?.close();
     await cp?.stop();
-    await new Promise<void>((r) => server?.close(() => r()));
+    await Promise.all([server, failing, healthy].map((s) => new Promise<void>((r) => (s ? s.close(() => r()) : r()))));
   });
 
   const hostsSeen = async (path: string, headers?: Record<string, string>) =>
@@ -68,5 +98,14 @@ describe('MeshAgent: the Host header upstream', () => {
     // The caller's own Host equal to the pool's: still sent once.
     expect(await hostsSeen('/c', { Host: API })).toEqual([API]);
     expect(await hostsSeen('/d')).toEqual([API]);
+  });
+
+  it('sends the right Host once on every attempt of a retried request, through pools named for another Host', async () => {
+    // The first request opens both endpoints' pools, named for its Host; later ones carry a
+    // different Host, which must then go as a header on each attempt.
+    expect(await hostsSeen('/flaky/1', { host: 'first.example' })).toEqual(['first.example']);
+    for (let i = 2; i <= 5; i++) expect(await hostsSeen(`/flaky/${i}`)).toEqual([API]);
+    expect(seenByTwo.some((s) => s.status === 503)).toBe(true);
+    for (const s of seenByTwo) expect(s.hosts).toEqual([s.url === '/flaky/1' ? 'first.example' : API]);
   });
 });

@@ -117,6 +117,29 @@ describe('MeshTelemetry', () => {
     expect(t.startCall({ reporter: 'source', protocol: 'http', authority: 'a:80' })).toBeDefined();
   });
 
+  it('looks for providers on every 1024th call, whether the caller asks wantsCalls() first or not', () => {
+    const t = new MeshTelemetry({ node: ISTIO_NODE });
+    const span = { end() {}, setAttribute() {}, setAttributes() {}, setStatus() {}, addEvent() {}, recordException() {}, isRecording: () => true, spanContext: () => ({ traceId: '0'.repeat(31) + '1', spanId: '0'.repeat(15) + '1', traceFlags: 1 }) };
+    const provider = { getTracer: () => ({ startSpan: () => span, startActiveSpan: () => undefined }) };
+    const askAndStart = (): boolean => t.wantsCalls() && t.startCall({ reporter: 'source', protocol: 'http', authority: 'a:80' }) !== undefined;
+    try {
+      trace.setGlobalTracerProvider(provider as unknown as Parameters<typeof trace.setGlobalTracerProvider>[0]);
+      // Inactive: the 1024th call after the mesh's last look finds the provider.
+      let calls = 0;
+      while (!askAndStart()) calls++;
+      expect(calls + 1).toBe(1024);
+      // Active: wantsCalls() and startCall() together still count each call once, so the
+      // provider's removal is seen on the 1024th call too, not the 512th.
+      trace.disable();
+      calls = 0;
+      while (askAndStart()) calls++;
+      // (The call that found the provider was counted by wantsCalls() and then by startCall().)
+      expect(calls + 1).toBe(1023);
+    } finally {
+      trace.disable();
+    }
+  });
+
   it('aggregates Istio metrics in Prometheus text with every standard label and Envoy buckets', () => {
     const clock = manualClock();
     const t = new MeshTelemetry({ node: ISTIO_NODE, prometheus: true, now: clock.now, wallClock: () => 0 });

@@ -684,8 +684,9 @@ const CONSUMED_REQUEST_HEADERS: ReadonlySet<string> = new Set([...TIMEOUT_REQUES
 function copyHeaders(headers: Record<string, string | string[]>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const k in headers) {
-    const v = headers[k]!;
-    out[k] = typeof v === 'string' ? v : [...v];
+    const v = headers[k];
+    // undefined: a Host left to a pool named for it (#attempt).
+    if (v !== undefined) out[k] = typeof v === 'string' ? v : [...v];
   }
   return out;
 }

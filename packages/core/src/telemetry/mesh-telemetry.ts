@@ -290,10 +290,12 @@ export class MeshTelemetry {
 
   /**
    * Whether startCall would record a call now. A caller on the request path asks this first
-   * and builds the CallInfo only when the answer is yes; it counts towards the periodic
-   * refresh as startCall does.
+   * and builds the CallInfo only when the answer is yes; a call it answers no for counts
+   * towards the periodic refresh, as startCall's calls do.
    */
   wantsCalls(): boolean {
+    // While active, the startCall that follows counts the call: one decrement per call either way.
+    if (this.#active) return true;
     if (--this.#countdown <= 0) this.refresh();
     return this.#active;
   }
