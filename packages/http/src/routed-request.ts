@@ -220,11 +220,13 @@ export class RoutedRequest {
       const policy = compileRetryPolicy(decision.retryPolicy);
       const conditions = policy.forRequest(request, { honorEnvoyHeaders });
       if (conditions !== undefined && conditions.numRetries > 0) {
-        this.#retry = new RetryState(policy, conditions, {
-          clock,
-          random: this.#ctx.mesh.random,
-          ...(breaker ? { admission: retryAdmissionFrom(() => breaker.tryAcquire('retry', 'DEFAULT')) } : {}),
-        });
+        const random = this.#ctx.mesh.random;
+        // Two literals, not a spread: a spread copies its properties through the runtime.
+        this.#retry = new RetryState(
+          policy,
+          conditions,
+          breaker !== undefined ? { clock, random, admission: retryAdmissionFrom(() => breaker.tryAcquire('retry', 'DEFAULT')) } : { clock, random },
+        );
       }
     }
     const hcmMaxStreamDuration = this.#snapshot.config.listener.apiListener?.maxStreamDuration;

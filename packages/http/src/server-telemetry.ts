@@ -118,9 +118,10 @@ export function withServerTelemetry<Req extends AnyRequest, Res extends AnyRespo
         // DC: the downstream connection went away before the response was complete.
         flags: downstreamReset ? 'DC' : '-',
         securityPolicy: id.securityPolicy,
-        ...(grpcStatus !== undefined && Number.isInteger(grpcStatus) ? { grpcStatus } : {}),
-        ...(id.peerPrincipal ? { peerPrincipal: id.peerPrincipal } : {}),
-        ...(id.localPrincipal ? { localPrincipal: id.localPrincipal } : {}),
+        // Absent fields as undefined in one literal (spreads copy through the runtime per call).
+        grpcStatus: grpcStatus !== undefined && Number.isInteger(grpcStatus) ? grpcStatus : undefined,
+        peerPrincipal: id.peerPrincipal || undefined,
+        localPrincipal: id.localPrincipal || undefined,
       };
       recorder.end(result);
     };
