@@ -8,6 +8,7 @@
 //   → {rps, cpuPerRequest, userPerRequest, systemPerRequest, errors}, the shape
 //   bench/lib/http-client.mjs answers (CPU in µs per completed call, failed ones included).
 import * as grpc from '@grpc/grpc-js';
+import { run as runCalls, runFor as runCallsFor } from './drive.mjs';
 import { EchoClient, UNARY_TARGET, setUpClientKind } from './grpc-echo.mjs';
 
 const kind = process.argv[2];
@@ -21,41 +22,8 @@ function call() {
   return new Promise((resolve) => client.Echo(payload, (err) => resolve(Boolean(err))));
 }
 
-/** Calls at `concurrency` while `more()` says so; the rate, client CPU per completed call, and failures. */
-async function drive(concurrency, more) {
-  let done = 0;
-  let errors = 0;
-  const start = performance.now();
-  const c0 = process.cpuUsage();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (more()) {
-        if (await call()) errors++;
-        done++;
-      }
-    }),
-  );
-  const used = process.cpuUsage(c0);
-  return {
-    rps: done / ((performance.now() - start) / 1000),
-    cpuPerRequest: (used.user + used.system) / done,
-    userPerRequest: used.user / done,
-    systemPerRequest: used.system / done,
-    errors,
-  };
-}
-
-/** `n` calls. */
-function run(n, concurrency) {
-  let next = 0;
-  return drive(concurrency, () => next++ < n);
-}
-
-/** Calls for `ms` milliseconds. */
-function runFor(ms, concurrency) {
-  const end = performance.now() + ms;
-  return drive(concurrency, () => performance.now() < end);
-}
+const run = (n, concurrency) => runCalls(call, n, concurrency);
+const runFor = (ms, concurrency) => runCallsFor(call, ms, concurrency);
 
 // Ready means the first RPC succeeded (config resolved, a subchannel connected); the
 // warm-up then lets round robin reach all three backends and the JIT settle.

@@ -5,6 +5,7 @@
 import { createRequire } from 'node:module';
 import { Agent, buildConnector, Pool, request } from 'undici';
 import { createMesh, createMeshFetch, MeshAgent } from '@meshlet/http';
+import { run as runCalls, runFor as runCallsFor } from './drive.mjs';
 
 const kind = process.argv[2];
 const { address, port } = JSON.parse(process.argv[3]);
@@ -97,34 +98,8 @@ function makeClient() {
 
 const call = makeClient();
 
-/** Calls at `concurrency` while `more()` says so; the rate and client CPU per completed call. */
-async function drive(concurrency, more) {
-  let done = 0;
-  const start = performance.now();
-  const c0 = process.cpuUsage();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (more()) {
-        await call();
-        done++;
-      }
-    }),
-  );
-  const used = process.cpuUsage(c0);
-  return { rps: done / ((performance.now() - start) / 1000), cpuPerRequest: (used.user + used.system) / done, userPerRequest: used.user / done, systemPerRequest: used.system / done };
-}
-
-/** `n` calls. */
-function run(n, concurrency) {
-  let next = 0;
-  return drive(concurrency, () => next++ < n);
-}
-
-/** Calls for `ms` milliseconds (bench/paired.mjs). */
-function runFor(ms, concurrency) {
-  const end = performance.now() + ms;
-  return drive(concurrency, () => performance.now() < end);
-}
+const run = (n, concurrency) => runCalls(call, n, concurrency);
+const runFor = (ms, concurrency) => runCallsFor(call, ms, concurrency);
 
 // Standalone (bench/instructions.mjs, under valgrind): argv[4] = "<warm-up>,<measured>[,<concurrency>]"
 // (concurrency 32 unless given); run them and exit, no IPC.
