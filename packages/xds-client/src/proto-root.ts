@@ -17,6 +17,7 @@
 // together (the first responses of an ADS stream need a dozen new types) parse it once, and
 // the next full collection lets it go, with no timer to manage.
 import type { Enum, Namespace, Root, Type } from 'protobufjs';
+import { setupOnDemand } from './proto-codegen.js';
 
 type Protobuf = typeof import('protobufjs');
 
@@ -126,6 +127,7 @@ export class LazyProtoRoot {
         node.fields !== undefined
           ? TypeClass.fromJSON(simple, own as unknown as Parameters<typeof TypeClass.fromJSON>[1])
           : EnumClass.fromJSON(simple, own as unknown as Parameters<typeof EnumClass.fromJSON>[1]);
+      if (built instanceof TypeClass) setupOnDemand(this.#protobuf, built);
       (parent as Namespace).add(built);
       this.#built.set(name, built);
     }

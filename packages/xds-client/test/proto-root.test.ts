@@ -77,6 +77,28 @@ describe('LazyProtoRoot', () => {
     expect(request.decode(request.encode({ type_url: 'x', resource_names: ['a'] }).finish())).toMatchObject({ type_url: 'x', resource_names: ['a'] });
   });
 
+  it('generates each of a type\'s functions on its first call only, and they agree with protobufjs\'s own', () => {
+    const lazy = new LazyProtoRoot(protobuf, readDescriptor);
+    const whole = protobuf.Root.fromJSON(JSON.parse(readDescriptor()));
+    const name = 'envoy.config.cluster.v3.Cluster';
+    const type = lazy.findType(name)! as unknown as Record<string, (...a: unknown[]) => unknown> & import('protobufjs').Type;
+    const reference = whole.lookupType(name);
+    const value = { name: 'c', type: 'EDS', connect_timeout: { seconds: 1, nanos: 5 }, load_assignment: { cluster_name: 'c' } };
+    const bytes = reference.encode(reference.fromObject(value)).finish();
+    // Only decode has been asked for: the other four are still the first-call stubs.
+    const decoded = type.decode(bytes);
+    const generated = (slot: string) => type[slot]!.name !== 'firstCall';
+    expect(['encode', 'decode', 'verify', 'fromObject', 'toObject'].filter(generated)).toEqual(['decode']);
+    expect(type.toObject(decoded)).toEqual(reference.toObject(reference.decode(bytes)));
+    expect(type.verify(decoded)).toBe(reference.verify(reference.decode(bytes)));
+    expect(type.encode(type.fromObject(value)).finish()).toEqual(bytes);
+    expect(['encode', 'decode', 'verify', 'fromObject', 'toObject'].filter(generated)).toHaveLength(5);
+    // google.protobuf.Any keeps protobufjs's wrapper: fromObject takes "@type", toObject gives it back.
+    const any = lazy.findType('google.protobuf.Any')!;
+    const packed = any.fromObject({ '@type': `type.googleapis.com/${name}`, name: 'x' });
+    expect(any.toObject(any.decode(any.encode(packed).finish()), { json: true })).toEqual({ '@type': `type.googleapis.com/${name}`, name: 'x' });
+  });
+
   it('builds a nested type with the message that holds it', () => {
     const lazy = new LazyProtoRoot(protobuf, readDescriptor);
     const nested = lazy.findType('envoy.config.cluster.v3.Cluster.CommonLbConfig')!;

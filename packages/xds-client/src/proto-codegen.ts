@@ -1,0 +1,49 @@
+// protobufjs generates five functions for a message type the first time any of them is used
+// (encode, decode, verify, fromObject, toObject: Type#setup), each compiled from source text
+// that V8 keeps for as long as the function lives. meshlet only decodes most xDS types, so the
+// other four were dead weight in every process's live heap (about 0.5 MB of source text and
+// code for the ~290 types a client builds; docs/design.md, "Resident heap costs every call").
+// A type built here gets a setup that puts a stub in each of the five places, in the order
+// protobufjs uses, and each stub generates its own function on its first call and puts it in
+// its place. The functions are the ones protobufjs would have made, with the same arguments
+// (their field types are resolved when the first of them is generated), and the well-known
+// types' wrappers (google.protobuf.Any's fromObject/toObject) are applied as protobufjs does.
+import type { Type } from 'protobufjs';
+
+type Protobuf = typeof import('protobufjs');
+type Fn = (...args: unknown[]) => unknown;
+type Generated = (scope: Record<string, unknown>) => Fn;
+type Slot = 'encode' | 'decode' | 'verify' | 'fromObject' | 'toObject';
+
+/** Give `type` a setup that generates each of its functions on that function's first call. */
+export function setupOnDemand(protobuf: Protobuf, type: Type): void {
+  const { encoder, decoder, verifier, converter, wrappers, Reader, Writer, util } = protobuf;
+  const t = type as unknown as Record<Slot, Fn> & { setup: () => Type; fieldsArray: Type['fieldsArray'] };
+  t.setup = function setup(): Type {
+    let types: unknown[] | undefined;
+    const fieldTypes = (): unknown[] => (types ??= t.fieldsArray.map((f) => f.resolve().resolvedType));
+    const generate = (make: () => Generated, scope: () => Record<string, unknown>): Fn => make()(scope());
+    // The wrapper of a well-known type calls the generated function through `inner`, as
+    // protobufjs's own setup does with its `originalThis`.
+    const wrapper = wrappers[type.fullName];
+    const inner = wrapper === undefined ? t : (Object.create(type) as typeof t);
+    const onDemand = (target: typeof t, slot: Slot, make: () => Fn): void => {
+      target[slot] = function firstCall(this: unknown, ...args: unknown[]): unknown {
+        const fn = make();
+        target[slot] = fn;
+        // Generated functions read `this` (fromObject: `this.ctor`): keep the caller's.
+        return fn.apply(this, args);
+      };
+    };
+    onDemand(t, 'encode', () => generate(() => encoder(type) as unknown as Generated, () => ({ Writer, types: fieldTypes(), util })));
+    onDemand(t, 'decode', () => generate(() => decoder(type) as unknown as Generated, () => ({ Reader, types: fieldTypes(), util })));
+    onDemand(t, 'verify', () => generate(() => verifier(type) as unknown as Generated, () => ({ types: fieldTypes(), util })));
+    onDemand(inner, 'fromObject', () => generate(() => converter.fromObject(type) as unknown as Generated, () => ({ types: fieldTypes(), util })));
+    onDemand(inner, 'toObject', () => generate(() => converter.toObject(type) as unknown as Generated, () => ({ types: fieldTypes(), util })));
+    if (wrapper !== undefined) {
+      t.fromObject = (wrapper.fromObject as Fn).bind(inner);
+      t.toObject = (wrapper.toObject as Fn).bind(inner);
+    }
+    return type;
+  };
+}
