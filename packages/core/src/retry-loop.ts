@@ -81,7 +81,7 @@ type Wake<O> =
  */
 export const requestClock: Clock = {
   now: systemClock.now,
-  wallNow: () => Date.now(),
+  wallNow: systemClock.wallNow,
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };

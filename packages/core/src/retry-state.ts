@@ -11,7 +11,7 @@
 //  breaker admits a retry? ── no ──▶ done, flag UO
 //                   │ yes
 //  back-off: the rate-limited reset header's interval, else exponential with full jitter
-import { tracer, type Clock } from '@meshlet/xds-client';
+import { tracer, wallTimeOf, type Clock } from '@meshlet/xds-client';
 import type { Random } from './random.js';
 import type { MeshRequest } from './request.js';
 import { exponentialBackoffFor, jitteredLowerBound, type JitteredExponentialBackoff } from './backoff.js';
@@ -112,9 +112,8 @@ export class RetryState {
     const rateLimited = this.#policy.policy?.rateLimitedRetryBackOff;
     if (outcome.kind === 'response' && rateLimited !== undefined) {
       // Reset headers name a date (UNIX_TIMESTAMP), so this is the one wall-clock reading of
-      // the request path; a clock without wallNow() is read with now().
-      const clock = this.#options.clock;
-      const interval = parseResetInterval(rateLimited, outcome.headers, clock.wallNow !== undefined ? clock.wallNow() : clock.now());
+      // the request path.
+      const interval = parseResetInterval(rateLimited, outcome.headers, wallTimeOf(this.#options.clock));
       if (interval !== undefined && interval > 1) delayMs = jitteredLowerBound(interval, this.#options.random);
     }
     if (delayMs === undefined) {

@@ -156,7 +156,7 @@ function namedOrigin(origin: string, host: string): string | undefined {
   } catch {
     return undefined;
   }
-  if (url.pathname !== '/' || url.username !== '' || url.password !== '') return undefined;
+  // A path, query or userinfo in `host` leaves it out of the line too, so they fail here.
   const line = url.port ? `${url.hostname}:${url.port}` : url.hostname;
   return line === host ? `http://${host}` : undefined;
 }
@@ -169,9 +169,7 @@ function namedPool(named: string, endpoint: string, options: PoolOptions): Dispa
   const port = url.port || '80';
   const base = options.connect ?? buildConnector({});
   const connect: buildConnector.connector = (o, callback) => base({ ...o, hostname, host: url.host, port }, callback);
-  const o: Pool.Options = { connect };
-  if (options.connections !== undefined) o.connections = options.connections;
-  return new Pool(named, o);
+  return defaultFactory(named, { connect, connections: options.connections });
 }
 
 /** undici's own connector, opening a connection only within the breaker's max_connections. */

@@ -22,24 +22,24 @@ export function setupOnDemand(protobuf: Protobuf, type: Type): void {
   t.setup = function setup(): Type {
     let types: unknown[] | undefined;
     const fieldTypes = (): unknown[] => (types ??= t.fieldsArray.map((f) => f.resolve().resolvedType));
-    const generate = (make: () => Generated, scope: () => Record<string, unknown>): Fn => make()(scope());
     // The wrapper of a well-known type calls the generated function through `inner`, as
     // protobufjs's own setup does with its `originalThis`.
     const wrapper = wrappers[type.fullName];
     const inner = wrapper === undefined ? t : (Object.create(type) as typeof t);
-    const onDemand = (target: typeof t, slot: Slot, make: () => Fn): void => {
+    /** `target[slot]` made by `codegen` (with the scope protobufjs gives it) on its first call. */
+    const onDemand = (target: typeof t, slot: Slot, codegen: (type: Type) => unknown, scope: Record<string, unknown>): void => {
       target[slot] = function firstCall(this: unknown, ...args: unknown[]): unknown {
-        const fn = make();
+        const fn = (codegen(type) as Generated)({ ...scope, types: fieldTypes(), util });
         target[slot] = fn;
         // Generated functions read `this` (fromObject: `this.ctor`): keep the caller's.
         return fn.apply(this, args);
       };
     };
-    onDemand(t, 'encode', () => generate(() => encoder(type) as unknown as Generated, () => ({ Writer, types: fieldTypes(), util })));
-    onDemand(t, 'decode', () => generate(() => decoder(type) as unknown as Generated, () => ({ Reader, types: fieldTypes(), util })));
-    onDemand(t, 'verify', () => generate(() => verifier(type) as unknown as Generated, () => ({ types: fieldTypes(), util })));
-    onDemand(inner, 'fromObject', () => generate(() => converter.fromObject(type) as unknown as Generated, () => ({ types: fieldTypes(), util })));
-    onDemand(inner, 'toObject', () => generate(() => converter.toObject(type) as unknown as Generated, () => ({ types: fieldTypes(), util })));
+    onDemand(t, 'encode', encoder, { Writer });
+    onDemand(t, 'decode', decoder, { Reader });
+    onDemand(t, 'verify', verifier, {});
+    onDemand(inner, 'fromObject', converter.fromObject, {});
+    onDemand(inner, 'toObject', converter.toObject, {});
     if (wrapper !== undefined) {
       t.fromObject = (wrapper.fromObject as Fn).bind(inner);
       t.toObject = (wrapper.toObject as Fn).bind(inner);
