@@ -25,11 +25,13 @@ interface Misbehaving {
   readonly port: number;
   hits: number;
   bodies: string[];
+  /** Each request's raw header lines (name, value, ...), as they arrived. */
+  readonly heads: string[][];
   close(): Promise<void>;
 }
 
 async function startServer(name: string, behavior: Behavior): Promise<Misbehaving> {
-  const state = { hits: 0, bodies: [] as string[] };
+  const state = { hits: 0, bodies: [] as string[], heads: [] as string[][] };
   const hanging = new Set<import('node:http').ServerResponse>();
   const server: Server = createServer((req, res) => {
     let body = '';
@@ -38,6 +40,7 @@ async function startServer(name: string, behavior: Behavior): Promise<Misbehavin
     req.on('end', () => {
       state.hits++;
       state.bodies.push(body);
+      state.heads.push(req.rawHeaders);
       switch (behavior.kind) {
         case 'ok':
           res.setHeader('x-backend', name);
@@ -74,6 +77,7 @@ async function startServer(name: string, behavior: Behavior): Promise<Misbehavin
     set bodies(b: string[]) {
       state.bodies = b;
     },
+    heads: state.heads,
     close: () =>
       new Promise<void>((resolve) => {
         for (const r of hanging) r.destroy();
@@ -117,6 +121,10 @@ describe('MeshAgent: timeouts and retries', () => {
       reset: { kind: 'reset' },
       hang: { kind: 'hang' },
       slow: { kind: 'slow', ms: 150 },
+      hangw: { kind: 'hang' },
+      okw: { kind: 'ok' },
+      e503h: { kind: 'status', status: 503 },
+      okh: { kind: 'ok' },
     };
     await Promise.all(Object.entries(specs).map(async ([n, b]) => (s[n] = await startServer(n, b))));
     refused = await freePort();
@@ -142,6 +150,8 @@ describe('MeshAgent: timeouts and retries', () => {
       cbretry: at('e503only'),
       cod: at('e503od', 'okod'),
       cmix: at('okmix', 'e503mix', 'resetmix'),
+      cweighted: at('hangw', 'okw'),
+      cheaders: at('e503h', 'okh'),
     };
     const outlier = { consecutive_5xx: 2, interval: '0.1s', base_ejection_time: '0.3s', max_ejection_percent: 100 };
     const clusterExtra: Record<string, Record<string, unknown>> = {
@@ -153,7 +163,7 @@ describe('MeshAgent: timeouts and retries', () => {
       cmix: { outlier_detection: { ...outlier, base_ejection_time: '30s' }, circuit_breakers: { thresholds: [{ max_retries: 64 }] } },
     };
     const retry = (extra: Record<string, unknown>) => ({ retry_back_off: BACKOFF, retry_host_predicate: PREVIOUS_HOSTS, ...extra });
-    const routes: Array<[prefix: string, cluster: string, action: Record<string, unknown>]> = [
+    const routes: Array<[prefix: string, cluster: string, action: Record<string, unknown>, route?: Record<string, unknown>]> = [
       ['/5xx', 'c503', { retry_policy: retry({ retry_on: '5xx', num_retries: 2 }) }],
       ['/none', 'c503only', {}],
       ['/not-a-condition', 'c503only', { retry_policy: retry({ retry_on: 'connect-failure,reset', num_retries: 3 }) }],
@@ -177,6 +187,14 @@ describe('MeshAgent: timeouts and retries', () => {
       ['/outlier', 'cod', {}],
       ['/mixed', 'cmix', { retry_policy: retry({ retry_on: '5xx,reset,connect-failure', num_retries: 2 }) }],
       ['/breaker-retries', 'cbretry', { retry_policy: retry({ retry_on: '5xx', num_retries: 3 }) }],
+      ['/avoid-per-try', 'cweighted', { retry_policy: retry({ retry_on: '5xx', num_retries: 1, per_try_timeout: '0.1s' }) }],
+      ['/retry-headers-plain', 'cheaders', { retry_policy: retry({ retry_on: '5xx', num_retries: 1 }) }],
+      [
+        '/retry-headers-appended',
+        'cheaders',
+        { retry_policy: retry({ retry_on: '5xx', num_retries: 1 }) },
+        { request_headers_to_add: [{ header: { key: 'x-added', value: 'v' }, append_action: 'APPEND_IF_EXISTS_OR_ADD' }] },
+      ],
     ];
     cp = new ControlPlane();
     const { address } = await cp.start();
@@ -189,13 +207,18 @@ describe('MeshAgent: timeouts and retries', () => {
           {
             name: 'v',
             domains: ['*'],
-            routes: routes.map(([prefix, cluster, action]) => ({ match: { prefix }, route: { cluster, ...action } })),
+            routes: routes.map(([prefix, cluster, action, route]) => ({ match: { prefix }, route: { cluster, ...action }, ...route })),
           },
         ],
       },
     ]);
     cp.setResources(TYPE_URLS.cluster, Object.keys(clusters).map((n) => edsCluster(n, clusterExtra[n])));
-    cp.setResources(TYPE_URLS.clusterLoadAssignment, Object.entries(clusters).map(([n, a]) => endpoints(n, a)));
+    const assignments = Object.entries(clusters).map(([n, a]) => endpoints(n, a));
+    // cweighted: the hanging host has 50 times the ok host's weight, so a pick that did not
+    // leave it out would nearly always choose it again.
+    const weighted = assignments.find((a) => a['cluster_name'] === 'cweighted') as { endpoints: Array<{ lb_endpoints: Array<Record<string, unknown>> }> };
+    weighted.endpoints[0]!.lb_endpoints[0]!['load_balancing_weight'] = 50;
+    cp.setResources(TYPE_URLS.clusterLoadAssignment, assignments);
     mesh = createMesh({ bootstrap: bootstrapFor(address), random: seededRandom(11) });
     agent = new MeshAgent({ mesh });
     fetchM = createMeshFetch({ mesh });
@@ -282,6 +305,34 @@ describe('MeshAgent: timeouts and retries', () => {
     for (let i = 0; i < 3; i++) {
       const r = await get(`/per-try/${i}`);
       expect(r.text).toBe('ok from ok');
+    }
+  });
+
+  it('leaves out a host whose attempt hit its per-try timeout (previous_hosts)', async () => {
+    for (let i = 0; i < 4; i++) {
+      const r = await get(`/avoid-per-try/${i}`);
+      expect(r.text).toBe('ok from okw');
+    }
+    expect(s['hangw']!.hits).toBeGreaterThan(0);
+  });
+
+  it('sends a retried attempt the caller\'s headers as they were, with the route\'s appends made once', async () => {
+    const lines = (raw: string[], name: string) => raw.filter((_, i) => i % 2 === 0 && raw[i]!.toLowerCase() === name).length;
+    const valueOf = (raw: string[], name: string) => raw[raw.findIndex((v, i) => i % 2 === 0 && v.toLowerCase() === name) + 1];
+    for (const path of ['/retry-headers-plain', '/retry-headers-appended']) {
+      const before503 = s['e503h']!.hits;
+      const seen = s['okh']!.heads.length;
+      for (let i = 0; i < 4; i++) {
+        const res = await request(`http://${API}${path}/${i}`, { dispatcher: agent, headers: { 'x-caller': 'c', 'x-envoy-max-retries': '1' } });
+        expect(res.statusCode).toBe(200);
+        await res.body.text();
+      }
+      expect(s['e503h']!.hits - before503).toBeGreaterThan(0); // some requests were retried
+      for (const raw of s['okh']!.heads.slice(seen)) {
+        expect({ path, host: lines(raw, 'host'), caller: valueOf(raw, 'x-caller'), envoy: lines(raw, 'x-envoy-max-retries') }).toEqual({ path, host: 1, caller: 'c', envoy: 0 });
+        const added = path.endsWith('appended') ? ['v'] : [];
+        expect({ path, added: raw.filter((_, i) => i > 0 && raw[i - 1]!.toLowerCase() === 'x-added' && i % 2 === 1) }).toEqual({ path, added });
+      }
     }
   });
 

@@ -137,6 +137,24 @@ export class ClusterCircuitBreaker {
   }
 
   /**
+   * tryAcquire without a release function, for a caller that tracks what it holds itself (the
+   * HTTP request path takes two slots a request and makes no closure for them): undefined when
+   * one of the resource was taken, else the overflow. Give it back with give(), once.
+   */
+  take(resource: BreakerResource, priority: RoutingPriority = 'DEFAULT'): BreakerOverflow | undefined {
+    const b = this.byPriority[priority];
+    const limit = b.limit(resource);
+    if (b[resource] >= limit) return this.overflow(resource, priority, limit);
+    b[resource]++;
+    return undefined;
+  }
+
+  /** Give back one of the resource that take() admitted. */
+  give(resource: BreakerResource, priority: RoutingPriority = 'DEFAULT'): void {
+    this.byPriority[priority][resource]--;
+  }
+
+  /**
    * Count one of the resource whatever the limit: for what is already in use and must be
    * counted (gRFC A32 checks the limit at the pick; a stream created is counted).
    */

@@ -16,6 +16,12 @@ export interface Deadline {
   cancel(): void;
 }
 
+/**
+ * What a deadline runs: a function, or an object whose onDeadline() runs (an object that
+ * already exists, such as the request or attempt it limits, saves a closure per deadline).
+ */
+export type DeadlineAction = (() => void) | { onDeadline(): void };
+
 class Entry implements Deadline {
   prev: Entry | undefined;
   next: Entry | undefined;
@@ -24,8 +30,14 @@ class Entry implements Deadline {
   constructor(
     readonly lane: Lane,
     readonly at: number,
-    readonly fire: () => void,
+    readonly action: DeadlineAction,
   ) {}
+
+  fire(): void {
+    const a = this.action;
+    if (typeof a === 'function') a();
+    else a.onDeadline();
+  }
 
   cancel(): void {
     if (this.linked) this.lane.unlink(this);
@@ -50,9 +62,9 @@ class Lane {
     readonly onEmpty: (lane: Lane) => boolean,
   ) {}
 
-  add(fire: () => void): Entry {
+  add(action: DeadlineAction): Entry {
     const now = this.clock.now();
-    const e = new Entry(this, now + this.ms, fire);
+    const e = new Entry(this, now + this.ms, action);
     const tail = this.tail;
     if (tail === undefined) {
       this.head = this.tail = e;
@@ -145,6 +157,9 @@ function isRefable(t: TimerHandle): t is Refable {
 export class DeadlineTimers {
   readonly #clock: Clock;
   readonly #lanes = new Map<number, Lane>();
+  /** The two lanes used last: requests in a row mostly share their one or two durations (route, per try). */
+  #last: Lane | undefined;
+  #prev: Lane | undefined;
   /**
    * Empty lanes are kept for reuse while there are few durations; past this many (durations
    * from x-envoy-upstream-rq-timeout-ms headers, say) an empty lane is dropped.
@@ -153,6 +168,8 @@ export class DeadlineTimers {
   readonly #onEmpty = (lane: Lane): boolean => {
     if (this.#lanes.size <= DeadlineTimers.KEEP_LANES) return true;
     this.#lanes.delete(lane.ms);
+    if (this.#last === lane) this.#last = undefined;
+    if (this.#prev === lane) this.#prev = undefined;
     return false;
   };
 
@@ -165,13 +182,23 @@ export class DeadlineTimers {
     return this.#lanes.size;
   }
 
-  /** Run `fire` in `ms` milliseconds unless cancelled first. */
-  schedule(ms: number, fire: () => void): Deadline {
-    let lane = this.#lanes.get(ms);
-    if (lane === undefined) {
-      lane = new Lane(this.#clock, ms, this.#onEmpty);
-      this.#lanes.set(ms, lane);
+  /** Run `action` in `ms` milliseconds unless cancelled first. */
+  schedule(ms: number, action: DeadlineAction): Deadline {
+    let lane = this.#last;
+    if (lane === undefined || lane.ms !== ms) {
+      const other = this.#prev;
+      if (other !== undefined && other.ms === ms) {
+        lane = other;
+      } else {
+        lane = this.#lanes.get(ms);
+        if (lane === undefined) {
+          lane = new Lane(this.#clock, ms, this.#onEmpty);
+          this.#lanes.set(ms, lane);
+        }
+      }
+      this.#prev = this.#last;
+      this.#last = lane;
     }
-    return lane.add(fire);
+    return lane.add(action);
   }
 }

@@ -148,5 +148,5 @@ export { RetryState, type RetryDecision, type RetryStateOptions } from './retry-
 export { startAdminServer, type AdminServer, type AdminServerOptions } from './admin/admin-server.js';
 export { clustersView, clustersJsonChunks, clustersTextChunks, type ClustersView, type TargetView, type ClusterView, type HostView, type BreakerView } from './admin/clusters-view.js';
 export * from './telemetry/index.js';
-export { DeadlineTimers, type Deadline } from './deadline-timers.js';
+export { DeadlineTimers, type Deadline, type DeadlineAction } from './deadline-timers.js';
 export { selectDropOverload } from './drop-overload.js';

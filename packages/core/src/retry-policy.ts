@@ -143,7 +143,7 @@ export class RetryConditions {
     const on = this.retryOn;
     switch (outcome.kind) {
       case 'response':
-        return this.retriesResponse(outcome.status, outcome.headers);
+        return this.shouldRetryResponse(outcome.status, outcome.headers);
       case 'overflow':
         return false;
       case 'connect_failure':
@@ -161,7 +161,8 @@ export class RetryConditions {
     return (on & ANY_RESET) !== 0;
   }
 
-  private retriesResponse(status: number, headers: ResponseHeaderView): boolean {
+  /** shouldRetry for a response, without an outcome object (the request path asks this of every response). */
+  shouldRetryResponse(status: number, headers: ResponseHeaderView): boolean {
     const on = this.retryOn;
     if (headers.get('x-envoy-ratelimited') !== undefined) return (on & RetryOn.ENVOY_RATE_LIMITED) !== 0;
     if (on & RetryOn.FIVE_XX && status >= 500 && status <= 599) return true;
@@ -303,10 +304,16 @@ const NO_POLICY = new CompiledRetryPolicy(undefined);
  */
 export function compileRetryPolicy(policy: RetryPolicy | undefined): CompiledRetryPolicy {
   if (policy === undefined) return NO_POLICY;
+  // The last policy again (requests in a row mostly take one route): no WeakMap lookup.
+  if (policy === lastPolicy) return lastCompiled!;
   let c = cache.get(policy);
   if (c === undefined) {
     c = new CompiledRetryPolicy(policy);
     cache.set(policy, c);
   }
+  lastPolicy = policy;
+  lastCompiled = c;
   return c;
 }
+let lastPolicy: RetryPolicy | undefined;
+let lastCompiled: CompiledRetryPolicy | undefined;

@@ -67,6 +67,19 @@ describe('circuit breaker thresholds', () => {
     expect(b.active('request')).toBe(1);
   });
 
+  it('take() and give() count without a release function; take() overflows at the limit', () => {
+    const b = new ClusterCircuitBreaker(breakers({ maxPendingRequests: 2 }));
+    expect(b.take('pending')).toBeUndefined();
+    expect(b.take('pending')).toBeUndefined();
+    expect(b.take('pending')).toMatchObject({ overflow: true, flag: 'UO', resource: 'pending', limit: 2 });
+    expect(b.active('pending')).toBe(2);
+    b.give('pending');
+    expect(b.active('pending')).toBe(1);
+    expect(b.take('pending', 'HIGH')).toBeUndefined(); // HIGH counts on its own
+    expect(b.active('pending', 'HIGH')).toBe(1);
+    expect(b.take('pending')).toBeUndefined();
+  });
+
   it('DEFAULT and HIGH priorities count separately with their own limits', () => {
     const b = new ClusterCircuitBreaker(breakers({ maxRequests: 1 }, { maxRequests: 3 }));
     acquire(b, 'request', 1, 'DEFAULT');

@@ -32,6 +32,21 @@ describe('DeadlineTimers', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it("runs an object's onDeadline(), and finds each duration's lane however durations alternate", () => {
+    const clock = new ManualClock();
+    const d = new DeadlineTimers(clock);
+    const fired: string[] = [];
+    const target = (name: string) => ({ onDeadline: () => fired.push(name) });
+    // Durations in turn (a route and a per-try timeout), then a third: each keeps one lane.
+    for (const [ms, name] of [[100, 'r1'], [50, 'p1'], [100, 'r2'], [50, 'p2'], [70, 'x'], [100, 'r3']] as const) d.schedule(ms, target(name));
+    expect(d.lanes).toBe(3);
+    expect(clock.pending).toBe(3);
+    const cancelled = d.schedule(50, target('cancelled'));
+    cancelled.cancel();
+    clock.advance(100);
+    expect(fired).toEqual(['p1', 'p2', 'x', 'r1', 'r2', 'r3']);
+  });
+
   it('cancels in O(1); a duration with nothing left holds no timer', () => {
     const clock = new ManualClock();
     const d = new DeadlineTimers(clock);

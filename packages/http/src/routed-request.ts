@@ -20,7 +20,6 @@ import {
   applyResponseHeaderMutations,
   computeRequestHash,
   finalizeForwardRequest,
-  isBreakerOverflow,
   mutableHeadersFromRecord,
   resolveTimeouts,
   retryAdmissionFrom,
@@ -28,7 +27,10 @@ import {
   RETRY_REQUEST_HEADERS,
   TIMEOUT_REQUEST_HEADERS,
   type AttemptOutcome,
+  type ClusterCircuitBreaker,
   type ClusterLoadBalancer,
+  type CompiledRetryPolicy,
+  type RetryConditions,
   type ClusterSnapshot,
   type ForwardDecision,
   type InjectedFault,
@@ -77,14 +79,24 @@ export class RoutedRequest {
   readonly #upgrade: boolean;
 
   #timeouts: UpstreamTimeouts | undefined;
+  /**
+   * The retry conditions in force when the request may be retried. The RetryState itself is
+   * made when an attempt's outcome first might be retried (#retryState): most requests never
+   * need one.
+   */
+  #conditions: RetryConditions | undefined;
+  #retryPolicy: CompiledRetryPolicy | undefined;
   #retry: RetryState | undefined;
+  /** An attempt changes the request's headers in a way the next one must not inherit (#attempt). */
+  #copyHeaders = false;
   #body: Body;
   #replayable = true;
   /** The request's size went to telemetry before the first attempt (its body's size was known). */
   #bodyCounted = false;
   /** The request carries x-envoy-* headers (read by the policies, consumed before sending). */
   #envoyHeaders = false;
-  #release: (() => void) | undefined;
+  /** The request holds its cluster's breaker 'request' slot. */
+  #holdsSlot = false;
   #fault: InjectedFault | undefined;
   #current: Attempt | undefined;
   #attempts = 0;
@@ -197,12 +209,12 @@ export class RoutedRequest {
     if (breaker !== undefined) {
       // Circuit breakers (Cluster.circuit_breakers): 'request' for the request's life. Routes
       // carry no priority here, so the DEFAULT thresholds apply.
-      const slot = breaker.tryAcquire('request', 'DEFAULT');
-      if (isBreakerOverflow(slot)) {
-        this.#fail(overflowError(decision.cluster!, slot));
+      const overflow = breaker.take('request', 'DEFAULT');
+      if (overflow !== undefined) {
+        this.#fail(overflowError(decision.cluster!, overflow));
         return;
       }
-      this.#release = slot;
+      this.#holdsSlot = true;
     }
     const request = decision.request;
     const clock = this.#ctx.mesh.clock;
@@ -218,27 +230,27 @@ export class RoutedRequest {
     this.#envoyHeaders = honorEnvoyHeaders;
     if (!this.#upgrade) {
       const policy = compileRetryPolicy(decision.retryPolicy);
-      const conditions = policy.forRequest(request, { honorEnvoyHeaders });
+      const conditions = policy.forRequest(request, honorEnvoyHeaders ? HONOR_ENVOY_HEADERS : IGNORE_ENVOY_HEADERS);
       if (conditions !== undefined && conditions.numRetries > 0) {
-        const random = this.#ctx.mesh.random;
-        // Two literals, not a spread: a spread copies its properties through the runtime.
-        this.#retry = new RetryState(
-          policy,
-          conditions,
-          breaker !== undefined ? { clock, random, admission: retryAdmissionFrom(() => breaker.tryAcquire('retry', 'DEFAULT')) } : { clock, random },
-        );
+        this.#conditions = conditions;
+        this.#retryPolicy = policy;
+        // An attempt that may be followed by another must leave the caller's headers as they
+        // were when its changes are not idempotent: header mutations (appends, formatters that
+        // name the upstream host), x-forwarded-host appended by a host rewrite, a host rewrite
+        // that reads a header (the Host the attempt sets may be it).
+        this.#copyHeaders = decision.requestHeaderOps.length > 0 || decision.hostRewrite !== undefined;
       }
     }
     const hcmMaxStreamDuration = this.#snapshot.config.listener.apiListener?.maxStreamDuration;
     const timeouts = resolveTimeouts(decision, request, { honorEnvoyHeaders, hcmMaxStreamDuration });
     this.#timeouts = timeouts;
     if (timeouts.overall !== undefined) {
-      this.#timer = deadlinesOf(clock).schedule(timeouts.overall, () => this.#overallTimeout());
+      this.#timer = deadlinesOf(clock).schedule(timeouts.overall, this);
     }
     if (timeouts.maxStreamDuration !== undefined) {
       this.#streamTimer = deadlinesOf(clock).schedule(timeouts.maxStreamDuration, () => this.#streamTimeout());
     }
-    if (this.#retry === undefined || isReplayable(this.#body)) {
+    if (this.#conditions === undefined || isReplayable(this.#body)) {
       this.#attempt();
       return;
     }
@@ -258,7 +270,7 @@ export class RoutedRequest {
   #attempt(): void {
     const n = ++this.#attempts;
     const decision = this.#decision;
-    const retry = this.#retry;
+    const retry = this.#retry; // made by the time of a second attempt (#retryState)
     const ejected = this.#cluster.outlier?.ejected();
     const lb = this.#cluster.lb!; // the agent routes here only to a cluster with a balancer
     const hash = this.#hash;
@@ -270,9 +282,9 @@ export class RoutedRequest {
       this.#fail(new MeshletError('MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${decision.cluster}" has no healthy upstream`));
       return;
     }
-    // An attempt that may be followed by another finalizes its own copy: header formatters
-    // may name the upstream host, and appends must not pile up.
-    const hdrs = retry === undefined ? this.#headers : copyHeaders(this.#headers);
+    // An attempt that may be followed by another finalizes its own copy when it changes them
+    // for good (#copyHeaders); the rest of what it sets, every attempt sets again.
+    const hdrs = this.#copyHeaders ? copyHeaders(this.#headers) : this.#headers;
     if (this.#envoyHeaders) for (const name in hdrs) if (CONSUMED_REQUEST_HEADERS.has(name)) delete hdrs[name];
     const target = finalizeForwardRequest(decision, mutableHeadersFromRecord(hdrs), { upstreamRemoteAddress: host.key });
     const hostValue = decision.autoHostRewrite && host.endpoint.hostname ? host.endpoint.hostname : target.authority;
@@ -304,25 +316,23 @@ export class RoutedRequest {
     // whose value is undefined, which a caller's own Host header becomes.
     if (pool.host !== hostValue) hdrs['host'] = hostValue;
     else if (hdrs['host'] !== undefined) hdrs['host'] = undefined as unknown as string;
-    let pending: (() => void) | undefined;
     const breaker = this.#cluster.breaker;
     if (breaker !== undefined) {
-      const p = breaker.tryAcquire('pending', 'DEFAULT');
-      if (isBreakerOverflow(p)) {
-        this.#attemptFailed(undefined, { kind: 'overflow', host: host.key }, overflowError(decision.cluster!, p));
+      const overflow = breaker.take('pending', 'DEFAULT');
+      if (overflow !== undefined) {
+        this.#attemptFailed(undefined, { kind: 'overflow', host: host.key }, overflowError(decision.cluster!, overflow));
         return;
       }
-      pending = p;
     }
     const body =
       n === 1 && decision.mirrorPolicies.length > 0
         ? mirrorRequest(this.#ctx.pools, { snapshot: this.#snapshot, scheme: this.#scheme, host: hostValue }, this.#opts.method, this.#body, decision, hdrs, target.path)
         : this.#body;
-    const attempt = new Attempt(this, host, pending);
+    const attempt = new Attempt(this, host, breaker);
     this.#current = attempt;
     const perTry = this.#timeouts?.perTry;
     if (perTry !== undefined) {
-      attempt.timer = deadlinesOf(this.#ctx.mesh.clock).schedule(perTry, () => this.#perTryTimeout(attempt));
+      attempt.timer = deadlinesOf(this.#ctx.mesh.clock).schedule(perTry, attempt);
     }
     pool.pool.dispatch(upstreamOptions(this.#opts, t.origin, target.path, hdrs, body, this.#scheme, hostValue), attempt as unknown as Dispatcher.DispatchHandler);
   }
@@ -335,10 +345,12 @@ export class RoutedRequest {
     if (status < 200) return this.#caller.onHeaders ? this.#caller.onHeaders(status, raw, resume, statusText) : true;
     attempt.clearTimer();
     this.#cluster.outlier?.record(attempt.host.key, status);
-    const retry = this.#retry;
-    const view = retry !== undefined || this.#rec !== undefined ? new RawHeaderView(raw) : undefined;
-    if (retry !== undefined && this.#replayable) {
-      const d = retry.decide({ kind: 'response', status, headers: view!, host: attempt.host.key });
+    const conditions = this.#conditions;
+    const view = conditions !== undefined || this.#rec !== undefined ? new RawHeaderView(raw) : undefined;
+    // A response the conditions would not retry needs no retry state: unless one exists (a
+    // retry is under way and its breaker slot is given back at this outcome), it is delivered.
+    if (conditions !== undefined && this.#replayable && (this.#retry !== undefined || conditions.shouldRetryResponse(status, view!))) {
+      const d = this.#retryState(attempt).decide({ kind: 'response', status, headers: view!, host: attempt.host.key });
       if (d.retry) {
         this.#rec?.attemptEnd({ status });
         attempt.discarding = true;
@@ -428,10 +440,9 @@ export class RoutedRequest {
   // ---- decisions ----
 
   #attemptFailed(attempt: Attempt | undefined, outcome: AttemptOutcome & { host?: string }, err: Error | undefined): void {
-    const retry = this.#retry;
     const flags: readonly RetryFlag[] = [];
-    if (retry !== undefined && this.#replayable) {
-      const d = retry.decide(outcome);
+    if (this.#conditions !== undefined && this.#replayable) {
+      const d = this.#retryState(attempt).decide(outcome);
       if (d.retry) {
         if (attempt !== undefined) attempt.discarding = true;
         this.#retryAfter(d.delayMs);
@@ -443,6 +454,28 @@ export class RoutedRequest {
     this.#fail(finalError(outcome, err, flags, this.#attempts, this.#decision.cluster!));
   }
 
+  /**
+   * The request's retry state, made when an outcome first might be retried. The first attempt
+   * picked its host without it, so that host counts as attempted now (previous_hosts).
+   */
+  #retryState(first: Attempt | undefined): RetryState {
+    let r = this.#retry;
+    if (r === undefined) {
+      const clock = this.#ctx.mesh.clock;
+      const random = this.#ctx.mesh.random;
+      const breaker = this.#cluster.breaker;
+      // Two literals, not a spread: a spread copies its properties through the runtime.
+      r = new RetryState(
+        this.#retryPolicy!,
+        this.#conditions,
+        breaker !== undefined ? { clock, random, admission: retryAdmissionFrom(() => breaker.tryAcquire('retry', 'DEFAULT')) } : { clock, random },
+      );
+      if (first !== undefined) r.hosts.attempted(first.host.key);
+      this.#retry = r;
+    }
+    return r;
+  }
+
   #retryAfter(delayMs: number): void {
     this.#current = undefined;
     this.#waitTimer = this.#ctx.mesh.clock.setTimeout(() => {
@@ -451,7 +484,8 @@ export class RoutedRequest {
     }, delayMs);
   }
 
-  #perTryTimeout(attempt: Attempt): void {
+  /** @internal The attempt's per_try_timeout expired. */
+  onPerTryTimeout(attempt: Attempt): void {
     attempt.timer = undefined;
     if (attempt !== this.#current || this.#done || this.#committed) return;
     trace(() => `per-try timeout on ${attempt.host.key} (cluster "${this.#decision.cluster}")`);
@@ -461,7 +495,8 @@ export class RoutedRequest {
     this.#attemptFailed(attempt, { kind: 'timeout' }, undefined);
   }
 
-  #overallTimeout(): void {
+  /** @internal The route timeout expired (this request is its own deadline's action). */
+  onDeadline(): void {
     this.#timer = undefined;
     if (this.#done) return;
     const err = timeoutError(this.#decision.cluster!, this.#attempts, 'route');
@@ -524,9 +559,10 @@ export class RoutedRequest {
     this.#current?.clearTimer();
     this.#retry?.finish();
     this.#fault?.release();
-    const r = this.#release;
-    this.#release = undefined;
-    r?.();
+    if (this.#holdsSlot) {
+      this.#holdsSlot = false;
+      this.#cluster.breaker!.give('request', 'DEFAULT');
+    }
     const rec = this.#rec;
     if (rec !== undefined) {
       const result: { status: number; flags?: string; grpcStatus?: number } = { status: this.#status };
@@ -541,7 +577,8 @@ export class RoutedRequest {
 class Attempt implements LegacyHandler {
   readonly host: PickedHost;
   readonly #req: RoutedRequest;
-  #pending: (() => void) | undefined;
+  /** The breaker whose 'pending' slot the attempt holds until it has a connection. */
+  #pending: ClusterCircuitBreaker | undefined;
   #abort: ((err?: Error) => void) | undefined;
   /** Why the request let go of this attempt; it is aborted as soon as it can be. */
   #abandoned: Error | undefined;
@@ -550,7 +587,7 @@ class Attempt implements LegacyHandler {
   /** Retried: its response is drained, not delivered. */
   discarding = false;
 
-  constructor(req: RoutedRequest, host: PickedHost, pending: (() => void) | undefined) {
+  constructor(req: RoutedRequest, host: PickedHost, pending: ClusterCircuitBreaker | undefined) {
     this.#req = req;
     this.host = host;
     this.#pending = pending;
@@ -587,8 +624,14 @@ class Attempt implements LegacyHandler {
 
   #givePending(): void {
     const p = this.#pending;
+    if (p === undefined) return;
     this.#pending = undefined;
-    p?.();
+    p.give('pending', 'DEFAULT');
+  }
+
+  /** The per-try timeout (this attempt is its deadline's action). */
+  onDeadline(): void {
+    this.#req.onPerTryTimeout(this);
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -672,13 +715,23 @@ function grpcStatusOf(raw: RawHeaders | Buffer[]): number | undefined {
 /** The request path's deadlines, one set per clock (a mesh's). */
 const DEADLINES = new WeakMap<object, DeadlineTimers>();
 function deadlinesOf(clock: Clock): DeadlineTimers {
+  // The last clock again (one mesh in most processes): no WeakMap lookup.
+  if (clock === lastClock) return lastDeadlines!;
   let d = DEADLINES.get(clock);
   if (d === undefined) {
     d = new DeadlineTimers(clock);
     DEADLINES.set(clock, d);
   }
+  lastClock = clock;
+  lastDeadlines = d;
   return d;
 }
+let lastClock: Clock | undefined;
+let lastDeadlines: DeadlineTimers | undefined;
+
+/** The retry policy's reading of the request's x-envoy-* headers, as constants (no object per request). */
+const HONOR_ENVOY_HEADERS = { honorEnvoyHeaders: true } as const;
+const IGNORE_ENVOY_HEADERS = { honorEnvoyHeaders: false } as const;
 
 /** Request headers the router consumes (timeouts, retries); not sent upstream, as Envoy strips them. */
 const CONSUMED_REQUEST_HEADERS: ReadonlySet<string> = new Set([...TIMEOUT_REQUEST_HEADERS, ...RETRY_REQUEST_HEADERS]);
