@@ -21,7 +21,7 @@
 // supported and is copied into the value as written.
 import { hostname } from 'node:os';
 import type { HeaderAppendAction, HeaderMutations, HeaderValueOption } from '@meshlet/xds-client';
-import type { MeshRequest } from './request.js';
+import { RecordView, type MeshRequest } from './request.js';
 
 /** The small header interface the HTTP and gRPC layers adapt; names are lower case. */
 export interface MutableHeaders {
@@ -224,25 +224,28 @@ export function applyHeaderOpsChain(
   for (const ops of chain) applyHeaderOps(ops, headers, ctx);
 }
 
-/** MutableHeaders over a plain record of lower-case names (tests, simple adapters). */
+/**
+ * MutableHeaders over a plain record of lower-case names. One small object with its methods on
+ * the prototype: the HTTP path makes one per attempt.
+ */
 export function mutableHeadersFromRecord(record: Record<string, string | string[]>): MutableHeaders {
-  return {
-    get(name) {
-      const v = record[name];
-      if (v === undefined) return undefined;
-      return typeof v === 'string' ? v : v.join(',');
-    },
-    set(name, value) {
-      record[name] = value;
-    },
-    append(name, value) {
-      const v = record[name];
-      if (v === undefined) record[name] = value;
-      else if (typeof v === 'string') record[name] = [v, value];
-      else v.push(value);
-    },
-    delete(name) {
-      delete record[name];
-    },
-  };
+  return new RecordHeaders(record);
+}
+
+class RecordHeaders extends RecordView<Record<string, string | string[]>> implements MutableHeaders {
+  set(name: string, value: string): void {
+    this.record[name] = value;
+  }
+
+  append(name: string, value: string): void {
+    const record = this.record;
+    const v = record[name];
+    if (v === undefined) record[name] = value;
+    else if (typeof v === 'string') record[name] = [v, value];
+    else v.push(value);
+  }
+
+  delete(name: string): void {
+    delete this.record[name];
+  }
 }

@@ -24,6 +24,7 @@ export {
   applyRequestHeaderMutations,
   applyResponseHeaderMutations,
   finalizeForwardRequest,
+  forwardsUnchanged,
   rewriteForwardPath,
   type ForwardRequestTarget,
 } from './route-apply.js';

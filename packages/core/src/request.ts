@@ -28,11 +28,19 @@ export interface MeshRequest {
 
 /** RequestHeaders over a plain record of lower-case names. */
 export function headersFromRecord(record: Readonly<Record<string, string | readonly string[] | undefined>>): RequestHeaders {
-  return {
-    get(name: string): string | undefined {
-      const v = record[name];
-      if (v === undefined) return undefined;
-      return typeof v === 'string' ? v : v.join(',');
-    },
-  };
+  return new RecordView(record);
+}
+
+/**
+ * A record of lower-case header names read as RequestHeaders: one small object with its method
+ * on the prototype, since the HTTP path makes one per request.
+ */
+export class RecordView<R extends Readonly<Record<string, string | readonly string[] | undefined>>> implements RequestHeaders {
+  constructor(protected readonly record: R) {}
+
+  get(name: string): string | undefined {
+    const v = this.record[name];
+    if (v === undefined) return undefined;
+    return typeof v === 'string' ? v : v.join(',');
+  }
 }

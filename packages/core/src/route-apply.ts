@@ -67,6 +67,16 @@ export interface FinalizeOptions {
 }
 
 /**
+ * Whether finalizeForwardRequest would change no header and keep the path (no header mutations,
+ * no host or path rewrite: most routes). Its target is then the request's path, and the
+ * weighted cluster's host rewrite or else the request's authority; a caller can skip building
+ * the MutableHeaders it takes.
+ */
+export function forwardsUnchanged(decision: ForwardDecision): boolean {
+  return decision.requestHeaderOps.length === 0 && decision.hostRewrite === undefined && decision.pathRewrite === undefined;
+}
+
+/**
  * Steps 1 to 3 above. `headers` holds the request's ordinary headers (no pseudo
  * headers); x-forwarded-host and x-envoy-original-path are updated in it.
  */

@@ -20,6 +20,7 @@ import {
   applyResponseHeaderMutations,
   computeRequestHash,
   finalizeForwardRequest,
+  forwardsUnchanged,
   mutableHeadersFromRecord,
   resolveTimeouts,
   retryAdmissionFrom,
@@ -286,8 +287,18 @@ export class RoutedRequest {
     // for good (#copyHeaders); the rest of what it sets, every attempt sets again.
     const hdrs = this.#copyHeaders ? copyHeaders(this.#headers) : this.#headers;
     if (this.#envoyHeaders) for (const name in hdrs) if (CONSUMED_REQUEST_HEADERS.has(name)) delete hdrs[name];
-    const target = finalizeForwardRequest(decision, mutableHeadersFromRecord(hdrs), { upstreamRemoteAddress: host.key });
-    const hostValue = decision.autoHostRewrite && host.endpoint.hostname ? host.endpoint.hostname : target.authority;
+    let path: string;
+    let authority: string;
+    if (forwardsUnchanged(decision)) {
+      // What finalizeForwardRequest gives such a route, without its header view and options.
+      path = decision.request.path;
+      authority = decision.clusterHostRewrite ?? decision.request.authority;
+    } else {
+      const target = finalizeForwardRequest(decision, mutableHeadersFromRecord(hdrs), { upstreamRemoteAddress: host.key });
+      path = target.path;
+      authority = target.authority;
+    }
+    const hostValue = decision.autoHostRewrite && host.endpoint.hostname ? host.endpoint.hostname : authority;
     const grpcTimeout = this.#timeouts?.grpcTimeoutHeader;
     if (grpcTimeout !== undefined) hdrs['grpc-timeout'] = grpcTimeout;
     const rec = this.#rec;
@@ -326,7 +337,7 @@ export class RoutedRequest {
     }
     const body =
       n === 1 && decision.mirrorPolicies.length > 0
-        ? mirrorRequest(this.#ctx.pools, { snapshot: this.#snapshot, scheme: this.#scheme, host: hostValue }, this.#opts.method, this.#body, decision, hdrs, target.path)
+        ? mirrorRequest(this.#ctx.pools, { snapshot: this.#snapshot, scheme: this.#scheme, host: hostValue }, this.#opts.method, this.#body, decision, hdrs, path)
         : this.#body;
     const attempt = new Attempt(this, host, breaker);
     this.#current = attempt;
@@ -334,7 +345,7 @@ export class RoutedRequest {
     if (perTry !== undefined) {
       attempt.timer = deadlinesOf(this.#ctx.mesh.clock).schedule(perTry, attempt);
     }
-    pool.pool.dispatch(upstreamOptions(this.#opts, t.origin, target.path, hdrs, body, this.#scheme, hostValue), attempt as unknown as Dispatcher.DispatchHandler);
+    pool.pool.dispatch(upstreamOptions(this.#opts, t.origin, path, hdrs, body, this.#scheme, hostValue), attempt as unknown as Dispatcher.DispatchHandler);
   }
 
   // ---- what an attempt reports ----
