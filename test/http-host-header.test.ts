@@ -62,6 +62,8 @@ describe('MeshAgent: the Host header upstream', () => {
             domains: ['*'],
             routes: [
               { match: { prefix: '/rewrite' }, route: { cluster: 'one', host_rewrite_literal: 'Rewritten.Example:81' } },
+              // A weighted cluster's host_rewrite_literal (no header mutation or route rewrite).
+              { match: { prefix: '/wc-rewrite' }, route: { weighted_clusters: { clusters: [{ name: 'one', weight: 1, host_rewrite_literal: 'wc.example' }] } } },
               { match: { prefix: '/flaky' }, route: { cluster: 'two', retry_policy: { retry_on: '5xx', num_retries: 3 } } },
               { match: { prefix: '/' }, route: { cluster: 'one' } },
             ],
@@ -94,6 +96,7 @@ describe('MeshAgent: the Host header upstream', () => {
   it('sends the authority, a rewritten Host, or the caller\'s Host, once each, through the one pool of the endpoint', async () => {
     expect(await hostsSeen('/a')).toEqual([API]);
     expect(await hostsSeen('/rewrite')).toEqual(['Rewritten.Example:81']);
+    expect(await hostsSeen('/wc-rewrite')).toEqual(['wc.example']);
     expect(await hostsSeen('/b', { host: 'caller.example:8080' })).toEqual(['caller.example:8080']);
     // The caller's own Host equal to the pool's: still sent once.
     expect(await hostsSeen('/c', { Host: API })).toEqual([API]);
