@@ -47,6 +47,52 @@ describe('DeadlineTimers', () => {
     expect(fired).toEqual(['p1', 'p2', 'x', 'r1', 'r2', 'r3']);
   });
 
+  it('fires every deadline not cancelled exactly at its time, over more durations than it keeps lanes for (seeded random)', () => {
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const clock = new ManualClock();
+    const d = new DeadlineTimers(clock);
+    const live = new Map<number, { at: number; cancel(): void }>();
+    const fired: Array<[number, number, number]> = [];
+    let id = 0;
+    let now = 0;
+    for (let step = 0; step < 20000; step++) {
+      const r = rnd();
+      if (r < 0.5) {
+        // durations from a wide set (> KEEP_LANES) and a hot pair
+        const ms = rnd() < 0.5 ? (rnd() < 0.5 ? 100 : 50) : 1 + Math.floor(rnd() * 40);
+        const k = id++;
+        const fire = () => {
+          fired.push([k, live.get(k)!.at, now]);
+          live.delete(k);
+        };
+        const action = rnd() < 0.5 ? fire : { onDeadline: fire };
+        const h = d.schedule(ms, action);
+        live.set(k, { at: now + ms, cancel: () => h.cancel() });
+      } else if (r < 0.75) {
+        const keys = [...live.keys()];
+        if (keys.length > 0) {
+          const k = keys[Math.floor(rnd() * keys.length)]!;
+          live.get(k)!.cancel();
+          live.delete(k);
+        }
+      } else {
+        const by = Math.floor(rnd() * 10);
+        for (let i = 0; i < by; i++) {
+          now++;
+          clock.advance(1);
+        }
+      }
+    }
+    for (let i = 0; i < 200; i++) {
+      now++;
+      clock.advance(1);
+    }
+    expect(live.size).toBe(0);
+    for (const [, at, when] of fired) expect(when).toBe(at);
+    expect(d.lanes).toBeLessThanOrEqual(DeadlineTimers.KEEP_LANES + 1);
+  });
+
   it('cancels in O(1); a duration with nothing left holds no timer', () => {
     const clock = new ManualClock();
     const d = new DeadlineTimers(clock);

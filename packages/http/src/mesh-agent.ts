@@ -24,7 +24,7 @@ import { MeshletError, tracer, type MeshletErrorCode } from '@meshlet/xds-client
 import { Agent, Dispatcher } from 'undici';
 import { EndpointPools, poolKey, type PoolFactory } from './endpoint-pools.js';
 import { asLegacy, deliverLocalResponse } from './legacy-handler.js';
-import { RoutedRequest, type RequestContext } from './routed-request.js';
+import { deadlinesOf, RoutedRequest, type RequestContext } from './routed-request.js';
 import { PASSTHROUGH_CLUSTER, RecordingHandler } from './passthrough-telemetry.js';
 
 const BLACKHOLE_CLUSTER = 'BlackHoleCluster';
@@ -284,7 +284,7 @@ export class MeshAgent extends Dispatcher {
       fail(h, meshError('MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${decision.cluster}": ${cluster.error?.message ?? 'no endpoints'}`), rec);
       return;
     }
-    this.#context ??= { pools: this.#pools, mesh: this.mesh };
+    this.#context ??= { pools: this.#pools, mesh: this.mesh, deadlines: deadlinesOf(this.mesh.clock) };
     new RoutedRequest(this.#context, snapshot, info.scheme, opts, asLegacy(h), headers, decision, cluster, rec).start();
   }
 }

@@ -60,10 +60,11 @@ const trace = tracer('http');
 
 type Body = Dispatcher.DispatchOptions['body'];
 
-/** What the agent gives every request: its pools and mesh. */
+/** What the agent gives every request: its pools, mesh, and the deadlines of the mesh's clock (deadlinesOf). */
 export interface RequestContext {
   readonly pools: EndpointPools;
   readonly mesh: Mesh;
+  readonly deadlines: DeadlineTimers;
 }
 
 export class RoutedRequest {
@@ -218,7 +219,6 @@ export class RoutedRequest {
       this.#holdsSlot = true;
     }
     const request = decision.request;
-    const clock = this.#ctx.mesh.clock;
     // Envoy's x-envoy-* retry and timeout request headers are read only when the request has
     // one: eight lookups of absent names cost more than this scan of the few present.
     let honorEnvoyHeaders = false;
@@ -246,10 +246,10 @@ export class RoutedRequest {
     const timeouts = resolveTimeouts(decision, request, { honorEnvoyHeaders, hcmMaxStreamDuration });
     this.#timeouts = timeouts;
     if (timeouts.overall !== undefined) {
-      this.#timer = deadlinesOf(clock).schedule(timeouts.overall, this);
+      this.#timer = this.#ctx.deadlines.schedule(timeouts.overall, this);
     }
     if (timeouts.maxStreamDuration !== undefined) {
-      this.#streamTimer = deadlinesOf(clock).schedule(timeouts.maxStreamDuration, () => this.#streamTimeout());
+      this.#streamTimer = this.#ctx.deadlines.schedule(timeouts.maxStreamDuration, () => this.#streamTimeout());
     }
     if (this.#conditions === undefined || isReplayable(this.#body)) {
       this.#attempt();
@@ -343,7 +343,7 @@ export class RoutedRequest {
     this.#current = attempt;
     const perTry = this.#timeouts?.perTry;
     if (perTry !== undefined) {
-      attempt.timer = deadlinesOf(this.#ctx.mesh.clock).schedule(perTry, attempt);
+      attempt.timer = this.#ctx.deadlines.schedule(perTry, attempt);
     }
     pool.pool.dispatch(upstreamOptions(this.#opts, t.origin, path, hdrs, body, this.#scheme, hostValue), attempt as unknown as Dispatcher.DispatchHandler);
   }
@@ -723,22 +723,16 @@ function grpcStatusOf(raw: RawHeaders | Buffer[]): number | undefined {
   return undefined;
 }
 
-/** The request path's deadlines, one set per clock (a mesh's). */
+/** The request path's deadlines, one set per clock (a mesh's), shared by every agent on it. */
 const DEADLINES = new WeakMap<object, DeadlineTimers>();
-function deadlinesOf(clock: Clock): DeadlineTimers {
-  // The last clock again (one mesh in most processes): no WeakMap lookup.
-  if (clock === lastClock) return lastDeadlines!;
+export function deadlinesOf(clock: Clock): DeadlineTimers {
   let d = DEADLINES.get(clock);
   if (d === undefined) {
     d = new DeadlineTimers(clock);
     DEADLINES.set(clock, d);
   }
-  lastClock = clock;
-  lastDeadlines = d;
   return d;
 }
-let lastClock: Clock | undefined;
-let lastDeadlines: DeadlineTimers | undefined;
 
 /** The retry policy's reading of the request's x-envoy-* headers, as constants (no object per request). */
 const HONOR_ENVOY_HEADERS = { honorEnvoyHeaders: true } as const;
