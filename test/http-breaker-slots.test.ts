@@ -124,6 +124,9 @@ describe('MeshAgent: breaker slots and retried headers', () => {
     expect(await routeT).toBe('MESHLET_UPSTREAM_TIMEOUT');
     expect(await pertry).toBe('MESHLET_UPSTREAM_TIMEOUT');
     await aborted;
+    // The abandoned attempts still sit in undici's queue, but no longer count as pending (Envoy
+    // takes a cancelled request off the pending list at once); the held request is active.
+    expect(counters('cq')).toEqual({ request: 1, pending: 0, retry: 0 });
     held.shift()!.end('released');
     await (await first).body.text();
     expect(await settle('cq')).toEqual({ request: 0, pending: 0, retry: 0 });

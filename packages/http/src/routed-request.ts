@@ -623,6 +623,9 @@ class Attempt implements LegacyHandler {
   abandon(err: Error): void {
     this.discarding = true;
     this.#abandoned = err;
+    // An attempt still waiting for a connection stops counting as pending now, as Envoy takes a
+    // cancelled request off its pool's pending list; undici drops it once a connection has it.
+    this.#givePending();
     this.#abort?.(err);
   }
 
