@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { encodeProto3Json } from '../src/proto-json.js';
-import { protoType, protoTypeForUrl, typeUrlOf } from '../src/proto.js';
+import { protoReflectionHeld, protoType, protoTypeForUrl, releaseProtoReflection, setProtoReleaseDelay, typeUrlOf } from '../src/proto.js';
 import { LazyProtoRoot } from '../src/proto-root.js';
 
 const require = createRequire(import.meta.url);
@@ -139,5 +139,29 @@ describe('protoType', () => {
     expect(type?.fullName).toBe('.envoy.extensions.filters.http.fault.v3.HTTPFault');
     const bytes = encodeProto3Json('envoy.extensions.filters.http.fault.v3.HTTPFault', { abort: { http_status: 503, percentage: { numerator: 10 } } });
     expect(type!.decode(bytes)).toMatchObject({ abort: { http_status: 503, percentage: { numerator: 10 } } });
+  });
+
+  it('keeps answering after the reflection is released, with the same root while it is still referenced', () => {
+    const before = protoType('envoy.config.cluster.v3.Cluster');
+    releaseProtoReflection();
+    expect(protoReflectionHeld()).toBe(false);
+    // `before` keeps the root alive, so it is found again, not built a second time.
+    expect(protoType('envoy.config.cluster.v3.Cluster')).toBe(before);
+    expect(protoReflectionHeld()).toBe(true);
+    const bytes = encodeProto3Json('envoy.config.cluster.v3.Cluster', { name: 'c' });
+    expect(before.decode(bytes)).toMatchObject({ name: 'c' });
+  });
+
+  it('lets the reflection go once no lookup has come for the release delay', async () => {
+    const previous = setProtoReleaseDelay(20);
+    try {
+      releaseProtoReflection();
+      protoType('envoy.config.cluster.v3.Cluster');
+      expect(protoReflectionHeld()).toBe(true);
+      for (let i = 0; i < 500 && protoReflectionHeld(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(protoReflectionHeld()).toBe(false);
+    } finally {
+      setProtoReleaseDelay(previous);
+    }
   });
 });
