@@ -7,7 +7,10 @@ import type { Type } from 'protobufjs';
 import { LazyProtoRoot } from './proto-root.js';
 
 const require = createRequire(import.meta.url);
-const protobuf = require('protobufjs') as typeof import('protobufjs');
+// The light build: reflection and code generation without the .proto parser (tokenize,
+// parse, common), which meshlet never uses (its types come from generated/descriptor.json)
+// and which would stay resident in every process.
+const protobuf = require('protobufjs/light') as typeof import('protobufjs');
 
 // 64-bit integers decode as JS numbers (exact up to 2^53, which covers every
 // xDS field meshlet reads: durations, weights, counts).
