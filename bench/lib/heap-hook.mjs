@@ -2,23 +2,12 @@
 // client exits after its standalone run (warm-up and measured calls, argv[4] of
 // grpc-unary-client.mjs or http-client.mjs), force full collections and report the live heap
 // as one JSON line on stderr: `heap-live {heapUsed, external, arrayBuffers}` in bytes. With
-// MESHLET_HEAP_SNAPSHOT=<file>, also write a heap snapshot there, after the collections. With
-// MESHLET_HEAP_SETTLE_MS=<ms>, the client's process.exit() waits that long first, idle, as a
-// long-running process is between calls (meshlet lets its protobuf reflection go after 10 s
-// without an xDS update: packages/xds-client/src/proto.ts).
+// MESHLET_HEAP_SNAPSHOT=<file>, also write a heap snapshot there, after the collections.
 // Everything runs in the 'exit' handler, which is synchronous, so the client scripts need no
 // change. bench/lib/heap-live.mjs runs it.
 import { writeHeapSnapshot } from 'node:v8';
 
 if (typeof globalThis.gc !== 'function') throw new Error('heap-hook: run node with --expose-gc');
-
-const settle = Number(process.env.MESHLET_HEAP_SETTLE_MS ?? 0);
-if (settle > 0) {
-  const exit = process.exit.bind(process);
-  process.exit = (code) => {
-    setTimeout(() => exit(code), settle);
-  };
-}
 
 process.on('exit', () => {
   // Weak references and finalizers need more than one pass to let go.

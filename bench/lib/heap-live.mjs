@@ -7,8 +7,9 @@
 // every major GC of a long-running process has to walk.
 //   node bench/lib/heap-live.mjs [--grpc direct,grpc-js-xds,meshlet] [--http raw,mesh]
 //                                [--calls 5000] [--repeat 3] [--snapshots <dir>] [--settle <ms>]
-// --settle: each client waits that long, idle, after its calls before the collections (a
-// long-running process between xDS updates: meshlet lets its protobuf reflection go after 10 s).
+// --settle: each gRPC client waits that long, idle, after its calls and before the collections
+// (MESHLET_HEAP_SETTLE_MS, read by grpc-unary-client.mjs), as a long-running process sits
+// between xDS updates: meshlet lets its protobuf reflection go after 10 s without one.
 // With --snapshots, the last run of each kind also writes <dir>/<set>-<kind>.heapsnapshot,
 // for bench/lib/heap-breakdown.mjs.
 import { spawn } from 'node:child_process';
