@@ -37,6 +37,9 @@ if (process.argv[4]) {
   let errors = (await run(warm, concurrency)).errors;
   if (n > 0) errors += (await run(n, concurrency)).errors;
   if (errors > 0) throw new Error(`${errors} calls failed`);
+  // bench/lib/heap-live.mjs --settle: sit idle first, as a process does between xDS updates.
+  const settle = Number(process.env.MESHLET_HEAP_SETTLE_MS ?? 0);
+  if (settle > 0) await new Promise((resolve) => setTimeout(resolve, settle));
   process.exit(0);
 }
 // 10,000 calls (a few seconds): with fewer, the HTTP clients' first rounds still favoured the

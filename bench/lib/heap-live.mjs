@@ -6,7 +6,10 @@
 // figure is the median heapUsed. A major collection marks what is live, so this is what
 // every major GC of a long-running process has to walk.
 //   node bench/lib/heap-live.mjs [--grpc direct,grpc-js-xds,meshlet] [--http raw,mesh]
-//                                [--calls 5000] [--repeat 3] [--snapshots <dir>]
+//                                [--calls 5000] [--repeat 3] [--snapshots <dir>] [--settle <ms>]
+// --settle: each gRPC client waits that long, idle, after its calls and before the collections
+// (MESHLET_HEAP_SETTLE_MS, read by grpc-unary-client.mjs), as a long-running process sits
+// between xDS updates: meshlet lets its protobuf reflection go after 10 s without one.
 // With --snapshots, the last run of each kind also writes <dir>/<set>-<kind>.heapsnapshot,
 // for bench/lib/heap-breakdown.mjs.
 import { spawn } from 'node:child_process';
@@ -24,6 +27,7 @@ const { values } = parseArgs({
     calls: { type: 'string', default: '5000' },
     repeat: { type: 'string', default: '3' },
     snapshots: { type: 'string' },
+    settle: { type: 'string', default: '0' },
   },
 });
 const calls = Number(values.calls);
@@ -34,7 +38,7 @@ const SETS = [
 
 function measure(client, kind, served, snapshot) {
   const args = ['--expose-gc', '--import', join(here, 'heap-hook.mjs'), join(here, client), kind, JSON.stringify(served), `${calls},${calls}`];
-  const env = snapshot ? { ...process.env, MESHLET_HEAP_SNAPSHOT: snapshot } : process.env;
+  const env = { ...process.env, MESHLET_HEAP_SETTLE_MS: values.settle, ...(snapshot ? { MESHLET_HEAP_SNAPSHOT: snapshot } : {}) };
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
     let err = '';
@@ -50,7 +54,7 @@ function measure(client, kind, served, snapshot) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const mb = (b) => (b / 2 ** 20).toFixed(2).padStart(6);
 console.log(`machine: ${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
-console.log(`live heap after ${calls} warm-up + ${calls} calls and full GCs, median of ${values.repeat} runs (MiB):`);
+console.log(`live heap after ${calls} warm-up + ${calls} calls${Number(values.settle) > 0 ? `, ${values.settle} ms idle` : ''} and full GCs, median of ${values.repeat} runs (MiB):`);
 for (const set of SETS) {
   if (set.kinds.length === 0) continue;
   const { child: server, served } = await startServer([join(here, set.server)]);

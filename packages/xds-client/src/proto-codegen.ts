@@ -15,11 +15,15 @@ type Fn = (...args: unknown[]) => unknown;
 type Generated = (scope: Record<string, unknown>) => Fn;
 type Slot = 'encode' | 'decode' | 'verify' | 'fromObject' | 'toObject';
 
-/** Give `type` a setup that generates each of its functions on that function's first call. */
-export function setupOnDemand(protobuf: Protobuf, type: Type): void {
+/**
+ * Give `type` a setup that generates each of its functions on that function's first call.
+ * `prepare` resolves the type's fields (src/proto-root.ts adds the types they refer to then).
+ */
+export function setupOnDemand(protobuf: Protobuf, type: Type, prepare: (type: Type) => void): void {
   const { encoder, decoder, verifier, converter, wrappers, Reader, Writer, util } = protobuf;
   const t = type as unknown as Record<Slot, Fn> & { setup: () => Type; fieldsArray: Type['fieldsArray'] };
   t.setup = function setup(): Type {
+    prepare(type);
     let types: unknown[] | undefined;
     const fieldTypes = (): unknown[] => (types ??= t.fieldsArray.map((f) => f.resolve().resolvedType));
     // The wrapper of a well-known type calls the generated function through `inner`, as

@@ -6,6 +6,7 @@
 // not on any request path.
 import type { Enum, Field, Message, Type } from 'protobufjs';
 import { protoType, protoTypeForUrl, strictBytes, typeUrlOf } from './proto.js';
+import { prepareType } from './proto-root.js';
 
 export class ProtoJsonError extends Error {
   readonly path: string;
@@ -138,6 +139,8 @@ function structFromJson(value: unknown, path: string): unknown {
 
 /** Convert proto3 JSON for `type` into the plain object protobufjs's fromObject takes. */
 function messageFromJson(type: Type, json: unknown, path: string): unknown {
+  // A field's type is added to the lazy root unresolved: resolve it before reading its fields.
+  prepareType(type);
   const name = fullNameOf(type);
   switch (name) {
     case 'google.protobuf.Any':
@@ -299,6 +302,7 @@ export function structToJson(v: Record<string, unknown>): Record<string, unknown
 }
 
 function messageToJson(type: Type, msg: Record<string, unknown>, opts: ToJsonOptions): unknown {
+  prepareType(type);
   const name = fullNameOf(type);
   switch (name) {
     case 'google.protobuf.Any': {

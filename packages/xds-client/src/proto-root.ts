@@ -6,12 +6,15 @@
 // fewer: ADS, Listener, HttpConnectionManager, Router, RouteConfiguration, Cluster,
 // ClusterLoadAssignment and whatever they contain.
 //
-// So a type is added the first time someone looks it up, with every type its fields refer
-// to (recursively) and the messages it is nested in: protobufjs resolves a type's fields
-// when it builds that type's decoder, so everything reachable must exist by then. The set
-// of types in the root stays closed under those two relations; that is what makes adding
-// later safe. The descriptor's type references are absolute (scripts/gen-proto.mjs writes
-// them so), so finding what a type needs takes no protobuf scoping rules.
+// So a type is added the first time someone looks it up, with the messages it is nested in,
+// and its fields are resolved then (findType) or before its first generated function runs
+// (setup, src/proto-codegen.ts): resolving a field needs the type it refers to to exist, so
+// those are added then, one level down, and their own fields wait for their own first use.
+// A client thus builds the types it decodes and the types of their fields, not everything
+// those could reach (119 of the 284 message types the whole closure had for the gRPC
+// benchmark's configuration), and builds no constructor for a type it never decodes. The
+// descriptor's type references are absolute (scripts/gen-proto.mjs writes them so), so
+// finding a field's type takes no protobuf scoping rules.
 //
 // The parsed descriptor (~0.5 MB of objects) is held only through a WeakRef: lookups close
 // together (the first responses of an ADS stream need a dozen new types) parse it once, and
@@ -42,17 +45,27 @@ export class LazyProtoRoot {
   #parsed: WeakRef<Indexed> | undefined;
   /** What has been added to the root, by full name. */
   readonly #built = new Map<string, Type | Enum>();
+  /** Types whose fields are resolved (and whose fields' types exist). */
+  readonly #prepared = new Set<Type>();
+  readonly #prepareFn = (type: Type): void => this.#prepare(type);
 
   constructor(protobuf: Protobuf, readDescriptor: () => string) {
     this.#protobuf = protobuf;
     this.#readDescriptor = readDescriptor;
     this.root = new protobuf.Root();
+    roots.set(this.root, this);
   }
 
-  /** The message type with this full name (no leading dot), or undefined when the descriptor has none. */
+  /**
+   * The message type with this full name (no leading dot), or undefined when the descriptor
+   * has none. Its fields are resolved; the types they refer to are added but not resolved (see
+   * prepareType).
+   */
   findType(fullName: string): Type | undefined {
     const found = this.#find(fullName);
-    return found instanceof this.#protobuf.Type ? found : undefined;
+    if (!(found instanceof this.#protobuf.Type)) return undefined;
+    this.#prepare(found);
+    return found;
   }
 
   /** How many messages and enums have been built (for tests and measurements). */
@@ -97,25 +110,20 @@ export class LazyProtoRoot {
     return parsed;
   }
 
-  /** Adds `fullName` and everything it needs that the root lacks, then resolves them. */
+  /** Adds `fullName` and the messages it is nested in that the root lacks; resolves their features. */
   #add(fullName: string, parsed: Indexed): void {
-    const missing = new Set<string>();
-    const visit = (name: string): void => {
-      if (missing.has(name) || this.#lookup(name)) return;
-      const node = parsed.byName.get(name);
-      if (!node) throw new Error(`protobuf descriptor: no type ${name}`);
-      missing.add(name);
-      // A nested type lives inside its message: that message must exist (whole) first.
+    // A nested type lives inside its message: that message must exist (whole) first.
+    const missing: string[] = [];
+    for (let name = fullName; !this.#lookup(name); ) {
+      if (!parsed.byName.has(name)) throw new Error(`protobuf descriptor: no type ${name}`);
+      missing.push(name);
       const dot = name.lastIndexOf('.');
-      if (dot > 0 && parsed.byName.get(name.slice(0, dot))?.fields !== undefined) visit(name.slice(0, dot));
-      for (const field of Object.values(node.fields ?? {})) {
-        if (field.type.startsWith('.')) visit(field.type.slice(1));
-      }
-    };
-    visit(fullName);
+      if (dot <= 0 || parsed.byName.get(name.slice(0, dot))?.fields === undefined) break;
+      name = name.slice(0, dot);
+    }
     const { Type: TypeClass, Enum: EnumClass } = this.#protobuf;
-    // A parent's name is a prefix of its children's: shorter names first puts parents first.
-    for (const name of [...missing].sort((a, b) => a.length - b.length)) {
+    // Outermost first: each one's parent then exists.
+    for (const name of missing.reverse()) {
       const node = parsed.byName.get(name) as JsonNode;
       const dot = name.lastIndexOf('.');
       const parentName = dot > 0 ? name.slice(0, dot) : '';
@@ -127,10 +135,41 @@ export class LazyProtoRoot {
         node.fields !== undefined
           ? TypeClass.fromJSON(simple, own as unknown as Parameters<typeof TypeClass.fromJSON>[1])
           : EnumClass.fromJSON(simple, own as unknown as Parameters<typeof EnumClass.fromJSON>[1]);
-      if (built instanceof TypeClass) setupOnDemand(this.#protobuf, built);
+      if (built instanceof TypeClass) setupOnDemand(this.#protobuf, built, this.#prepareFn);
       (parent as Namespace).add(built);
       this.#built.set(name, built);
     }
-    this.root.resolveAll();
+    // What Root#resolveAll does first: editions features (packed encoding and the like, which
+    // the generated functions read), for the objects added since (protobufjs flags them).
+    const root = this.root as unknown as { _edition: string; _resolveFeaturesRecursive(edition: string): void };
+    root._resolveFeaturesRecursive(root._edition);
   }
+
+  /** Resolves `type`'s fields, adding the types they refer to first (once per type). */
+  #prepare(type: Type): void {
+    if (this.#prepared.has(type)) return;
+    let parsed: Indexed | undefined;
+    for (const field of type.fieldsArray) {
+      const ref = field.type;
+      if (ref.charCodeAt(0) === 46 /* '.' */ && !this.#lookup(ref.slice(1))) this.#add(ref.slice(1), (parsed ??= this.#descriptor()));
+    }
+    // Each resolution also sets up the type's constructor (protobufjs: a field's default
+    // value goes on its prototype), as Root#resolveAll would.
+    for (const oneof of type.oneofsArray) oneof.resolve();
+    for (const field of type.fieldsArray) field.resolve();
+    this.#prepared.add(type);
+  }
+}
+
+/** Each LazyProtoRoot by its protobufjs Root, for prepareType. */
+const roots = new WeakMap<Root, LazyProtoRoot>();
+
+/**
+ * Make sure `type`'s fields are resolved, for code that walks the reflection itself
+ * (src/proto-json.ts) into a field's type, which a LazyProtoRoot adds without resolving. A
+ * no-op for a type of any other root (protobufjs's own, resolved whole).
+ */
+export function prepareType(type: Type): void {
+  const lazy = roots.get(type.root as Root);
+  lazy?.findType(type.fullName.slice(1));
 }

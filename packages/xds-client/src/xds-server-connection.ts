@@ -587,6 +587,8 @@ export class XdsServerConnection {
     if (any.type_url !== t.type.typeUrl) {
       return { error: `resource has type ${any.type_url}, expected ${t.type.typeUrl}` };
     }
-    return { any };
+    // A plain object, not the decoded Any: a message keeps its protobufjs type (and through
+    // it the whole reflection) alive, and this one is kept for CSDS (src/proto.ts).
+    return { any: { type_url: any.type_url, value: any.value } };
   }
 }

@@ -4,8 +4,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { encodeProto3Json } from '../src/proto-json.js';
-import { protoType, protoTypeForUrl, typeUrlOf } from '../src/proto.js';
-import { LazyProtoRoot } from '../src/proto-root.js';
+import { protoReflectionHeld, protoType, protoTypeForUrl, releaseProtoReflection, setProtoReleaseDelay, typeUrlOf } from '../src/proto.js';
+import { LazyProtoRoot, prepareType } from '../src/proto-root.js';
 
 const require = createRequire(import.meta.url);
 const protobuf = require('protobufjs') as typeof import('protobufjs');
@@ -55,6 +55,34 @@ describe('LazyProtoRoot', () => {
       expect(type, name).toBeDefined();
       expect(describeType(type!), name).toEqual(describeType(full.lookupType(name)));
     }
+  });
+
+  it('describes every type as the whole descriptor does when it was first added as a field\'s type, one level down', () => {
+    const full = protobuf.Root.fromJSON(JSON.parse(readDescriptor()));
+    const lazy = new LazyProtoRoot(protobuf, readDescriptor);
+    const seen = new Set<string>();
+    const walk = (type: import('protobufjs').Type): void => {
+      if (seen.has(type.fullName)) return;
+      seen.add(type.fullName);
+      // Added unresolved as a field's type of the one before; resolved here, as a first decode would.
+      prepareType(type);
+      expect(describeType(type), type.fullName).toEqual(describeType(full.lookupType(type.fullName)));
+      for (const f of type.fieldsArray) if (f.resolvedType && 'fieldsArray' in f.resolvedType) walk(f.resolvedType as import('protobufjs').Type);
+    };
+    for (const root of ['envoy.service.discovery.v3.DiscoveryResponse', 'envoy.config.listener.v3.Listener', 'envoy.config.cluster.v3.Cluster', 'envoy.config.route.v3.RouteConfiguration']) {
+      walk(lazy.findType(root)!);
+    }
+    expect(seen.size).toBeGreaterThan(150);
+  });
+
+  it('adds only the types a looked-up type\'s fields refer to, not everything they reach', () => {
+    const lazy = new LazyProtoRoot(protobuf, readDescriptor);
+    const listener = lazy.findType('envoy.config.listener.v3.Listener')!;
+    const direct = new Set(listener.fieldsArray.filter((f) => f.resolvedType).map((f) => f.resolvedType!.fullName));
+    // The Listener, its field types and the messages those are nested in.
+    expect(lazy.size).toBeLessThanOrEqual(direct.size + 5);
+    const decoded = listener.decode(encodeProto3Json('envoy.config.listener.v3.Listener', { name: 'l', address: { socket_address: { address: '::', port_value: 80 } } }));
+    expect(decoded).toMatchObject({ name: 'l', address: { socket_address: { address: '::', port_value: 80 } } });
   });
 
   it('adds later types to a root that already has others, and they decode', () => {
@@ -139,5 +167,29 @@ describe('protoType', () => {
     expect(type?.fullName).toBe('.envoy.extensions.filters.http.fault.v3.HTTPFault');
     const bytes = encodeProto3Json('envoy.extensions.filters.http.fault.v3.HTTPFault', { abort: { http_status: 503, percentage: { numerator: 10 } } });
     expect(type!.decode(bytes)).toMatchObject({ abort: { http_status: 503, percentage: { numerator: 10 } } });
+  });
+
+  it('keeps answering after the reflection is released, with the same root while it is still referenced', () => {
+    const before = protoType('envoy.config.cluster.v3.Cluster');
+    releaseProtoReflection();
+    expect(protoReflectionHeld()).toBe(false);
+    // `before` keeps the root alive, so it is found again, not built a second time.
+    expect(protoType('envoy.config.cluster.v3.Cluster')).toBe(before);
+    expect(protoReflectionHeld()).toBe(true);
+    const bytes = encodeProto3Json('envoy.config.cluster.v3.Cluster', { name: 'c' });
+    expect(before.decode(bytes)).toMatchObject({ name: 'c' });
+  });
+
+  it('lets the reflection go once no lookup has come for the release delay', async () => {
+    const previous = setProtoReleaseDelay(20);
+    try {
+      releaseProtoReflection();
+      protoType('envoy.config.cluster.v3.Cluster');
+      expect(protoReflectionHeld()).toBe(true);
+      for (let i = 0; i < 500 && protoReflectionHeld(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(protoReflectionHeld()).toBe(false);
+    } finally {
+      setProtoReleaseDelay(previous);
+    }
   });
 });
