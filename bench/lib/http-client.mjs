@@ -69,7 +69,10 @@ function makeClient() {
       return async () => (await f(MESH)).arrayBuffer();
     }
     case 'plain':
-    case 'policy': {
+    case 'policy':
+    case 'retry':
+    case 'pertry':
+    case 'guard': {
       const d = new MeshAgent({ mesh: createMesh({ bootstrap }) });
       const url = `http://${kind}.mesh.test/x`;
       return async () => body(await request(url, { dispatcher: d }));
