@@ -10,6 +10,7 @@ import { createMesh, MeshAgent } from '@meshlet/http';
 import { seededRandom } from '@meshlet/core';
 import { TYPE_URLS } from '@meshlet/xds-client';
 import { bootstrapFor, edsCluster, endpoints, listener } from './helpers/xds-resources.js';
+import { closeServers, codeOf } from './helpers/http-backend.js';
 import { freePort } from './helpers/ports.js';
 
 const HOST = 'slots.mesh.test';
@@ -86,17 +87,9 @@ describe('MeshAgent: breaker slots and retried headers', () => {
     await agent?.destroy();
     mesh?.close();
     await cp?.stop();
-    for (const s of servers) {
-      s.closeAllConnections();
-      await new Promise<void>((resolve) => s.close(() => resolve()));
-    }
+    await closeServers(servers);
   });
 
-  const codeOf = (p: Promise<unknown>): Promise<string | number> =>
-    p.then(
-      () => 200,
-      (e: unknown) => (e as { code?: string }).code ?? String(e),
-    );
   const counters = (c: string) => {
     const b = mesh.breakers.peek(c)!;
     return { request: b.active('request'), pending: b.active('pending'), retry: b.active('retry') };

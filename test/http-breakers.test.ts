@@ -10,6 +10,7 @@ import { createMesh, MeshAgent } from '@meshlet/http';
 import { seededRandom } from '@meshlet/core';
 import { TYPE_URLS } from '@meshlet/xds-client';
 import { bootstrapFor, edsCluster, endpoints, listener, route, routeConfig } from './helpers/xds-resources.js';
+import { closeServers, codeOf } from './helpers/http-backend.js';
 
 const HOST = 'breakers.mesh.test';
 
@@ -67,17 +68,9 @@ describe('MeshAgent: connection circuit breakers', () => {
     await agent?.destroy();
     mesh?.close();
     await cp?.stop();
-    for (const s of servers) {
-      s.closeAllConnections();
-      await new Promise<void>((resolve) => s.close(() => resolve()));
-    }
+    await closeServers(servers);
   });
 
-  const codeOf = (p: Promise<unknown>): Promise<string | number> =>
-    p.then(
-      () => 200,
-      (e: unknown) => (e as { code?: string }).code ?? String(e),
-    );
 
   it('queues a request past max_connections on one endpoint (pending), opening no second connection', async () => {
     const first = request(`http://${HOST}/conn/hold`, { dispatcher: agent });

@@ -43,3 +43,19 @@ export async function startHttpBackend(name: string): Promise<HttpBackend> {
       }),
   };
 }
+
+/** Close servers at once, dropping their open connections (held responses included). */
+export async function closeServers(servers: readonly Server[]): Promise<void> {
+  for (const s of servers) {
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+}
+
+/** A request's outcome as a code: 200 when it resolved, else its error's code. */
+export function codeOf(p: Promise<unknown>): Promise<string | number> {
+  return p.then(
+    () => 200,
+    (e: unknown) => (e as { code?: string }).code ?? String(e),
+  );
+}
