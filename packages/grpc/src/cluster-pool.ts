@@ -135,11 +135,29 @@ function returnUnstarted(): void {
   }
 }
 
-/** @internal A slot for a completed pick; undefined when the breaker is full. */
-export function admit(breaker: ClusterCircuitBreaker): Admission | undefined {
+/** The admission of each call's latest pick, by the call's pick information (grpc-js gives every pick of one call the same object). */
+const latestPick = new WeakMap<object, Admission>();
+
+/**
+ * @internal A call picks again: its earlier pick was not used (the subchannel it got stopped
+ * being READY, say), so that pick's slot goes back now rather than at the next turn, and one
+ * call never holds two, nor finds the breaker full with its own slot. `call` is the call's pick
+ * information.
+ */
+export function returnEarlierPick(call: object): void {
+  const previous = latestPick.get(call);
+  if (previous !== undefined && previous.state === PENDING) {
+    previous.state = RETURNED;
+    previous.release();
+  }
+}
+
+/** @internal A slot for a completed pick of `call` (its pick information); undefined when the breaker is full. */
+export function admit(breaker: ClusterCircuitBreaker, call?: object): Admission | undefined {
   const r = breaker.tryAcquire('request');
   if (typeof r !== 'function') return undefined;
   const admission = new Admission(breaker, r);
+  if (call !== undefined) latestPick.set(call, admission);
   unstarted.push(admission);
   if (!sweepScheduled) {
     sweepScheduled = true;
@@ -245,7 +263,8 @@ export class ClusterPool {
   }
 
   /** The subchannel for one call (or one retry attempt) routed to this cluster. */
-  pick(hash: bigint | undefined, rec?: CallRecorder): PickResult {
+  pick(hash: bigint | undefined, rec?: CallRecorder, call?: object): PickResult {
+    if (call !== undefined) returnEarlierPick(call);
     const lb = this.#lb;
     if (!lb) {
       const e = this.#lbError;
@@ -267,7 +286,7 @@ export class ClusterPool {
     if (slot === undefined) slot = this.#addSlot(host);
     switch (slot.state) {
       case ConnectivityState.READY:
-        return this.#complete(slot, host, rec);
+        return this.#complete(slot, host, rec, call);
       case ConnectivityState.IDLE:
         slot.sc.startConnecting();
         return QUEUE;
@@ -308,11 +327,11 @@ export class ClusterPool {
     );
   }
 
-  #complete(slot: Slot, host: PickedHost, rec: CallRecorder | undefined): PickResult {
+  #complete(slot: Slot, host: PickedHost, rec: CallRecorder | undefined, call: object | undefined): PickResult {
     const breaker = this.#snapshot.breaker;
     let admission: Admission | undefined;
     if (breaker !== undefined) {
-      admission = admit(breaker);
+      admission = admit(breaker, call);
       if (admission === undefined) return this.#overflow(breaker);
     }
     const stats = host.stats;

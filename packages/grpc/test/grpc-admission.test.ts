@@ -4,7 +4,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, expect, it, vi } from 'vitest';
 import { ClusterCircuitBreaker } from '@meshlet/core';
 import type { CircuitBreakerThresholds } from '@meshlet/xds-client';
-import { admit } from '../src/cluster-pool.js';
+import { admit, returnEarlierPick } from '../src/cluster-pool.js';
 
 function breaker(maxRequests: number): ClusterCircuitBreaker {
   const t: CircuitBreakerThresholds = {
@@ -26,6 +26,27 @@ describe('A32 admission at pick time', () => {
     expect(admit(b)).toBeDefined();
     expect(admit(b)).toBeUndefined();
     expect(b.active('request')).toBe(2);
+  });
+
+  it('gives back the slot of a call\'s earlier pick when the call picks again, so it never holds two', async () => {
+    const b = breaker(1);
+    const call = {};
+    const first = admit(b, call)!;
+    // Its subchannel stopped being READY before the call started: grpc-js picks again.
+    returnEarlierPick(call);
+    expect(b.active('request')).toBe(0);
+    const second = admit(b, call)!;
+    expect(second).toBeDefined(); // the call's own earlier slot does not fill the breaker
+    expect(b.active('request')).toBe(1);
+    second.started();
+    await nextTurn();
+    expect(b.active('request')).toBe(1);
+    // A pick that was used is not given back by a later one (a retry attempt of the same call).
+    returnEarlierPick(call);
+    expect(b.active('request')).toBe(1);
+    second.ended();
+    first.ended();
+    expect(b.active('request')).toBe(0);
   });
 
   it('gives back the slot of a pick whose call never starts, at the next turn', async () => {
