@@ -2,9 +2,11 @@
 // back at the next turn of the event loop; a call that starts later takes one then.
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, expect, it, vi } from 'vitest';
-import { ClusterCircuitBreaker } from '@meshlet/core';
-import type { CircuitBreakerThresholds } from '@meshlet/xds-client';
-import { admit, returnEarlierPick } from '../src/cluster-pool.js';
+import { connectivityState, experimental } from '@grpc/grpc-js';
+import { ClusterCircuitBreaker, seededRandom, type ClusterSnapshot, type Mesh } from '@meshlet/core';
+import { clusterResourceType, endpointResourceType, systemClock, type CircuitBreakerThresholds, type ClusterResource, type EndpointsResource } from '@meshlet/xds-client';
+import { encodeProto3Json } from '@meshlet/xds-client/proto-json';
+import { admit, ClusterPool, returnEarlierPick } from '../src/cluster-pool.js';
 
 function breaker(maxRequests: number): ClusterCircuitBreaker {
   const t: CircuitBreakerThresholds = {
@@ -99,5 +101,40 @@ describe('A32 admission at pick time', () => {
     expect(b.active('request')).toBe(1);
     other.ended();
     expect(b.active('request')).toBe(0);
+  });
+});
+
+describe('A32 admission through ClusterPool.pick', () => {
+  it("a call's second pick gives back its first pick's slot before checking the breaker", () => {
+    const decode = <T>(type: { typeUrl: string; decode(c: { serverFeatures: string[] }, a: { type_url: string; value: Uint8Array }): { value?: T; error?: string } }, json: unknown): T => {
+      const r = type.decode({ serverFeatures: [] }, { type_url: type.typeUrl, value: encodeProto3Json(type.typeUrl.split('/')[1]!, json) });
+      if (r.value === undefined) throw new Error(r.error);
+      return r.value;
+    };
+    const cluster = decode<ClusterResource>(clusterResourceType, { name: 'c', type: 'EDS', eds_cluster_config: { eds_config: { ads: {} } }, lb_policy: 'ROUND_ROBIN' });
+    const endpoints = decode<EndpointsResource>(endpointResourceType, {
+      cluster_name: 'c',
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: 1 } } } }] }],
+    });
+    const b = breaker(1);
+    const snapshot = { name: 'c', cluster, endpoints, breaker: b, error: undefined, outlier: undefined, lb: undefined, hostKeys: ['127.0.0.1:1'] } as unknown as ClusterSnapshot;
+    // A subchannel that is always READY, as grpc-js's would be once connected.
+    const sc = {
+      getConnectivityState: () => connectivityState.READY,
+      addConnectivityStateListener: () => {},
+      removeConnectivityStateListener: () => {},
+      startConnecting: () => {},
+    } as unknown as experimental.SubchannelInterface;
+    const stats = new Map<string, { activeRequests: number }>();
+    const mesh = { random: seededRandom(1), clock: systemClock, hostStats: (k: string) => stats.get(k) ?? stats.set(k, { activeRequests: 0 }).get(k)! } as unknown as Mesh;
+    const pool = new ClusterPool(snapshot, { mesh, createSubchannel: () => sc, releaseSubchannel: () => {}, changed: () => {} });
+    const call = {};
+    expect(pool.pick(undefined, undefined, call).pickResultType).toBe(experimental.PickResultType.COMPLETE);
+    expect(b.active('request')).toBe(1);
+    // grpc-js picks again for the same call (its pick was not used): still one slot, no overflow.
+    expect(pool.pick(undefined, undefined, call).pickResultType).toBe(experimental.PickResultType.COMPLETE);
+    expect(b.active('request')).toBe(1);
+    // Another call finds the breaker full.
+    expect(pool.pick(undefined, undefined, {}).pickResultType).toBe(experimental.PickResultType.DROP);
   });
 });
