@@ -130,10 +130,7 @@ export class ClusterCircuitBreaker {
    * once it has one; a retry takes 'retry' for as long as the retried attempt is in flight.
    */
   tryAcquire(resource: BreakerResource, priority: RoutingPriority = 'DEFAULT'): BreakerRelease | BreakerOverflow {
-    const b = this.byPriority[priority];
-    const limit = b.limit(resource);
-    if (b[resource] >= limit) return this.overflow(resource, priority, limit);
-    return this.acquire(resource, priority);
+    return this.take(resource, priority) ?? this.releaser(resource, priority);
   }
 
   /**
@@ -159,13 +156,17 @@ export class ClusterCircuitBreaker {
    * counted (gRFC A32 checks the limit at the pick; a stream created is counted).
    */
   acquire(resource: BreakerResource, priority: RoutingPriority = 'DEFAULT'): BreakerRelease {
-    const b = this.byPriority[priority];
-    b[resource]++;
+    this.byPriority[priority][resource]++;
+    return this.releaser(resource, priority);
+  }
+
+  /** give() for one resource already counted, as a function that gives it back once. */
+  private releaser(resource: BreakerResource, priority: RoutingPriority): BreakerRelease {
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      b[resource]--;
+      this.give(resource, priority);
     };
   }
 

@@ -157,9 +157,6 @@ function isRefable(t: TimerHandle): t is Refable {
 export class DeadlineTimers {
   readonly #clock: Clock;
   readonly #lanes = new Map<number, Lane>();
-  /** The two lanes used last: requests in a row mostly share their one or two durations (route, per try). */
-  #last: Lane | undefined;
-  #prev: Lane | undefined;
   /**
    * Empty lanes are kept for reuse while there are few durations; past this many (durations
    * from x-envoy-upstream-rq-timeout-ms headers, say) an empty lane is dropped.
@@ -168,8 +165,6 @@ export class DeadlineTimers {
   readonly #onEmpty = (lane: Lane): boolean => {
     if (this.#lanes.size <= DeadlineTimers.KEEP_LANES) return true;
     this.#lanes.delete(lane.ms);
-    if (this.#last === lane) this.#last = undefined;
-    if (this.#prev === lane) this.#prev = undefined;
     return false;
   };
 
@@ -184,20 +179,10 @@ export class DeadlineTimers {
 
   /** Run `action` in `ms` milliseconds unless cancelled first. */
   schedule(ms: number, action: DeadlineAction): Deadline {
-    let lane = this.#last;
-    if (lane === undefined || lane.ms !== ms) {
-      const other = this.#prev;
-      if (other !== undefined && other.ms === ms) {
-        lane = other;
-      } else {
-        lane = this.#lanes.get(ms);
-        if (lane === undefined) {
-          lane = new Lane(this.#clock, ms, this.#onEmpty);
-          this.#lanes.set(ms, lane);
-        }
-      }
-      this.#prev = this.#last;
-      this.#last = lane;
+    let lane = this.#lanes.get(ms);
+    if (lane === undefined) {
+      lane = new Lane(this.#clock, ms, this.#onEmpty);
+      this.#lanes.set(ms, lane);
     }
     return lane.add(action);
   }

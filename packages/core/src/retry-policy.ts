@@ -304,17 +304,10 @@ const NO_POLICY = new CompiledRetryPolicy(undefined);
  */
 export function compileRetryPolicy(policy: RetryPolicy | undefined): CompiledRetryPolicy {
   if (policy === undefined) return NO_POLICY;
-  // The last policy again (requests in a row mostly take one route): no WeakMap lookup. It
-  // keeps that one policy alive after a route update until another is compiled.
-  if (policy === lastPolicy) return lastCompiled!;
   let c = cache.get(policy);
   if (c === undefined) {
     c = new CompiledRetryPolicy(policy);
     cache.set(policy, c);
   }
-  lastPolicy = policy;
-  lastCompiled = c;
   return c;
 }
-let lastPolicy: RetryPolicy | undefined;
-let lastCompiled: CompiledRetryPolicy | undefined;

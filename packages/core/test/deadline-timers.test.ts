@@ -32,7 +32,7 @@ describe('DeadlineTimers', () => {
     expect(clock.pending).toBe(0);
   });
 
-  it("runs an object's onDeadline(), and finds each duration's lane however durations alternate", () => {
+  it("runs an object's onDeadline(), with one lane per duration however durations alternate", () => {
     const clock = new ManualClock();
     const d = new DeadlineTimers(clock);
     const fired: string[] = [];
