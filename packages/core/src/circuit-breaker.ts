@@ -156,8 +156,13 @@ export class ClusterCircuitBreaker {
    * counted (gRFC A32 checks the limit at the pick; a stream created is counted).
    */
   acquire(resource: BreakerResource, priority: RoutingPriority = 'DEFAULT'): BreakerRelease {
-    this.byPriority[priority][resource]++;
+    this.count(resource, priority);
     return this.releaser(resource, priority);
+  }
+
+  /** acquire() without a release function: give it back with give(), once. */
+  count(resource: BreakerResource, priority: RoutingPriority = 'DEFAULT'): void {
+    this.byPriority[priority][resource]++;
   }
 
   /** give() for one resource already counted, as a function that gives it back once. */

@@ -80,6 +80,17 @@ describe('circuit breaker thresholds', () => {
     expect(b.take('pending')).toBeUndefined();
   });
 
+  it('count() counts past the limit, and give() takes it back', () => {
+    const b = new ClusterCircuitBreaker(breakers({ maxRequests: 1 }));
+    expect(b.take('request')).toBeUndefined();
+    b.count('request');
+    expect(b.active('request')).toBe(2);
+    expect(b.take('request')).toMatchObject({ overflow: true, resource: 'request' });
+    b.give('request');
+    b.give('request');
+    expect(b.active('request')).toBe(0);
+  });
+
   it('DEFAULT and HIGH priorities count separately with their own limits', () => {
     const b = new ClusterCircuitBreaker(breakers({ maxRequests: 1 }, { maxRequests: 3 }));
     acquire(b, 'request', 1, 'DEFAULT');

@@ -55,7 +55,8 @@ class MeshletPicker implements experimental.Picker {
     const pool = (entry.pool ??= new ClusterPool(entry.cs, this.balancer));
     const hash = args.extraPickInfo[PICK_HASH];
     // extraPickInfo is the call's own object, the same on each of its picks (admit()).
-    return pool.pick(hash ? BigInt(hash) : undefined, this.state.recorders.get(args.extraPickInfo[PICK_CALL]), args.extraPickInfo);
+    const call = args.extraPickInfo[PICK_CALL];
+    return pool.pick(hash ? BigInt(hash) : undefined, call ? this.state.recorders.get(call) : undefined, args.extraPickInfo);
   }
 }
 

@@ -91,13 +91,18 @@ const PENDING = 0;
 const STARTED = 1;
 const RETURNED = 2;
 
+/** Where a call's pick information keeps the admission of its latest pick. */
+export const LATEST_PICK: unique symbol = Symbol('meshlet.latestPick');
+
+/** A call's pick information, as admit() sees it: grpc-js gives every pick of one call (and of its retry attempts) the same object. */
+interface CallPicks {
+  [LATEST_PICK]?: Admission | undefined;
+}
+
 /** A breaker slot taken by a completed pick, for its call. */
 export class Admission {
   state: typeof PENDING | typeof STARTED | typeof RETURNED = PENDING;
-  constructor(
-    readonly breaker: ClusterCircuitBreaker,
-    public release: () => void,
-  ) {}
+  constructor(readonly breaker: ClusterCircuitBreaker) {}
 
   /** The call started on its subchannel: the slot is its own until it ends. */
   started(): void {
@@ -108,14 +113,21 @@ export class Admission {
     if (this.state !== RETURNED) return;
     // Started after its slot went back (its call credentials took longer than a turn): it is
     // counted from its start whatever the limit, as A32 counts every stream created.
-    this.release = this.breaker.acquire('request');
+    this.breaker.count('request');
     this.state = STARTED;
   }
 
   ended(): void {
     if (this.state !== STARTED) return;
     this.state = RETURNED;
-    this.release();
+    this.breaker.give('request');
+  }
+
+  /** The slot goes back unused (the call never started on this pick). */
+  returnUnused(): void {
+    if (this.state !== PENDING) return;
+    this.state = RETURNED;
+    this.breaker.give('request');
   }
 }
 
@@ -127,16 +139,8 @@ function returnUnstarted(): void {
   sweepScheduled = false;
   const list = unstarted;
   unstarted = [];
-  for (const a of list) {
-    if (a.state === PENDING) {
-      a.state = RETURNED;
-      a.release();
-    }
-  }
+  for (const a of list) a.returnUnused();
 }
-
-/** The admission of each call's latest pick, by the call's pick information (grpc-js gives every pick of one call the same object). */
-const latestPick = new WeakMap<object, Admission>();
 
 /**
  * @internal A call picks again: its earlier pick was not used (the subchannel it got stopped
@@ -145,19 +149,18 @@ const latestPick = new WeakMap<object, Admission>();
  * information.
  */
 export function returnEarlierPick(call: object): void {
-  const previous = latestPick.get(call);
-  if (previous !== undefined && previous.state === PENDING) {
-    previous.state = RETURNED;
-    previous.release();
-  }
+  (call as CallPicks)[LATEST_PICK]?.returnUnused();
 }
 
-/** @internal A slot for a completed pick of `call` (its pick information); undefined when the breaker is full. */
+/**
+ * @internal A slot for a completed pick of `call` (its pick information); undefined when the
+ * breaker is full. The admission is kept on the pick information itself (no WeakMap entry per
+ * call), and its slot is counted with take()/give() (no release closure).
+ */
 export function admit(breaker: ClusterCircuitBreaker, call?: object): Admission | undefined {
-  const r = breaker.tryAcquire('request');
-  if (typeof r !== 'function') return undefined;
-  const admission = new Admission(breaker, r);
-  if (call !== undefined) latestPick.set(call, admission);
+  if (breaker.take('request') !== undefined) return undefined;
+  const admission = new Admission(breaker);
+  if (call !== undefined) (call as CallPicks)[LATEST_PICK] = admission;
   unstarted.push(admission);
   if (!sweepScheduled) {
     sweepScheduled = true;

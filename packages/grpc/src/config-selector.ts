@@ -24,6 +24,7 @@ import {
 } from '@meshlet/core';
 import { ERROR_CODES, MeshletError, tracer, type Millis, type Route } from '@meshlet/xds-client';
 import { telemetryFilterFactory } from './call-telemetry.js';
+import { LATEST_PICK, type Admission } from './cluster-pool.js';
 import type { ChannelState } from './channel-state.js';
 import { failFilterFactory, faultFilterFactory } from './local-filters.js';
 import { requestFromCall } from './metadata-request.js';
@@ -82,6 +83,24 @@ function methodConfigFor(context: SnapshotContext, d: ForwardDecision): MethodCo
   }
   context.methodConfigs.set(d.route, mc);
   return mc;
+}
+
+/**
+ * A call's pick information: the cluster and request hash for the picker, and the breaker
+ * slot of the call's latest pick (cluster-pool.ts admit()), which grpc-js hands to every pick
+ * of the call. One class, so every call's object has one shape.
+ */
+class CallPickInfo {
+  [key: string]: string;
+  // Literal keys (PICK_CLUSTER, PICK_HASH, PICK_CALL: '' without telemetry).
+  'meshlet.cluster': string;
+  'meshlet.hash': string;
+  'meshlet.call' = '';
+  [LATEST_PICK]: Admission | undefined = undefined;
+  constructor(cluster: string, hash: string) {
+    this['meshlet.cluster'] = cluster;
+    this['meshlet.hash'] = hash;
+  }
 }
 
 const NO_METHOD_CONFIG: MethodConfig = { name: [] };
@@ -151,9 +170,7 @@ function route(state: ChannelState, context: SnapshotContext, method: string, me
     state.release(entry);
   };
   const fault = faultFilter(state, snapshot, d, committed);
-  // Literal keys (PICK_CLUSTER, PICK_HASH): an object literal with computed keys is built
-  // through V8's runtime, one with literal keys from a template.
-  const pickInformation: Record<string, string> = { 'meshlet.cluster': d.cluster, 'meshlet.hash': requestHash(d, channelId) };
+  const pickInformation = new CallPickInfo(d.cluster, requestHash(d, channelId));
   let filters = fault === undefined ? NO_FILTERS : [fault.filter];
   if (rec !== undefined) {
     rec.route(entry.cs.cluster ?? d.cluster);
