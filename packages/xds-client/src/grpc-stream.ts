@@ -1,0 +1,301 @@
+// One gRPC bidirectional-streaming call over node:http2, for the ADS stream: gRPC's wire
+// format (PROTOCOL-HTTP2.md in grpc/grpc) without grpc-js. A process that meshes only HTTP
+// then never loads grpc-js (about 2.9 MB of live heap), and in a gRPC app the app's grpc-js
+// carries only the app's calls (docs/design.md, "The ADS stream does not use grpc-js").
+//
+// What it does: the target forms of gRPC's naming doc that the bootstrap accepts (host:port,
+// dns:, ipv4:, ipv6:, unix:, unix-abstract:), plaintext or TLS (gRFC A65 files), request and
+// response messages framed as gRPC length-prefixed messages, and the call's status from the
+// trailers (or a trailers-only response, or the HTTP status, or the stream's reset).
+// What it does not: compression (none is offered, so a server must not compress), keepalive
+// pings, and trying more than the first address of an ipv4:/ipv6: list.
+import { readFileSync } from 'node:fs';
+import * as http2 from 'node:http2';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { ChannelCredentialsConfig } from './bootstrap.js';
+
+/** gRPC status codes this file produces (grpc/grpc doc/statuscodes.md). */
+export const GrpcStatus = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNIMPLEMENTED: 12,
+  PERMISSION_DENIED: 7,
+  UNAUTHENTICATED: 16,
+} as const;
+
+const STATUS_NAMES = [
+  'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS',
+  'UNAUTHENTICATED',
+];
+
+/** A status code's name (its number when unknown). */
+export function statusName(code: number): string {
+  return STATUS_NAMES[code] ?? String(code);
+}
+
+/** Where a server_uri points: a TCP host and port, or a Unix socket path; and the :authority to send. */
+export interface GrpcTarget {
+  readonly authority: string;
+  readonly host?: string;
+  readonly port?: number;
+  /** A Unix socket (an abstract one starts with NUL). */
+  readonly path?: string;
+}
+
+/** host[:port], [v6][:port] or a bare v6 address; gRPC's default port is 443. */
+function hostPort(s: string, uri: string): { host: string; port: number } {
+  const bad = (why: string): never => {
+    throw new Error(`server_uri ${JSON.stringify(uri)}: ${why}`);
+  };
+  let host = s;
+  let portText: string | undefined;
+  if (s.startsWith('[')) {
+    const end = s.indexOf(']');
+    if (end < 0) bad(`no "]" after the IPv6 address in ${JSON.stringify(s)}`);
+    host = s.slice(1, end);
+    const after = s.slice(end + 1);
+    if (after !== '') {
+      if (!after.startsWith(':')) bad(`unexpected ${JSON.stringify(after)} after the IPv6 address`);
+      portText = after.slice(1);
+    }
+  } else if (isIP(s) !== 6) {
+    const colon = s.lastIndexOf(':');
+    if (colon >= 0) {
+      host = s.slice(0, colon);
+      portText = s.slice(colon + 1);
+    }
+  }
+  if (host === '') bad('no host');
+  if (portText === undefined) return { host, port: 443 };
+  const port = Number(portText);
+  if (!/^\d{1,5}$/.test(portText) || port > 65535) bad(`${JSON.stringify(portText)} is not a port`);
+  return { host, port };
+}
+
+function authorityOf(host: string, port: number): string {
+  return `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * Read a server_uri as gRPC's naming doc (doc/naming.md in grpc/grpc) does for the schemes the
+ * bootstrap accepts. A Unix socket's authority is "localhost", as in grpc-js.
+ */
+export function parseServerUri(uri: string): GrpcTarget {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):(.*)$/.exec(uri);
+  const name = scheme?.[1]?.toLowerCase();
+  const rest = scheme?.[2] ?? '';
+  switch (name) {
+    case 'unix': {
+      // unix:path or unix://absolute_path
+      const path = rest.startsWith('//') ? rest.slice(2) : rest;
+      return { authority: 'localhost', path };
+    }
+    case 'unix-abstract':
+      return { authority: 'localhost', path: `\0${rest}` };
+    case 'dns': {
+      // dns:[//authority/]host[:port]; the DNS server authority is not supported by Node's resolver either.
+      const { host, port } = hostPort(rest.replace(/^\/\/[^/]*\//, ''), uri);
+      return { authority: authorityOf(host, port), host, port };
+    }
+    case 'ipv4':
+    case 'ipv6': {
+      const first = rest.split(',')[0] ?? '';
+      const { host, port } = hostPort(first, uri);
+      return { authority: authorityOf(host, port), host, port };
+    }
+    default: {
+      const { host, port } = hostPort(uri, uri);
+      return { authority: authorityOf(host, port), host, port };
+    }
+  }
+}
+
+export interface GrpcConnectionOptions {
+  /** TLS: the name the server's certificate must carry, and the SNI, instead of the target's host (grpc-js's grpc.ssl_target_name_override). */
+  readonly tlsServerName?: string;
+  /** The :authority of each call, instead of the target's (grpc-js's grpc.default_authority). */
+  readonly authority?: string;
+}
+
+/** Open an HTTP/2 session to a gRPC server. TLS files (gRFC A65) are read now, so a new connection sees rotated files. */
+export function connectSession(
+  target: GrpcTarget,
+  creds: ChannelCredentialsConfig,
+  options: GrpcConnectionOptions = {},
+): http2.ClientHttp2Session {
+  const secure = creds.type === 'tls';
+  const where = target.path !== undefined ? { path: target.path } : { host: target.host!, port: target.port! };
+  const createConnection = (): Socket => {
+    if (creds.type !== 'tls') return netConnect(where);
+    const read = (file: string | undefined) => (file === undefined ? undefined : readFileSync(file));
+    const servername = options.tlsServerName ?? (target.host !== undefined && isIP(target.host) === 0 ? target.host : undefined);
+    return tlsConnect({
+      ...where,
+      ...(servername !== undefined ? { servername } : {}),
+      ALPNProtocols: ['h2'],
+      ...(creds.caCertificateFile !== undefined ? { ca: read(creds.caCertificateFile) } : {}),
+      ...(creds.certificateFile !== undefined ? { cert: read(creds.certificateFile), key: read(creds.privateKeyFile) } : {}),
+    });
+  };
+  // The URL only names the scheme; the connection is createConnection's.
+  return http2.connect(`${secure ? 'https' : 'http'}://localhost`, { createConnection });
+}
+
+export interface GrpcStreamHandler {
+  /** One message from the server (its bytes, without the gRPC frame). */
+  onMessage(message: Buffer): void;
+  /** The call ended (once; never after cancel()). */
+  onStatus(code: number, details: string): void;
+}
+
+// gRPC over HTTP/2: an HTTP status other than 200 without a grpc-status maps to a code
+// (doc/http-grpc-status-mapping.md in grpc/grpc).
+function codeForHttpStatus(status: number): number {
+  switch (status) {
+    case 400:
+      return GrpcStatus.INTERNAL;
+    case 401:
+      return GrpcStatus.UNAUTHENTICATED;
+    case 403:
+      return GrpcStatus.PERMISSION_DENIED;
+    case 404:
+      return GrpcStatus.UNIMPLEMENTED;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return GrpcStatus.UNAVAILABLE;
+    default:
+      return GrpcStatus.UNKNOWN;
+  }
+}
+
+function decodeGrpcMessage(value: unknown): string {
+  if (typeof value !== 'string') return '';
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+/** A gRPC bidirectional-streaming call on an HTTP/2 session. */
+export class GrpcBidiStream {
+  readonly #stream: http2.ClientHttp2Stream;
+  readonly #handler: GrpcStreamHandler;
+  /** Bytes received and not yet framed into messages. */
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  #ended = false;
+  #httpStatus: number | undefined;
+  #status: { code: number; details: string } | undefined;
+  #error: string | undefined;
+
+  constructor(session: http2.ClientHttp2Session, method: string, authority: string, secure: boolean, handler: GrpcStreamHandler, userAgent: string) {
+    this.#handler = handler;
+    const stream = session.request(
+      {
+        ':method': 'POST',
+        ':scheme': secure ? 'https' : 'http',
+        ':path': method,
+        ':authority': authority,
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        'user-agent': userAgent,
+      },
+      { endStream: false },
+    );
+    this.#stream = stream;
+    stream.on('response', (headers) => {
+      this.#httpStatus = Number(headers[':status']);
+      // A trailers-only response carries the status in its headers.
+      if (headers['grpc-status'] !== undefined) this.#status = { code: Number(headers['grpc-status']), details: decodeGrpcMessage(headers['grpc-message']) };
+    });
+    stream.on('trailers', (trailers) => {
+      if (trailers['grpc-status'] !== undefined) this.#status = { code: Number(trailers['grpc-status']), details: decodeGrpcMessage(trailers['grpc-message']) };
+    });
+    stream.on('data', (chunk: Buffer) => this.#onData(chunk));
+    stream.on('error', (err: Error) => {
+      this.#error = err.message;
+    });
+    // The server's end of the stream: every message has been read, the status is known.
+    // grpc-js ends a call there too, without waiting for its own side to close.
+    stream.on('end', () => this.#onClose());
+    stream.on('close', () => this.#onClose());
+  }
+
+  /** Send one message. */
+  write(message: Uint8Array): void {
+    if (this.#ended) return;
+    const frame = Buffer.allocUnsafe(5 + message.byteLength);
+    frame[0] = 0; // not compressed
+    frame.writeUInt32BE(message.byteLength, 1);
+    frame.set(message, 5);
+    this.#stream.write(frame);
+  }
+
+  /** End the call from this side; no status is reported. */
+  cancel(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (!this.#stream.closed) this.#stream.close(http2.constants.NGHTTP2_CANCEL);
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#ended) return;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    while (this.#buffered >= 5) {
+      let head = this.#chunks[0]!;
+      if (head.length < 5) head = this.#join();
+      const length = head.readUInt32BE(1);
+      if (this.#buffered < 5 + length) return;
+      if (head[0] !== 0) {
+        this.#fail(GrpcStatus.INTERNAL, `the server sent a compressed message (flag ${head[0]}), though none was offered`);
+        return;
+      }
+      const frame = head.length >= 5 + length ? head : this.#join();
+      const message = frame.subarray(5, 5 + length);
+      const rest = frame.subarray(5 + length);
+      this.#chunks[0] = rest;
+      this.#buffered -= 5 + length;
+      if (rest.length === 0) this.#chunks.shift();
+      this.#handler.onMessage(message);
+      if (this.#ended) return;
+    }
+  }
+
+  /** Every buffered chunk as one. */
+  #join(): Buffer {
+    const all = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#buffered);
+    this.#chunks = [all];
+    return all;
+  }
+
+  #fail(code: number, details: string): void {
+    this.#ended = true;
+    if (!this.#stream.closed) this.#stream.close(http2.constants.NGHTTP2_CANCEL);
+    this.#handler.onStatus(code, details);
+  }
+
+  #onClose(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (!this.#stream.closed) this.#stream.close();
+    const status = this.#status;
+    if (status !== undefined && Number.isInteger(status.code)) {
+      this.#handler.onStatus(status.code, status.details);
+    } else if (this.#httpStatus !== undefined && this.#httpStatus !== 200) {
+      this.#handler.onStatus(codeForHttpStatus(this.#httpStatus), `HTTP status ${this.#httpStatus} without a grpc-status`);
+    } else {
+      const rst = this.#stream.rstCode;
+      const why = this.#error ?? (rst !== undefined && rst !== 0 ? `the stream was reset (HTTP/2 code ${rst})` : 'the stream closed without a status');
+      this.#handler.onStatus(GrpcStatus.UNAVAILABLE, why);
+    }
+  }
+}
