@@ -81,10 +81,9 @@ class ManualClock implements Clock {
   }
 }
 
-// Fast reconnects for tests: our backoff and grpc-js's own subchannel backoff.
+// Fast reconnects for tests.
 const FAST: Partial<XdsClientOptions> = {
   backoff: { initialMs: 20, maxMs: 100 },
-  channelOptions: { 'grpc.initial_reconnect_backoff_ms': 20, 'grpc.max_reconnect_backoff_ms': 100, 'grpc.min_reconnect_backoff_ms': 20 },
 };
 
 const cleanups: Array<() => unknown> = [];

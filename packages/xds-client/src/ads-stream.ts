@@ -1,8 +1,7 @@
-// One ADS stream (StreamAggregatedResources) to one xDS server over grpc-js, restarted
-// with backoff when it ends. It moves DiscoveryRequests and DiscoveryResponses and
+// One ADS stream (StreamAggregatedResources) to one xDS server, over node:http2 (grpc-stream.ts),
+// restarted with backoff when it ends. It moves DiscoveryRequests and DiscoveryResponses and
 // knows nothing of resources; xds-server-connection.ts owns the protocol state.
-import { readFileSync } from 'node:fs';
-import * as grpc from '@grpc/grpc-js';
+import type { ClientHttp2Session } from 'node:http2';
 import { ExponentialBackoff, type BackoffOptions } from './backoff.js';
 import type { XdsServerConfig } from './bootstrap.js';
 import type { Clock, TimerHandle } from './clock.js';
@@ -11,12 +10,14 @@ import type {
   envoy_service_discovery_v3_DiscoveryRequest as DiscoveryRequest,
   envoy_service_discovery_v3_DiscoveryResponse as DiscoveryResponse,
 } from './generated/pb.js';
+import { connectSession, GrpcBidiStream, parseServerUri, statusName, type GrpcConnectionOptions, type GrpcTarget } from './grpc-stream.js';
 import { protoType, strictBytes } from './proto.js';
 import { tracer } from './trace.js';
 
 const trace = tracer('xds_client');
 
 const ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
+const USER_AGENT = 'meshlet-xds-client';
 
 export type OutgoingDiscoveryRequest = Partial<DiscoveryRequest> & { type_url: string };
 
@@ -31,25 +32,17 @@ export interface AdsStreamHandler {
 export interface AdsStreamOptions {
   readonly clock: Clock;
   readonly backoff?: BackoffOptions;
-  /** grpc-js channel options, e.g. its own reconnect backoff. */
-  readonly channelOptions?: grpc.ChannelOptions;
+  /** How to reach the server beyond what the bootstrap says (a TLS name override, the :authority). */
+  readonly connection?: GrpcConnectionOptions;
 }
 
-function serializeRequest(value: OutgoingDiscoveryRequest): Buffer {
+function serializeRequest(value: OutgoingDiscoveryRequest): Uint8Array {
   const type = protoType('envoy.service.discovery.v3.DiscoveryRequest');
-  return Buffer.from(type.encode(type.fromObject(value as Record<string, unknown>)).finish());
+  return type.encode(type.fromObject(value as Record<string, unknown>)).finish();
 }
 
 function deserializeResponse(bytes: Buffer): DiscoveryResponse {
   return protoType('envoy.service.discovery.v3.DiscoveryResponse').decode(strictBytes(bytes)) as unknown as DiscoveryResponse;
-}
-
-function channelCredentials(server: XdsServerConfig): grpc.ChannelCredentials {
-  const creds = server.channelCredentials;
-  if (creds.type === 'insecure') return grpc.credentials.createInsecure();
-  // gRFC A65: files are read when the channel is made; no CA file means the system roots.
-  const read = (path: string | undefined) => (path === undefined ? null : readFileSync(path));
-  return grpc.credentials.createSsl(read(creds.caCertificateFile), read(creds.privateKeyFile), read(creds.certificateFile));
 }
 
 export class AdsStream {
@@ -57,15 +50,15 @@ export class AdsStream {
   readonly #handler: AdsStreamHandler;
   readonly #clock: Clock;
   readonly #backoff: ExponentialBackoff;
-  readonly #channelOptions: grpc.ChannelOptions;
-  #client: grpc.Client | undefined;
-  #call: grpc.ClientDuplexStream<OutgoingDiscoveryRequest, DiscoveryResponse> | undefined;
+  readonly #connection: GrpcConnectionOptions;
+  readonly #target: GrpcTarget;
+  #session: ClientHttp2Session | undefined;
+  #call: GrpcBidiStream | undefined;
   #retryTimer: TimerHandle | undefined;
   #receivedResponse = false;
   #closed = false;
-  /** onSent callbacks waiting for the channel to connect. */
+  /** onSent callbacks waiting for the connection. */
   #pendingSent: Array<() => void> = [];
-  #watchingConnectivity = false;
   #streamCount = 0;
 
   constructor(server: XdsServerConfig, handler: AdsStreamHandler, options: AdsStreamOptions) {
@@ -73,7 +66,8 @@ export class AdsStream {
     this.#handler = handler;
     this.#clock = options.clock;
     this.#backoff = new ExponentialBackoff(options.backoff);
-    this.#channelOptions = options.channelOptions ?? {};
+    this.#connection = options.connection ?? {};
+    this.#target = parseServerUri(server.serverUri);
   }
 
   /** True while a stream exists that requests can be written to. */
@@ -89,8 +83,8 @@ export class AdsStream {
 
   /**
    * Write a request on the open stream. `onSent` runs once the request can actually go
-   * out, i.e. the channel is connected (at once if it already is), and never if the
-   * stream ends first.
+   * out, i.e. the connection is up (at once if it already is), and never if the stream
+   * ends first.
    */
   send(request: OutgoingDiscoveryRequest, onSent?: () => void): boolean {
     const call = this.#call;
@@ -103,36 +97,18 @@ export class AdsStream {
           request.error_detail ? ` NACK: ${request.error_detail.message}` : ''
         }`,
     );
-    call.write(request);
+    call.write(serializeRequest(request));
     if (onSent) {
-      // grpc-js calls a write's callback as soon as the message is buffered, even while
-      // the channel is still connecting, so readiness is read from the channel instead.
-      this.#pendingSent.push(() => {
-        if (this.#call === call) onSent();
-      });
-      this.#runWhenReady();
+      const session = this.#session;
+      if (session !== undefined && !session.connecting) {
+        onSent();
+      } else {
+        this.#pendingSent.push(() => {
+          if (this.#call === call) onSent();
+        });
+      }
     }
     return true;
-  }
-
-  #runWhenReady(): void {
-    const channel = this.#client?.getChannel();
-    if (!channel || this.#watchingConnectivity) return;
-    const check = () => {
-      this.#watchingConnectivity = false;
-      if (this.#closed || this.#pendingSent.length === 0) return;
-      const state = channel.getConnectivityState(false);
-      if (state === grpc.connectivityState.READY) {
-        const callbacks = this.#pendingSent;
-        this.#pendingSent = [];
-        for (const callback of callbacks) callback();
-        return;
-      }
-      if (state === grpc.connectivityState.SHUTDOWN) return;
-      this.#watchingConnectivity = true;
-      channel.watchConnectivityState(state, Infinity, check);
-    };
-    check();
   }
 
   close(): void {
@@ -144,61 +120,105 @@ export class AdsStream {
     this.#call = undefined;
     this.#pendingSent = [];
     call?.cancel();
-    this.#client?.close();
-    this.#client = undefined;
+    this.#session?.close();
+    this.#session = undefined;
+  }
+
+  /** The session for a new stream: the current one while it takes new streams, else a new connection. */
+  #sessionForStream(): ClientHttp2Session {
+    const current = this.#session;
+    if (current !== undefined && !current.closed && !current.destroyed) return current;
+    const session = connectSession(this.#target, this.server.channelCredentials, this.#connection);
+    this.#session = session;
+    session.on('connect', () => {
+      trace(`${this.server.serverUri} connected`);
+      const callbacks = this.#pendingSent;
+      this.#pendingSent = [];
+      for (const callback of callbacks) callback();
+    });
+    // A session error also closes its streams, which report it (GrpcBidiStream).
+    session.on('error', (err: Error) => trace(`${this.server.serverUri} connection error: ${err.message}`));
+    // A GOAWAY (a server restarting, say) lets the stream finish; the next one needs a new connection.
+    session.on('goaway', () => {
+      if (this.#session === session) this.#session = undefined;
+    });
+    session.on('close', () => {
+      if (this.#session === session) this.#session = undefined;
+    });
+    return session;
   }
 
   #startStream(): void {
-    this.#client ??= new grpc.Client(this.server.serverUri, channelCredentials(this.server), {
-      // A control plane's SotW response can be large (every cluster of a mesh).
-      'grpc.max_receive_message_length': -1,
-      ...this.#channelOptions,
-    });
     this.#streamCount += 1;
     const id = this.#streamCount;
     this.#receivedResponse = false;
     trace(`${this.server.serverUri} stream ${id} starting`);
-    const call = this.#client.makeBidiStreamRequest<OutgoingDiscoveryRequest, DiscoveryResponse>(
-      ADS_METHOD,
-      serializeRequest,
-      deserializeResponse,
-    );
-    this.#call = call;
-    let ended = false;
-    call.on('data', (response: DiscoveryResponse) => {
-      if (this.#call !== call) return;
-      if (!this.#receivedResponse) {
-        this.#receivedResponse = true;
-        // connection-backoff doc: a stream that got a response resets the backoff.
-        this.#backoff.reset();
-      }
-      this.#handler.onResponse(response);
-    });
-    // 'error' carries the same status as 'status'; listening keeps it from being thrown.
-    call.on('error', () => {});
-    call.on('status', (status: grpc.StatusObject) => {
-      if (ended) return;
-      ended = true;
-      if (this.#call !== call) return;
-      this.#call = undefined;
-      this.#pendingSent = [];
-      const received = this.#receivedResponse;
-      trace(`${this.server.serverUri} stream ${id} ended: ${status.code} ${status.details} (responses: ${received})`);
-      const error = new MeshletError(
-        'MESHLET_XDS_UNAVAILABLE',
-        `xDS server ${this.server.serverUri}: ADS stream ended: ${grpc.status[status.code] ?? status.code}: ${status.details}`,
+    let call: GrpcBidiStream | undefined;
+    try {
+      const session = this.#sessionForStream();
+      call = new GrpcBidiStream(
+        session,
+        ADS_METHOD,
+        this.#connection.authority ?? this.#target.authority,
+        this.server.channelCredentials.type === 'tls',
+        {
+          onMessage: (bytes) => {
+            if (this.#call !== call) return;
+            let response: DiscoveryResponse;
+            try {
+              response = deserializeResponse(bytes);
+            } catch (err) {
+              // gRPC fails a call whose response cannot be parsed (INTERNAL); the stream restarts.
+              call!.cancel();
+              this.#ended(call!, id, 13, `cannot decode a DiscoveryResponse: ${(err as Error).message}`);
+              return;
+            }
+            if (!this.#receivedResponse) {
+              this.#receivedResponse = true;
+              // connection-backoff doc: a stream that got a response resets the backoff.
+              this.#backoff.reset();
+            }
+            this.#handler.onResponse(response);
+          },
+          onStatus: (code, details) => this.#ended(call!, id, code, details),
+        },
+        USER_AGENT,
       );
-      this.#handler.onStreamEnd(error, received);
-      if (this.#closed) return;
-      // A stream that worked ends at once into a new one; one that never got a
-      // response waits out the backoff, so a dead server is not hammered.
-      const delay = received ? 0 : this.#backoff.next();
-      trace(`${this.server.serverUri} retrying in ${Math.round(delay)} ms`);
+    } catch (err) {
+      // No connection could be set up (a TLS file cannot be read, say), or the session went
+      // away just now: the stream ends like any other, after this call returns.
+      this.#call = undefined;
+      const details = (err as Error).message;
       this.#retryTimer = this.#clock.setTimeout(() => {
         this.#retryTimer = undefined;
-        if (!this.#closed) this.#startStream();
-      }, delay);
-    });
+        this.#scheduleRetry(id, 14, details);
+      }, 0);
+      return;
+    }
+    this.#call = call;
     this.#handler.onStreamStart();
+  }
+
+  #ended(call: GrpcBidiStream, id: number, code: number, details: string): void {
+    if (this.#call !== call) return;
+    this.#call = undefined;
+    this.#pendingSent = [];
+    this.#scheduleRetry(id, code, details);
+  }
+
+  #scheduleRetry(id: number, code: number, details: string): void {
+    const received = this.#receivedResponse;
+    trace(`${this.server.serverUri} stream ${id} ended: ${code} ${details} (responses: ${received})`);
+    const error = new MeshletError('MESHLET_XDS_UNAVAILABLE', `xDS server ${this.server.serverUri}: ADS stream ended: ${statusName(code)}: ${details}`);
+    this.#handler.onStreamEnd(error, received);
+    if (this.#closed) return;
+    // A stream that worked ends at once into a new one; one that never got a
+    // response waits out the backoff, so a dead server is not hammered.
+    const delay = received ? 0 : this.#backoff.next();
+    trace(`${this.server.serverUri} retrying in ${Math.round(delay)} ms`);
+    this.#retryTimer = this.#clock.setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (!this.#closed) this.#startStream();
+    }, delay);
   }
 }

@@ -10,6 +10,7 @@
 // ignored, because control planes (Istio's agent among them) write extra ones.
 import { readFileSync } from 'node:fs';
 import { BootstrapError, MeshletError } from './errors.js';
+import { parseServerUri } from './grpc-stream.js';
 
 /** How the client authenticates to an xDS server: the first supported channel_creds entry. */
 export type ChannelCredentialsConfig =
@@ -216,14 +217,27 @@ function validateServerUri(uri: string, field: string): void {
     if ((scheme[2] ?? '').replace(/^\/\/[^/]*\/?/, '').length === 0) {
       throw new BootstrapError(field, `${JSON.stringify(uri)} names no address`);
     }
+    readableServerUri(uri, field);
     return;
   }
   // Plain host:port, [v6]:port or a bare host (port 443 then, as grpc-js's DNS resolver does).
-  if (/^(\[[0-9A-Fa-f:.]+(%[^\]]+)?\]|[A-Za-z0-9_.-]+)(:\d{1,5})?$/.test(uri)) return;
+  if (/^(\[[0-9A-Fa-f:.]+(%[^\]]+)?\]|[A-Za-z0-9_.-]+)(:\d{1,5})?$/.test(uri)) {
+    readableServerUri(uri, field);
+    return;
+  }
   throw new BootstrapError(
     field,
     `${JSON.stringify(uri)} is not a supported URI (use host:port, dns:///host:port or unix:///path)`,
   );
+}
+
+/** The ADS stream reads the URI when it connects (grpc-stream.ts): fail here instead, naming the field. */
+function readableServerUri(uri: string, field: string): void {
+  try {
+    parseServerUri(uri);
+  } catch (err) {
+    throw new BootstrapError(field, (err as Error).message);
+  }
 }
 
 function parseChannelCreds(value: unknown, field: string): ChannelCredentialsConfig {

@@ -1,13 +1,16 @@
 // The CSDS gRPC service (envoy.service.status.v3.ClientStatusDiscoveryService; gRFC A40) for
 // a grpc-js Server: FetchClientStatus answers once, StreamClientStatus answers each request
 // on the stream. Both report the clients' state at the moment of the request.
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { buildClientStatusResponse, encodeClientStatusResponse, type ClientStatusResponse, type CsdsClients } from './csds.js';
 import type { envoy_service_status_v3_ClientStatusRequest as ClientStatusRequest } from './generated/pb.js';
 import { decodeMessage, encodeMessage } from './proto.js';
 import { tracer } from './trace.js';
 
 const trace = tracer('csds');
+
+// grpc.status.INTERNAL, without loading grpc-js: this package uses grpc-js only for its types.
+const INTERNAL = 13;
 
 export const CSDS_SERVICE_NAME = 'envoy.service.status.v3.ClientStatusDiscoveryService';
 
@@ -44,7 +47,7 @@ function respond(clients: CsdsClients, request: ClientStatusRequest): ClientStat
 
 function internal(error: unknown): Partial<grpc.StatusObject> {
   trace(`failed to build the client status: ${(error as Error)?.stack ?? String(error)}`);
-  return { code: grpc.status.INTERNAL, details: `meshlet CSDS: ${(error as Error)?.message ?? String(error)}` };
+  return { code: INTERNAL, details: `meshlet CSDS: ${(error as Error)?.message ?? String(error)}` };
 }
 
 /** Add the CSDS service, reporting `clients`, to a grpc-js server (before or after it binds). */

@@ -1,10 +1,10 @@
 // The xDS client: watchers in, validated resources out. It routes each watched name to
 // an xDS server (xdstp:// names to their authority's servers, gRFC A47; others to the
 // bootstrap's xds_servers) and keeps one ADS connection per server.
-import type { ChannelOptions } from '@grpc/grpc-js';
 import { ExponentialBackoff, type BackoffOptions } from './backoff.js';
 import { loadBootstrap, type Bootstrap, type XdsServerConfig } from './bootstrap.js';
 import { systemClock, type Clock } from './clock.js';
+import type { GrpcConnectionOptions } from './grpc-stream.js';
 import { MeshletError } from './errors.js';
 import { nodeMessage } from './node-proto.js';
 import { parseResourceName } from './resource-names.js';
@@ -24,8 +24,8 @@ export interface XdsClientOptions {
   readonly clock?: Clock;
   /** Reconnect backoff (gRPC's connection-backoff defaults); `random` makes jitter exact in tests. */
   readonly backoff?: BackoffOptions;
-  /** grpc-js options for the channels to xDS servers (its own reconnect backoff, keepalive, ...). */
-  readonly channelOptions?: ChannelOptions;
+  /** How to reach the xDS servers beyond what the bootstrap says: a TLS name override, the :authority. */
+  readonly connection?: GrpcConnectionOptions;
   /** gRFC A57's does-not-exist timeout, default 15 s. */
   readonly resourceDoesNotExistTimeoutMs?: number;
   /** Sent in Node.user_agent_name / user_agent_version (default meshlet and its version). */
@@ -34,6 +34,26 @@ export interface XdsClientOptions {
 }
 
 const DEFAULT_DOES_NOT_EXIST_TIMEOUT_MS = 15_000;
+
+function checkConnectionOptions(options: XdsClientOptions): void {
+  if ((options as { channelOptions?: unknown }).channelOptions !== undefined) {
+    throw new MeshletError(
+      'MESHLET_INVALID_OPTION',
+      'channelOptions: the xDS client no longer uses grpc-js; use backoff for reconnects and connection.tlsServerName / connection.authority',
+    );
+  }
+  const c = options.connection;
+  if (c === undefined) return;
+  if (typeof c !== 'object' || c === null) throw new MeshletError('MESHLET_INVALID_OPTION', `connection: expected an object, got ${String(c)}`);
+  for (const [key, value] of Object.entries(c)) {
+    if (key !== 'tlsServerName' && key !== 'authority') {
+      throw new MeshletError('MESHLET_INVALID_OPTION', `connection.${key}: unknown option (known: tlsServerName, authority)`);
+    }
+    if (value !== undefined && (typeof value !== 'string' || value === '')) {
+      throw new MeshletError('MESHLET_INVALID_OPTION', `connection.${key}: expected a non-empty string, got ${JSON.stringify(value)}`);
+    }
+  }
+}
 
 function serverKey(server: XdsServerConfig): string {
   return JSON.stringify([server.serverUri, server.channelCredentials, [...server.serverFeatures].sort()]);
@@ -52,6 +72,7 @@ export class XdsClient {
       ...(options.bootstrap !== undefined ? { bootstrap: options.bootstrap } : {}),
       ...(options.env ? { env: options.env } : {}),
     });
+    checkConnectionOptions(options);
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     const timeout = options.resourceDoesNotExistTimeoutMs ?? DEFAULT_DOES_NOT_EXIST_TIMEOUT_MS;
@@ -92,7 +113,7 @@ export class XdsClient {
       connection = new XdsServerConnection(server, {
         clock: this.#clock,
         ...(this.#options.backoff ? { backoff: this.#options.backoff } : {}),
-        ...(this.#options.channelOptions ? { channelOptions: this.#options.channelOptions } : {}),
+        ...(this.#options.connection ? { connection: this.#options.connection } : {}),
         doesNotExistTimeoutMs: this.#doesNotExistTimeoutMs,
         node: this.bootstrap.node,
         userAgent: {

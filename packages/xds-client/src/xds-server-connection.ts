@@ -4,10 +4,10 @@
 // subscription with the last accepted version.
 //   Envoy xDS protocol doc: ACK/NACK, "Deleting resources", "Resource warming".
 //   gRFC A46 (per-resource NACK), A53 (ignore_resource_deletion), A57 (does-not-exist timer).
-import type { ChannelOptions } from '@grpc/grpc-js';
 import { AdsStream, type OutgoingDiscoveryRequest } from './ads-stream.js';
 import type { BackoffOptions } from './backoff.js';
 import type { NodeConfig, XdsServerConfig } from './bootstrap.js';
+import type { GrpcConnectionOptions } from './grpc-stream.js';
 import { wallTimeOf, type Clock, type TimerHandle } from './clock.js';
 import { MeshletError } from './errors.js';
 import type {
@@ -31,7 +31,7 @@ const INVALID_ARGUMENT = 3;
 export interface ServerConnectionOptions {
   readonly clock: Clock;
   readonly backoff?: BackoffOptions;
-  readonly channelOptions?: ChannelOptions;
+  readonly connection?: GrpcConnectionOptions;
   readonly doesNotExistTimeoutMs: number;
   readonly node: NodeConfig;
   readonly userAgent?: { name?: string; version?: string };
@@ -141,7 +141,7 @@ export class XdsServerConnection {
       {
         clock: options.clock,
         ...(options.backoff ? { backoff: options.backoff } : {}),
-        ...(options.channelOptions ? { channelOptions: options.channelOptions } : {}),
+        ...(options.connection ? { connection: options.connection } : {}),
       },
     );
   }

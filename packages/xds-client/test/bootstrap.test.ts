@@ -227,6 +227,8 @@ describe('malformed bootstraps name their field', () => {
     ['empty server_uri', withServer({ server_uri: '' }), 'xds_servers[0].server_uri'],
     ['unix: without a path', withServer({ server_uri: 'unix:' }), 'xds_servers[0].server_uri'],
     ['unsupported scheme', withServer({ server_uri: 'http://x:1/path' }), 'xds_servers[0].server_uri', /not a supported URI/],
+    ['port out of range', withServer({ server_uri: 'istiod:99999' }), 'xds_servers[0].server_uri', /"99999" is not a port/],
+    ['dns: port out of range', withServer({ server_uri: 'dns:///istiod:70000' }), 'xds_servers[0].server_uri', /"70000" is not a port/],
     ['no channel_creds', { xds_servers: [{ server_uri: 'x:1' }] }, 'xds_servers[0].channel_creds', /required/],
     ['channel_creds not an array', withServer({ channel_creds: { type: 'insecure' } }), 'xds_servers[0].channel_creds'],
     ['no supported creds', withServer({ channel_creds: [{ type: 'google_default' }, { type: 'alts' }] }), 'xds_servers[0].channel_creds', /no supported channel credentials type.*google_default, alts/],

@@ -490,7 +490,7 @@ describe('XdsClient (SotW over a scripted ADS server)', () => {
         ],
       },
       // The fixture certificate names a workload, not 127.0.0.1.
-      channelOptions: { 'grpc.ssl_target_name_override': 'default.default.svc.cluster.local' },
+      connection: { tlsServerName: 'default.default.svc.cluster.local' },
     });
     cleanups.push(() => client.close());
     const w = new RecordingWatcher<TestCluster>();
@@ -534,6 +534,34 @@ describe('XdsClient options', () => {
     expect(() => new XdsClient({ bootstrap, backoff: { jitter: -1 } })).toThrow(/backoff\.jitter/);
     expect(() => new XdsClient({ bootstrap, resourceDoesNotExistTimeoutMs: -5 })).toThrow(/resourceDoesNotExistTimeoutMs/);
     expect(() => new XdsClient({ bootstrap, clock: {} as never })).toThrow(/clock/);
+    // grpc-js's channel options were this option before the ADS stream left grpc-js.
+    expect(() => new XdsClient({ bootstrap, channelOptions: { 'grpc.ssl_target_name_override': 'x' } } as never)).toThrow(
+      /channelOptions: the xDS client no longer uses grpc-js/,
+    );
+    expect(() => new XdsClient({ bootstrap, connection: { servername: 'x' } as never })).toThrow(/connection\.servername: unknown option/);
+    expect(() => new XdsClient({ bootstrap, connection: { tlsServerName: '' } })).toThrow(/connection\.tlsServerName: expected a non-empty string/);
+  });
+  it('send connection.authority as the ADS stream\'s :authority', async () => {
+    const { createServer } = await import('node:http2');
+    const server = createServer();
+    const seen = new Promise<Record<string, unknown>>((resolve) => server.on('stream', (stream, headers) => {
+      resolve(headers);
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12' }, { endStream: true });
+    }));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const client = new XdsClient({
+      bootstrap: { xds_servers: [{ server_uri: `dns:///127.0.0.1:${port}`, channel_creds: [{ type: 'insecure' }] }] },
+      connection: { authority: 'istiod.istio-system.svc:15010' },
+    });
+    client.watch(clusterType, 'a', new RecordingWatcher());
+    expect(await seen).toMatchObject({
+      ':authority': 'istiod.istio-system.svc:15010',
+      ':path': '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
+      'content-type': 'application/grpc',
+    });
+    client.close();
+    await new Promise((r) => server.close(r));
   });
   it('load the bootstrap from the environment when none is given', () => {
     const client = new XdsClient({ env: { GRPC_XDS_BOOTSTRAP_CONFIG: JSON.stringify(bootstrap) } });
