@@ -160,7 +160,6 @@ export class AdsStream {
         session,
         ADS_METHOD,
         this.#connection.authority ?? this.#target.authority,
-        this.server.channelCredentials.type === 'tls',
         {
           onMessage: (bytes) => {
             if (this.#call !== call) return;

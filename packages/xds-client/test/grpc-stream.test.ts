@@ -69,7 +69,7 @@ function call(session: http2.ClientHttp2Session, write?: Buffer[]) {
   const messages: Buffer[] = [];
   let stream!: GrpcBidiStream;
   const status = new Promise<{ code: number; details: string }>((resolve) => {
-    stream = new GrpcBidiStream(session, '/test.S/M', 'xds.test:15010', false, {
+    stream = new GrpcBidiStream(session, '/test.S/M', 'xds.test:15010', {
       onMessage: (m) => messages.push(Buffer.from(m)),
       onStatus: (code, details) => resolve({ code, details }),
     }, 'test-agent');
@@ -112,6 +112,7 @@ describe('GrpcBidiStream', () => {
       'content-type': 'application/grpc',
       te: 'trailers',
       'user-agent': 'test-agent',
+      'grpc-accept-encoding': 'identity',
     });
     expect(seen!.body.equals(Buffer.concat([frame(Buffer.from('abc')), frame(Buffer.from('de'))]))).toBe(true);
   });
@@ -161,7 +162,7 @@ describe('GrpcBidiStream', () => {
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
     });
     const statuses: number[] = [];
-    const stream = new GrpcBidiStream(session, '/test.S/M', 'x', false, { onMessage: () => {}, onStatus: (code) => statuses.push(code) }, 'ua');
+    const stream = new GrpcBidiStream(session, '/test.S/M', 'x', { onMessage: () => {}, onStatus: (code) => statuses.push(code) }, 'ua');
     await new Promise((r) => setTimeout(r, 20));
     stream.cancel();
     await serverClosed;
