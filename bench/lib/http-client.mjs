@@ -4,10 +4,13 @@
 //   argv: <kind> <json {address, port}>
 import { createRequire } from 'node:module';
 import { Agent, buildConnector, Pool, request } from 'undici';
-import { createMesh, createMeshFetch, MeshAgent } from '@meshlet/http';
 import { run as runCalls, runFor as runCallsFor } from './drive.mjs';
 
 const kind = process.argv[2];
+// The clients without meshlet do not load it: its modules would sit in their heap, and every
+// major collection would walk them.
+const WITHOUT_MESHLET = new Set(['raw', 'raw-host', 'raw-host-sn', 'raw-origin', 'fetch']);
+const { createMesh, createMeshFetch, MeshAgent } = WITHOUT_MESHLET.has(kind) ? {} : await import('@meshlet/http');
 const { address, port } = JSON.parse(process.argv[3]);
 const bootstrap = {
   xds_servers: [{ server_uri: address, channel_creds: [{ type: 'insecure' }] }],
@@ -32,6 +35,12 @@ function makeClient() {
   const body = async (res) => res.body.arrayBuffer();
   switch (kind) {
     case 'raw': {
+      const d = new Agent();
+      return async () => body(await request(RAW, { dispatcher: d }));
+    }
+    case 'raw-imported': {
+      // Raw undici in a process that imported @meshlet/http and uses none of it: what meshlet's
+      // modules cost a client by being loaded (the heap every collection walks).
       const d = new Agent();
       return async () => body(await request(RAW, { dispatcher: d }));
     }
