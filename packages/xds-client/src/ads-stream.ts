@@ -10,7 +10,7 @@ import type {
   envoy_service_discovery_v3_DiscoveryRequest as DiscoveryRequest,
   envoy_service_discovery_v3_DiscoveryResponse as DiscoveryResponse,
 } from './generated/pb.js';
-import { connectSession, GrpcBidiStream, parseServerUri, statusName, type GrpcConnectionOptions, type GrpcTarget } from './grpc-stream.js';
+import { connectSession, GrpcBidiStream, GrpcStatus, parseServerUri, statusName, type GrpcConnectionOptions, type GrpcTarget } from './grpc-stream.js';
 import { protoType, strictBytes } from './proto.js';
 import { tracer } from './trace.js';
 
@@ -169,7 +169,7 @@ export class AdsStream {
             } catch (err) {
               // gRPC fails a call whose response cannot be parsed (INTERNAL); the stream restarts.
               call!.cancel();
-              this.#ended(call!, id, 13, `cannot decode a DiscoveryResponse: ${(err as Error).message}`);
+              this.#ended(call!, id, GrpcStatus.INTERNAL, `cannot decode a DiscoveryResponse: ${(err as Error).message}`);
               return;
             }
             if (!this.#receivedResponse) {
@@ -190,7 +190,7 @@ export class AdsStream {
       const details = (err as Error).message;
       this.#retryTimer = this.#clock.setTimeout(() => {
         this.#retryTimer = undefined;
-        this.#scheduleRetry(id, 14, details);
+        this.#scheduleRetry(id, GrpcStatus.UNAVAILABLE, details);
       }, 0);
       return;
     }

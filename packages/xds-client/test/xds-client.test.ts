@@ -541,6 +541,32 @@ describe('XdsClient options', () => {
     expect(() => new XdsClient({ bootstrap, connection: { servername: 'x' } as never })).toThrow(/connection\.servername: unknown option/);
     expect(() => new XdsClient({ bootstrap, connection: { tlsServerName: '' } })).toThrow(/connection\.tlsServerName: expected a non-empty string/);
   });
+  it('restart the ADS stream when a response does not decode, and report it to watchers', async () => {
+    const { createServer } = await import('node:http2');
+    const server = createServer();
+    let streams = 0;
+    server.on('stream', (stream) => {
+      streams++;
+      stream.on('error', () => {});
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      // Field 1 (version_info) claims 255 bytes and has none: not a DiscoveryResponse.
+      stream.write(Buffer.from([0, 0, 0, 0, 2, 0x0a, 0xff]));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const client = new XdsClient({
+      bootstrap: { xds_servers: [{ server_uri: `127.0.0.1:${port}`, channel_creds: [{ type: 'insecure' }] }] },
+      backoff: { initialMs: 10, maxMs: 20 },
+    });
+    const w = new RecordingWatcher<TestCluster>();
+    client.watch(clusterType, 'a', w);
+    await w.waitFor(2);
+    expect(w.events[0]).toMatchObject({ kind: 'error', error: { code: 'MESHLET_XDS_UNAVAILABLE' } });
+    expect((w.events[0] as { error: Error }).error.message).toMatch(/ADS stream ended: INTERNAL: cannot decode a DiscoveryResponse/);
+    expect(streams).toBeGreaterThanOrEqual(2); // a new stream after the backoff
+    client.close();
+    await new Promise((r) => server.close(r));
+  });
   it('send connection.authority as the ADS stream\'s :authority', async () => {
     const { createServer } = await import('node:http2');
     const server = createServer();
