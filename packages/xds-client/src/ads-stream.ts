@@ -19,6 +19,9 @@ const trace = tracer('xds_client');
 const ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 const USER_AGENT = 'meshlet-xds-client';
 
+/** Sessions the server has sent its HTTP/2 settings on. */
+const ready = new WeakSet<ClientHttp2Session>();
+
 export type OutgoingDiscoveryRequest = Partial<DiscoveryRequest> & { type_url: string };
 
 export interface AdsStreamHandler {
@@ -52,8 +55,11 @@ export class AdsStream {
   readonly #backoff: ExponentialBackoff;
   readonly #connection: GrpcConnectionOptions;
   readonly #target: GrpcTarget;
+  /** The session new streams open on (cleared when it goes away). */
   #session: ClientHttp2Session | undefined;
   #call: GrpcBidiStream | undefined;
+  /** The session the open stream is on. */
+  #callSession: ClientHttp2Session | undefined;
   #retryTimer: TimerHandle | undefined;
   #receivedResponse = false;
   #closed = false;
@@ -99,8 +105,7 @@ export class AdsStream {
     );
     call.write(serializeRequest(request));
     if (onSent) {
-      const session = this.#session;
-      if (session !== undefined && !session.connecting) {
+      if (ready.has(this.#callSession!)) {
         onSent();
       } else {
         this.#pendingSent.push(() => {
@@ -120,8 +125,11 @@ export class AdsStream {
     this.#call = undefined;
     this.#pendingSent = [];
     call?.cancel();
-    this.#session?.close();
+    // Nothing is left to drain: a graceful close would wait for a silent peer forever.
+    this.#callSession?.destroy();
+    this.#session?.destroy();
     this.#session = undefined;
+    this.#callSession = undefined;
   }
 
   /** The session for a new stream: the current one while it takes new streams, else a new connection. */
@@ -130,8 +138,12 @@ export class AdsStream {
     if (current !== undefined && !current.closed && !current.destroyed) return current;
     const session = connectSession(this.#target, this.server.channelCredentials, this.#connection);
     this.#session = session;
-    session.on('connect', () => {
+    // Ready once the server has spoken HTTP/2 (its SETTINGS), as grpc-js's READY: a socket
+    // that connects to something silent must not start A57's does-not-exist timers.
+    session.once('remoteSettings', () => {
+      ready.add(session);
       trace(`${this.server.serverUri} connected`);
+      if (this.#callSession !== session) return;
       const callbacks = this.#pendingSent;
       this.#pendingSent = [];
       for (const callback of callbacks) callback();
@@ -154,8 +166,9 @@ export class AdsStream {
     this.#receivedResponse = false;
     trace(`${this.server.serverUri} stream ${id} starting`);
     let call: GrpcBidiStream | undefined;
+    let session: ClientHttp2Session;
     try {
-      const session = this.#sessionForStream();
+      session = this.#sessionForStream();
       call = new GrpcBidiStream(
         session,
         ADS_METHOD,
@@ -195,6 +208,7 @@ export class AdsStream {
       return;
     }
     this.#call = call;
+    this.#callSession = session;
     this.#handler.onStreamStart();
   }
 

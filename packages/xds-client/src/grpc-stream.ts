@@ -81,40 +81,47 @@ function hostPort(s: string, uri: string): { host: string; port: number } {
   return { host, port };
 }
 
-function authorityOf(host: string, port: number): string {
-  return `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
-}
-
 /**
  * Read a server_uri as gRPC's naming doc (doc/naming.md in grpc/grpc) does for the schemes the
- * bootstrap accepts. A Unix socket's authority is "localhost", as in grpc-js.
+ * bootstrap accepts. The default :authority is the name as written (no port added), as in
+ * grpc-js; a Unix socket's is "localhost". Not supported, and rejected rather than ignored: a
+ * DNS server in `dns://server/name`, and percent-encoded names.
  */
 export function parseServerUri(uri: string): GrpcTarget {
+  const bad = (why: string): never => {
+    throw new Error(`server_uri ${JSON.stringify(uri)}: ${why}`);
+  };
+  if (uri.includes('%')) bad('percent-encoded names are not supported');
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):(.*)$/.exec(uri);
   const name = scheme?.[1]?.toLowerCase();
   const rest = scheme?.[2] ?? '';
   switch (name) {
     case 'unix': {
-      // unix:path or unix://absolute_path
+      // unix:path, or unix://absolute_path (the authority must be empty).
+      if (rest.startsWith('//') && !rest.startsWith('///')) bad('unix:// takes an absolute path (unix:///path)');
       const path = rest.startsWith('//') ? rest.slice(2) : rest;
       return { authority: 'localhost', path };
     }
     case 'unix-abstract':
       return { authority: 'localhost', path: `\0${rest}` };
     case 'dns': {
-      // dns:[//authority/]host[:port]; the DNS server authority is not supported by Node's resolver either.
-      const { host, port } = hostPort(rest.replace(/^\/\/[^/]*\//, ''), uri);
-      return { authority: authorityOf(host, port), host, port };
+      // dns:[//authority/]host[:port]
+      const named = /^\/\/([^/]*)\/(.*)$/.exec(rest);
+      if (named && named[1] !== '') bad(`a DNS server (${JSON.stringify(named[1])}) is not supported; use dns:///name`);
+      const text = named ? named[2]! : rest;
+      const { host, port } = hostPort(text, uri);
+      return { authority: text, host, port };
     }
     case 'ipv4':
     case 'ipv6': {
       const first = rest.split(',')[0] ?? '';
       const { host, port } = hostPort(first, uri);
-      return { authority: authorityOf(host, port), host, port };
+      if (isIP(host) !== (name === 'ipv4' ? 4 : 6)) bad(`${JSON.stringify(host)} is not an ${name === 'ipv4' ? 'IPv4' : 'IPv6'} address`);
+      return { authority: first, host, port };
     }
     default: {
       const { host, port } = hostPort(uri, uri);
-      return { authority: authorityOf(host, port), host, port };
+      return { authority: uri, host, port };
     }
   }
 }
@@ -137,7 +144,8 @@ export function connectSession(
   const createConnection = (): Socket => {
     if (creds.type !== 'tls') return netConnect(where);
     const read = (file: string | undefined) => (file === undefined ? undefined : readFileSync(file));
-    const servername = options.tlsServerName ?? (target.host !== undefined && isIP(target.host) === 0 ? target.host : undefined);
+    // SNI: the override, else a host name (never an IP address), else "localhost" for a Unix socket, as grpc-js sends.
+    const servername = options.tlsServerName ?? (target.host === undefined ? 'localhost' : isIP(target.host) === 0 ? target.host : undefined);
     const { connect: tlsConnect } = requireBuiltin('node:tls') as typeof import('node:tls');
     return tlsConnect({
       ...where,
@@ -235,10 +243,13 @@ export class GrpcBidiStream {
       if (trailers['grpc-status'] !== undefined) this.#status = { code: Number(trailers['grpc-status']), details: decodeGrpcMessage(trailers['grpc-message']) };
     });
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
-    // The server's end of the stream: every message has been read, the status is known.
-    // grpc-js ends a call there too, without waiting for its own side to close.
-    stream.on('end', () => this.#onClose());
-    stream.on('close', () => this.#onClose());
+    // The server's end of the stream: every message has been read. grpc-js ends a call there
+    // too, without waiting for its own side to close. Node 20 ends a stream the same way
+    // whether the server sent END_STREAM or reset it (the reset's code comes with a 'close'
+    // some turns later), so a stream without a status ends here as UNKNOWN, as grpc-js reports
+    // a clean end without one.
+    stream.on('end', () => this.#finish());
+    stream.on('close', () => this.#finish());
     // Listeners in grpc-js's order, for the same reason as the headers'.
     stream.on('error', (err: Error) => {
       this.#error = err.message;
@@ -276,7 +287,9 @@ export class GrpcBidiStream {
         return;
       }
       const frame = head.length >= 5 + length ? head : this.#join();
-      const message = frame.subarray(5, 5 + length);
+      // A copy: a view would keep Node's whole read buffer alive for as long as anything
+      // decoded from the message (an Any's bytes kept for CSDS) lives.
+      const message = Buffer.from(frame.subarray(5, 5 + length));
       const rest = frame.subarray(5 + length);
       this.#chunks[0] = rest;
       this.#buffered -= 5 + length;
@@ -299,19 +312,30 @@ export class GrpcBidiStream {
     this.#handler.onStatus(code, details);
   }
 
-  #onClose(): void {
+  #finish(): void {
     if (this.#ended) return;
     this.#ended = true;
+    // rstCode means something only once the stream has closed (it reads NO_ERROR before).
+    const rst = this.#stream.closed ? this.#stream.rstCode : undefined;
     if (!this.#stream.closed) this.#stream.close();
+    const [code, details] = this.#outcome(rst);
+    this.#handler.onStatus(code, details);
+  }
+
+  /** The call's status, as PROTOCOL-HTTP2.md and the HTTP-to-gRPC mapping give it. */
+  #outcome(rst: number | undefined): [number, string] {
     const status = this.#status;
     if (status !== undefined && Number.isInteger(status.code)) {
-      this.#handler.onStatus(status.code, status.details);
-    } else if (this.#httpStatus !== undefined && this.#httpStatus !== 200) {
-      this.#handler.onStatus(codeForHttpStatus(this.#httpStatus), `HTTP status ${this.#httpStatus} without a grpc-status`);
-    } else {
-      const rst = this.#stream.rstCode;
-      const why = this.#error ?? (rst !== undefined && rst !== 0 ? `the stream was reset (HTTP/2 code ${rst})` : 'the stream closed without a status');
-      this.#handler.onStatus(GrpcStatus.UNAVAILABLE, why);
+      if (status.code === GrpcStatus.OK && this.#buffered > 0) {
+        return [GrpcStatus.INTERNAL, `the stream ended inside a message (${this.#buffered} bytes of it received)`];
+      }
+      return [status.code, status.details];
     }
+    const http = this.#httpStatus;
+    if (http !== undefined && http !== 200) return [codeForHttpStatus(http), `HTTP status ${http} without a grpc-status`];
+    // No response at all: the connection failed, or the stream was refused or reset first.
+    if (http === undefined) return [GrpcStatus.UNAVAILABLE, this.#error ?? (rst ? `the stream was reset before a response (HTTP/2 code ${rst})` : 'the stream closed before a response')];
+    return [GrpcStatus.UNKNOWN, 'the stream ended without a grpc-status'];
   }
 }
+

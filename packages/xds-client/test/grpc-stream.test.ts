@@ -10,14 +10,14 @@ describe('parseServerUri (gRPC naming doc forms the bootstrap accepts)', () => {
   it.each([
     ['127.0.0.1:15010', { authority: '127.0.0.1:15010', host: '127.0.0.1', port: 15010 }],
     ['istiod.istio-system.svc:15012', { authority: 'istiod.istio-system.svc:15012', host: 'istiod.istio-system.svc', port: 15012 }],
-    ['istiod', { authority: 'istiod:443', host: 'istiod', port: 443 }],
+    // The authority as written, no port added (grpc-js); the connection goes to 443.
+    ['istiod', { authority: 'istiod', host: 'istiod', port: 443 }],
     ['[::1]:8080', { authority: '[::1]:8080', host: '::1', port: 8080 }],
     ['dns:///xds.example.com:443', { authority: 'xds.example.com:443', host: 'xds.example.com', port: 443 }],
-    ['dns://8.8.8.8/xds.example.com:15010', { authority: 'xds.example.com:15010', host: 'xds.example.com', port: 15010 }],
-    ['dns:xds.example.com', { authority: 'xds.example.com:443', host: 'xds.example.com', port: 443 }],
+    ['dns:xds.example.com', { authority: 'xds.example.com', host: 'xds.example.com', port: 443 }],
     ['ipv4:10.0.0.1:80,10.0.0.2:80', { authority: '10.0.0.1:80', host: '10.0.0.1', port: 80 }],
     ['ipv6:[2001:db8::1]:15010', { authority: '[2001:db8::1]:15010', host: '2001:db8::1', port: 15010 }],
-    ['ipv6:2001:db8::1', { authority: '[2001:db8::1]:443', host: '2001:db8::1', port: 443 }],
+    ['ipv6:2001:db8::1', { authority: '2001:db8::1', host: '2001:db8::1', port: 443 }],
     ['unix:///etc/istio/proxy/XDS', { authority: 'localhost', path: '/etc/istio/proxy/XDS' }],
     ['unix:./XDS', { authority: 'localhost', path: './XDS' }],
     ['unix-abstract:xds', { authority: 'localhost', path: '\0xds' }],
@@ -29,6 +29,13 @@ describe('parseServerUri (gRPC naming doc forms the bootstrap accepts)', () => {
     expect(() => parseServerUri('host:99999')).toThrow(/server_uri "host:99999": "99999" is not a port/);
     expect(() => parseServerUri('[::1:80')).toThrow(/no "]" after the IPv6 address/);
     expect(() => parseServerUri('dns:///:80')).toThrow(/no host/);
+    // Forms the naming doc has that this client does not support: rejected, not ignored.
+    expect(() => parseServerUri('dns://8.8.8.8/xds.example.com:15010')).toThrow(/a DNS server \("8\.8\.8\.8"\) is not supported/);
+    expect(() => parseServerUri('unix:%2Ftmp%2Fxds')).toThrow(/percent-encoded names are not supported/);
+    // The naming doc's unix://absolute_path has an empty authority.
+    expect(() => parseServerUri('unix://host/abs')).toThrow(/unix:\/\/ takes an absolute path/);
+    expect(() => parseServerUri('ipv4:xds.example.com:80')).toThrow(/"xds\.example\.com" is not an IPv4 address/);
+    expect(() => parseServerUri('ipv6:[10.0.0.1]:80')).toThrow(/"10\.0\.0\.1" is not an IPv6 address/);
   });
 });
 
@@ -140,6 +147,32 @@ describe('GrpcBidiStream', () => {
     const s = await call(session).status;
     expect(s.code).toBe(14);
     expect(s.details).toMatch(/NGHTTP2_REFUSED_STREAM|code 7/);
+  });
+
+  it('reports UNKNOWN for a response that ends without a grpc-status, cleanly or by a reset', async () => {
+    for (const rst of [http2.constants.NGHTTP2_NO_ERROR, http2.constants.NGHTTP2_CANCEL, http2.constants.NGHTTP2_PROTOCOL_ERROR]) {
+      const reset = await sessionTo((stream) => {
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+        setTimeout(() => stream.close(rst), 10);
+      });
+      expect(await call(reset).status).toEqual({ code: 2, details: 'the stream ended without a grpc-status' });
+    }
+    const session = await sessionTo((stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      stream.end(frame(Buffer.from('ok')));
+    });
+    const c = call(session);
+    expect(await c.status).toEqual({ code: 2, details: 'the stream ended without a grpc-status' });
+    expect(c.messages.map(String)).toEqual(['ok']);
+  });
+
+  it('fails a stream that ends inside a message with INTERNAL, whatever its trailers say', async () => {
+    const session = await sessionTo((stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.end(frame(Buffer.from('truncated')).subarray(0, 8));
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    });
+    expect(await call(session).status).toEqual({ code: 13, details: 'the stream ended inside a message (8 bytes of it received)' });
   });
 
   it('fails a compressed message it never offered to take with INTERNAL, and cancels the stream', async () => {

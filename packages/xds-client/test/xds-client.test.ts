@@ -541,6 +541,30 @@ describe('XdsClient options', () => {
     expect(() => new XdsClient({ bootstrap, connection: { servername: 'x' } as never })).toThrow(/connection\.servername: unknown option/);
     expect(() => new XdsClient({ bootstrap, connection: { tlsServerName: '' } })).toThrow(/connection\.tlsServerName: expected a non-empty string/);
   });
+  it('start no does-not-exist timer until the server speaks HTTP/2, and let a silent one go on close', async () => {
+    // Accepts TCP and says nothing: a stuck server, or a proxy with no upstream.
+    const { createServer } = await import('node:net');
+    const sockets: import('node:net').Socket[] = [];
+    const silent = createServer((socket) => {
+      sockets.push(socket);
+      socket.resume(); // read (and drop) what arrives, so the client's close is seen
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as { port: number }).port;
+    const client = new XdsClient({
+      bootstrap: { xds_servers: [{ server_uri: `127.0.0.1:${port}`, channel_creds: [{ type: 'insecure' }] }] },
+      resourceDoesNotExistTimeoutMs: 50,
+    });
+    const w = new RecordingWatcher<TestCluster>();
+    client.watch(clusterType, 'a', w);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sockets).toHaveLength(1);
+    expect(w.events).toEqual([]); // the request never reached a server: no does-not-exist (A57)
+    const gone = new Promise((r) => sockets[0]!.once('close', r));
+    client.close();
+    await gone; // the connection is let go at once, not left waiting for the silent peer
+    await new Promise((r) => silent.close(r));
+  });
   it('restart the ADS stream when a response does not decode, and report it to watchers', async () => {
     const { createServer } = await import('node:http2');
     const server = createServer();
