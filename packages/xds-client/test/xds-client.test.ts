@@ -565,6 +565,31 @@ describe('XdsClient options', () => {
     await gone; // the connection is let go at once, not left waiting for the silent peer
     await new Promise((r) => silent.close(r));
   });
+  it('start a does-not-exist timer for a name sent on a stream whose server has sent GOAWAY', async () => {
+    // A server draining (a GOAWAY, its open stream left to finish) still takes requests on it.
+    const { createServer } = await import('node:http2');
+    const server = createServer();
+    server.on('stream', (stream) => {
+      stream.on('error', () => {});
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      stream.session?.goaway(0, stream.id);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const client = new XdsClient({
+      bootstrap: { xds_servers: [{ server_uri: `127.0.0.1:${port}`, channel_creds: [{ type: 'insecure' }] }] },
+      resourceDoesNotExistTimeoutMs: 50,
+    });
+    const wa = new RecordingWatcher<TestCluster>();
+    client.watch(clusterType, 'a', wa);
+    await wa.waitFor(1);
+    const wb = new RecordingWatcher<TestCluster>();
+    client.watch(clusterType, 'b', wb);
+    await wb.waitFor(1);
+    expect(wb.events).toEqual([{ kind: 'dne' }]);
+    client.close();
+    await new Promise((r) => server.close(r));
+  });
   it('restart the ADS stream when a response does not decode, and report it to watchers', async () => {
     const { createServer } = await import('node:http2');
     const server = createServer();
