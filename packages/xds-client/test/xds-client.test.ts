@@ -528,6 +528,25 @@ describe('XdsClient (SotW over a scripted ADS server)', () => {
   });
 });
 
+/** A plain HTTP/2 server on loopback whose streams `serve` answers, for cases no ADS server would make. */
+async function rawHttp2Server(
+  serve: (stream: import('node:http2').ServerHttp2Stream, headers: Record<string, unknown>) => void,
+): Promise<{ uri: string; close: () => Promise<void> }> {
+  const { createServer } = await import('node:http2');
+  const server = createServer();
+  server.on('stream', (stream, headers) => {
+    stream.on('error', () => {});
+    serve(stream, headers);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return { uri: `127.0.0.1:${port}`, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+function bootstrapAt(uri: string) {
+  return { xds_servers: [{ server_uri: uri, channel_creds: [{ type: 'insecure' }] }] };
+}
+
 describe('XdsClient options', () => {
   const bootstrap = { xds_servers: [{ server_uri: '127.0.0.1:1', channel_creds: [{ type: 'insecure' }] }] };
   it('are validated in the constructor, naming the option', () => {
@@ -551,10 +570,7 @@ describe('XdsClient options', () => {
     });
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const port = (silent.address() as { port: number }).port;
-    const client = new XdsClient({
-      bootstrap: { xds_servers: [{ server_uri: `127.0.0.1:${port}`, channel_creds: [{ type: 'insecure' }] }] },
-      resourceDoesNotExistTimeoutMs: 50,
-    });
+    const client = new XdsClient({ bootstrap: bootstrapAt(`127.0.0.1:${port}`), resourceDoesNotExistTimeoutMs: 50 });
     const w = new RecordingWatcher<TestCluster>();
     client.watch(clusterType, 'a', w);
     await new Promise((r) => setTimeout(r, 300));
@@ -567,19 +583,11 @@ describe('XdsClient options', () => {
   });
   it('start a does-not-exist timer for a name sent on a stream whose server has sent GOAWAY', async () => {
     // A server draining (a GOAWAY, its open stream left to finish) still takes requests on it.
-    const { createServer } = await import('node:http2');
-    const server = createServer();
-    server.on('stream', (stream) => {
-      stream.on('error', () => {});
+    const { uri, close } = await rawHttp2Server((stream) => {
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
       stream.session?.goaway(0, stream.id);
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as { port: number }).port;
-    const client = new XdsClient({
-      bootstrap: { xds_servers: [{ server_uri: `127.0.0.1:${port}`, channel_creds: [{ type: 'insecure' }] }] },
-      resourceDoesNotExistTimeoutMs: 50,
-    });
+    const client = new XdsClient({ bootstrap: bootstrapAt(uri), resourceDoesNotExistTimeoutMs: 50 });
     const wa = new RecordingWatcher<TestCluster>();
     client.watch(clusterType, 'a', wa);
     await wa.waitFor(1);
@@ -588,25 +596,17 @@ describe('XdsClient options', () => {
     await wb.waitFor(1);
     expect(wb.events).toEqual([{ kind: 'dne' }]);
     client.close();
-    await new Promise((r) => server.close(r));
+    await close();
   });
   it('restart the ADS stream when a response does not decode, and report it to watchers', async () => {
-    const { createServer } = await import('node:http2');
-    const server = createServer();
     let streams = 0;
-    server.on('stream', (stream) => {
+    const { uri, close } = await rawHttp2Server((stream) => {
       streams++;
-      stream.on('error', () => {});
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
       // Field 1 (version_info) claims 255 bytes and has none: not a DiscoveryResponse.
       stream.write(Buffer.from([0, 0, 0, 0, 2, 0x0a, 0xff]));
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as { port: number }).port;
-    const client = new XdsClient({
-      bootstrap: { xds_servers: [{ server_uri: `127.0.0.1:${port}`, channel_creds: [{ type: 'insecure' }] }] },
-      backoff: { initialMs: 10, maxMs: 20 },
-    });
+    const client = new XdsClient({ bootstrap: bootstrapAt(uri), backoff: { initialMs: 10, maxMs: 20 } });
     const w = new RecordingWatcher<TestCluster>();
     client.watch(clusterType, 'a', w);
     await w.waitFor(2);
@@ -614,29 +614,24 @@ describe('XdsClient options', () => {
     expect((w.events[0] as { error: Error }).error.message).toMatch(/ADS stream ended: INTERNAL: cannot decode a DiscoveryResponse/);
     expect(streams).toBeGreaterThanOrEqual(2); // a new stream after the backoff
     client.close();
-    await new Promise((r) => server.close(r));
+    await close();
   });
   it('send connection.authority as the ADS stream\'s :authority', async () => {
-    const { createServer } = await import('node:http2');
-    const server = createServer();
-    const seen = new Promise<Record<string, unknown>>((resolve) => server.on('stream', (stream, headers) => {
-      resolve(headers);
+    let seen!: (headers: Record<string, unknown>) => void;
+    const headers = new Promise<Record<string, unknown>>((resolve) => (seen = resolve));
+    const { uri, close } = await rawHttp2Server((stream, h) => {
+      seen(h);
       stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12' }, { endStream: true });
-    }));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as { port: number }).port;
-    const client = new XdsClient({
-      bootstrap: { xds_servers: [{ server_uri: `dns:///127.0.0.1:${port}`, channel_creds: [{ type: 'insecure' }] }] },
-      connection: { authority: 'istiod.istio-system.svc:15010' },
     });
+    const client = new XdsClient({ bootstrap: bootstrapAt(`dns:///${uri}`), connection: { authority: 'istiod.istio-system.svc:15010' } });
     client.watch(clusterType, 'a', new RecordingWatcher());
-    expect(await seen).toMatchObject({
+    expect(await headers).toMatchObject({
       ':authority': 'istiod.istio-system.svc:15010',
       ':path': '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
       'content-type': 'application/grpc',
     });
     client.close();
-    await new Promise((r) => server.close(r));
+    await close();
   });
   it('load the bootstrap from the environment when none is given', () => {
     const client = new XdsClient({ env: { GRPC_XDS_BOOTSTRAP_CONFIG: JSON.stringify(bootstrap) } });
