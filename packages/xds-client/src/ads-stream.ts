@@ -19,6 +19,8 @@ const trace = tracer('xds_client');
 const ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 const USER_AGENT = 'meshlet-xds-client';
 
+const DEFAULT_KEEPALIVE_TIMEOUT_MS = 20_000;
+
 /** Sessions the server has sent its HTTP/2 settings on. */
 const ready = new WeakSet<ClientHttp2Session>();
 
@@ -143,6 +145,7 @@ export class AdsStream {
     session.once('remoteSettings', () => {
       ready.add(session);
       trace(`${this.server.serverUri} connected`);
+      this.#keepAlive(session);
       if (this.#callSession !== session) return;
       const callbacks = this.#pendingSent;
       this.#pendingSent = [];
@@ -158,6 +161,39 @@ export class AdsStream {
       if (this.#session === session) this.#session = undefined;
     });
     return session;
+  }
+
+  /**
+   * gRFC A8 client keepalive, when `connection.keepaliveTimeMs` asks for it: a PING every that
+   * many ms, and the connection closed (so the stream restarts on a new one) when one is not
+   * answered within `keepaliveTimeoutMs` (default 20 s, as gRPC's). Off by default, as in
+   * grpc-js. It finds a connection that died without a word (a NAT or a load balancer forgot
+   * it), which would otherwise leave the mesh on its last config with no error.
+   */
+  #keepAlive(session: ClientHttp2Session): void {
+    const every = this.#connection.keepaliveTimeMs;
+    if (every === undefined) return;
+    const timeout = this.#connection.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS;
+    let timer: TimerHandle | undefined;
+    const next = (): void => {
+      timer = this.#clock.setTimeout(() => {
+        if (session.destroyed || session.closed) return;
+        timer = this.#clock.setTimeout(() => {
+          trace(`${this.server.serverUri} keepalive: no PING ack within ${timeout} ms, closing the connection`);
+          session.destroy(new Error(`keepalive: no PING ack within ${timeout} ms`));
+        }, timeout);
+        session.ping((err) => {
+          if (timer !== undefined) this.#clock.clearTimeout(timer);
+          timer = undefined;
+          if (!err && !session.destroyed) next();
+        });
+      }, every);
+    };
+    session.once('close', () => {
+      if (timer !== undefined) this.#clock.clearTimeout(timer);
+      timer = undefined;
+    });
+    next();
   }
 
   #startStream(): void {

@@ -131,6 +131,10 @@ export interface GrpcConnectionOptions {
   readonly tlsServerName?: string;
   /** The :authority of each call, instead of the target's (grpc-js's grpc.default_authority). */
   readonly authority?: string;
+  /** gRFC A8: a PING every this many ms (grpc-js's grpc.keepalive_time_ms); none by default. */
+  readonly keepaliveTimeMs?: number;
+  /** gRFC A8: close the connection when a PING is not answered within this many ms (grpc.keepalive_timeout_ms); default 20 s. */
+  readonly keepaliveTimeoutMs?: number;
 }
 
 /** Open an HTTP/2 session to a gRPC server. TLS files (gRFC A65) are read now, so a new connection sees rotated files. */
@@ -333,6 +337,8 @@ export class GrpcBidiStream {
     }
     const http = this.#httpStatus;
     if (http !== undefined && http !== 200) return [codeForHttpStatus(http), `HTTP status ${http} without a grpc-status`];
+    // The connection failed under the stream (a keepalive timeout, a reset connection).
+    if (http !== undefined && this.#error !== undefined) return [GrpcStatus.UNAVAILABLE, this.#error];
     // No response at all: the connection failed, or the stream was refused or reset first.
     if (http === undefined) return [GrpcStatus.UNAVAILABLE, this.#error ?? (rst ? `the stream was reset before a response (HTTP/2 code ${rst})` : 'the stream closed before a response')];
     return [GrpcStatus.UNKNOWN, 'the stream ended without a grpc-status'];

@@ -39,18 +39,29 @@ function checkConnectionOptions(options: XdsClientOptions): void {
   if ((options as { channelOptions?: unknown }).channelOptions !== undefined) {
     throw new MeshletError(
       'MESHLET_INVALID_OPTION',
-      'channelOptions: the xDS client no longer uses grpc-js; use backoff for reconnects and connection.tlsServerName / connection.authority',
+      'channelOptions: the xDS client no longer uses grpc-js; use backoff for reconnects and connection.{tlsServerName, authority, keepaliveTimeMs, keepaliveTimeoutMs}',
     );
   }
   const c = options.connection;
   if (c === undefined) return;
   if (typeof c !== 'object' || c === null) throw new MeshletError('MESHLET_INVALID_OPTION', `connection: expected an object, got ${String(c)}`);
   for (const [key, value] of Object.entries(c)) {
-    if (key !== 'tlsServerName' && key !== 'authority') {
-      throw new MeshletError('MESHLET_INVALID_OPTION', `connection.${key}: unknown option (known: tlsServerName, authority)`);
-    }
-    if (value !== undefined && (typeof value !== 'string' || value === '')) {
-      throw new MeshletError('MESHLET_INVALID_OPTION', `connection.${key}: expected a non-empty string, got ${JSON.stringify(value)}`);
+    if (value === undefined) continue;
+    switch (key) {
+      case 'tlsServerName':
+      case 'authority':
+        if (typeof value !== 'string' || value === '') {
+          throw new MeshletError('MESHLET_INVALID_OPTION', `connection.${key}: expected a non-empty string, got ${JSON.stringify(value)}`);
+        }
+        break;
+      case 'keepaliveTimeMs':
+      case 'keepaliveTimeoutMs':
+        if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
+          throw new MeshletError('MESHLET_INVALID_OPTION', `connection.${key}: expected a positive number of ms, got ${JSON.stringify(value)}`);
+        }
+        break;
+      default:
+        throw new MeshletError('MESHLET_INVALID_OPTION', `connection.${key}: unknown option (known: tlsServerName, authority, keepaliveTimeMs, keepaliveTimeoutMs)`);
     }
   }
 }

@@ -559,6 +559,7 @@ describe('XdsClient options', () => {
     );
     expect(() => new XdsClient({ bootstrap, connection: { servername: 'x' } as never })).toThrow(/connection\.servername: unknown option/);
     expect(() => new XdsClient({ bootstrap, connection: { tlsServerName: '' } })).toThrow(/connection\.tlsServerName: expected a non-empty string/);
+    expect(() => new XdsClient({ bootstrap, connection: { keepaliveTimeMs: 0 } })).toThrow(/connection\.keepaliveTimeMs: expected a positive number of ms, got 0/);
   });
   it('start no does-not-exist timer until the server speaks HTTP/2, and let a silent one go on close', async () => {
     // Accepts TCP and says nothing: a stuck server, or a proxy with no upstream.
@@ -597,6 +598,40 @@ describe('XdsClient options', () => {
     expect(wb.events).toEqual([{ kind: 'dne' }]);
     client.close();
     await close();
+  });
+  it('close a connection whose keepalive PING goes unanswered (gRFC A8), and say so', async () => {
+    const upstream = await rawHttp2Server((stream) => stream.respond({ ':status': 200, 'content-type': 'application/grpc' }));
+    // A TCP proxy that can go silent both ways, as a connection a NAT forgot does.
+    const { createServer, connect } = await import('node:net');
+    let cut = false;
+    const [host, port] = upstream.uri.split(':');
+    const proxy = createServer((c) => {
+      const u = connect({ host: host!, port: Number(port) });
+      c.on('data', (d) => void (cut || u.write(d)));
+      u.on('data', (d) => void (cut || c.write(d)));
+      for (const [a, b] of [[c, u], [u, c]] as const) {
+        a.on('error', () => {});
+        a.on('close', () => b.destroy());
+      }
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const proxyPort = (proxy.address() as { port: number }).port;
+    const client = new XdsClient({
+      bootstrap: bootstrapAt(`127.0.0.1:${proxyPort}`),
+      connection: { keepaliveTimeMs: 50, keepaliveTimeoutMs: 1000 },
+      backoff: { initialMs: 5_000, maxMs: 5_000 },
+    });
+    const w = new RecordingWatcher<TestCluster>();
+    client.watch(clusterType, 'a', w);
+    await new Promise((r) => setTimeout(r, 300)); // several PINGs answered
+    expect(w.events).toEqual([]);
+    cut = true;
+    await w.waitFor(1, 5000);
+    expect(w.events[0]).toMatchObject({ kind: 'error', error: { code: 'MESHLET_XDS_UNAVAILABLE' } });
+    expect((w.events[0] as { error: Error }).error.message).toMatch(/keepalive: no PING ack within 1000 ms/);
+    client.close();
+    await new Promise((r) => proxy.close(r));
+    await upstream.close();
   });
   it('restart the ADS stream when a response does not decode, and report it to watchers', async () => {
     let streams = 0;
