@@ -34,13 +34,10 @@ function telemetryOptions() {
 function makeClient() {
   const body = async (res) => res.body.arrayBuffer();
   switch (kind) {
-    case 'raw': {
-      const d = new Agent();
-      return async () => body(await request(RAW, { dispatcher: d }));
-    }
+    case 'raw':
+    // raw-imported: raw undici in a process that imported @meshlet/http and uses none of it,
+    // for what meshlet's modules cost a client by being loaded (the heap every collection walks).
     case 'raw-imported': {
-      // Raw undici in a process that imported @meshlet/http and uses none of it: what meshlet's
-      // modules cost a client by being loaded (the heap every collection walks).
       const d = new Agent();
       return async () => body(await request(RAW, { dispatcher: d }));
     }

@@ -152,15 +152,10 @@ export class ClusterCircuitBreaker {
   }
 
   /**
-   * Count one of the resource whatever the limit: for what is already in use and must be
-   * counted (gRFC A32 checks the limit at the pick; a stream created is counted).
+   * Count one of the resource whatever the limit, for what is already in use and must be
+   * counted (gRFC A32 checks the limit at the pick; a stream created is counted). Give it
+   * back with give(), once.
    */
-  acquire(resource: BreakerResource, priority: RoutingPriority = 'DEFAULT'): BreakerRelease {
-    this.count(resource, priority);
-    return this.releaser(resource, priority);
-  }
-
-  /** acquire() without a release function: give it back with give(), once. */
   count(resource: BreakerResource, priority: RoutingPriority = 'DEFAULT'): void {
     this.byPriority[priority][resource]++;
   }

@@ -95,7 +95,7 @@ const RETURNED = 2;
 export const LATEST_PICK: unique symbol = Symbol('meshlet.latestPick');
 
 /** A call's pick information, as admit() sees it: grpc-js gives every pick of one call (and of its retry attempts) the same object. */
-interface CallPicks {
+export interface CallPicks {
   [LATEST_PICK]?: Admission | undefined;
 }
 

@@ -24,7 +24,7 @@ import {
 } from '@meshlet/core';
 import { ERROR_CODES, MeshletError, tracer, type Millis, type Route } from '@meshlet/xds-client';
 import { telemetryFilterFactory } from './call-telemetry.js';
-import { LATEST_PICK, type Admission } from './cluster-pool.js';
+import { LATEST_PICK, type Admission, type CallPicks } from './cluster-pool.js';
 import type { ChannelState } from './channel-state.js';
 import { failFilterFactory, faultFilterFactory } from './local-filters.js';
 import { requestFromCall } from './metadata-request.js';
@@ -90,7 +90,7 @@ function methodConfigFor(context: SnapshotContext, d: ForwardDecision): MethodCo
  * slot of the call's latest pick (cluster-pool.ts admit()), which grpc-js hands to every pick
  * of the call. One class, so every call's object has one shape.
  */
-class CallPickInfo {
+class CallPickInfo implements CallPicks {
   [key: string]: string;
   // Literal keys (PICK_CLUSTER, PICK_HASH, PICK_CALL: '' without telemetry).
   'meshlet.cluster': string;
