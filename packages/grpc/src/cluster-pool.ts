@@ -33,7 +33,7 @@
 // and no slot is lost. Picks of calls whose credentials take longer than a turn can thus
 // pass a full breaker together, as every pick does in grpc-js-xds.
 import { setImmediate } from 'node:timers';
-import { connectivityState as ConnectivityState, experimental, status as Status } from '@grpc/grpc-js';
+import { connectivityState as ConnectivityState, experimental, status as Status, type Metadata } from '@grpc/grpc-js';
 import {
   OutlierDetector,
   requestClock,
@@ -99,10 +99,14 @@ export interface CallPicks {
   [LATEST_PICK]?: Admission | undefined;
 }
 
-/** A breaker slot taken by a completed pick, for its call. */
+/**
+ * The A32 breaker slot of a completed pick (none when the cluster has no breaker). Its state
+ * follows the attempt: taken at the pick, the attempt's from its start to its end, or given
+ * back unused.
+ */
 export class Admission {
   state: typeof PENDING | typeof STARTED | typeof RETURNED = PENDING;
-  constructor(readonly breaker: ClusterCircuitBreaker) {}
+  constructor(readonly breaker: ClusterCircuitBreaker | undefined) {}
 
   /** The call started on its subchannel: the slot is its own until it ends. */
   started(): void {
@@ -113,21 +117,21 @@ export class Admission {
     if (this.state !== RETURNED) return;
     // Started after its slot went back (its call credentials took longer than a turn): it is
     // counted from its start whatever the limit, as A32 counts every stream created.
-    this.breaker.count('request');
+    this.breaker?.count('request');
     this.state = STARTED;
   }
 
   ended(): void {
     if (this.state !== STARTED) return;
     this.state = RETURNED;
-    this.breaker.give('request');
+    this.breaker?.give('request');
   }
 
   /** The slot goes back unused (the call never started on this pick). */
   returnUnused(): void {
     if (this.state !== PENDING) return;
     this.state = RETURNED;
-    this.breaker.give('request');
+    this.breaker?.give('request');
   }
 }
 
@@ -153,13 +157,15 @@ export function returnEarlierPick(call: object): void {
 }
 
 /**
- * @internal A slot for a completed pick of `call` (its pick information); undefined when the
- * breaker is full. The admission is kept on the pick information itself (no WeakMap entry per
- * call), and its slot is counted with take()/give() (no release closure).
+ * @internal Take a slot of `admission`'s breaker for a completed pick of `call` (its pick
+ * information); false when the breaker is full. The admission is kept on the pick information
+ * itself (no WeakMap entry per call), and its slot is counted with take()/give() (no release
+ * closure).
  */
-export function admit(breaker: ClusterCircuitBreaker, call?: object): Admission | undefined {
-  if (breaker.take('request') !== undefined) return undefined;
-  const admission = new Admission(breaker);
+function takeSlot(admission: Admission, call: object | undefined): boolean {
+  const breaker = admission.breaker;
+  if (breaker === undefined) return true;
+  if (breaker.take('request') !== undefined) return false;
   if (call !== undefined) (call as CallPicks)[LATEST_PICK] = admission;
   unstarted.push(admission);
   if (!sweepScheduled) {
@@ -168,7 +174,61 @@ export function admit(breaker: ClusterCircuitBreaker, call?: object): Admission 
     // must not stop slots from coming back.
     setImmediate(returnUnstarted);
   }
-  return admission;
+  return true;
+}
+
+/** @internal A slot for a completed pick of `call`; undefined when the breaker is full. */
+export function admit(breaker: ClusterCircuitBreaker, call?: object): Admission | undefined {
+  const admission = new Admission(breaker);
+  return takeSlot(admission, call) ? admission : undefined;
+}
+
+/**
+ * A completed pick: the result grpc-js reads, and then what its attempt settles when it starts
+ * and ends (the breaker slot, the host's active requests for least request (A48), the call's
+ * telemetry, ORCA weights (A58), outlier detection (A50)). One object and two bound functions
+ * per attempt, where there were a slot object, a result literal and two closures with their
+ * context (docs/design.md, "Objects that live as long as a call").
+ */
+class PickedCall extends Admission implements PickResult {
+  readonly pickResultType = experimental.PickResultType.COMPLETE;
+  readonly status = null;
+  // Bound: grpc-js calls onCallEnded with its own call as `this`.
+  readonly onCallStarted: () => void;
+  readonly onCallEnded: (code: Status, details: string, metadata: Metadata) => void;
+
+  constructor(
+    readonly subchannel: SubchannelInterface,
+    breaker: ClusterCircuitBreaker | undefined,
+    private readonly host: PickedHost,
+    private readonly rec: CallRecorder | undefined,
+    private readonly wrr: OrcaWeightedPicker | undefined,
+    private readonly detector: OutlierDetector | undefined,
+  ) {
+    super(breaker);
+    this.onCallStarted = this.#start.bind(this);
+    this.onCallEnded = this.#end.bind(this);
+  }
+
+  #start(): void {
+    this.host.stats.activeRequests++;
+    this.rec?.attempt(this.host);
+    // A32: the slot is this attempt's until it ends.
+    this.started();
+  }
+
+  #end(code: Status, _details: string, trailers: Metadata): void {
+    const host = this.host;
+    host.stats.activeRequests--;
+    this.ended();
+    this.rec?.attemptEnd({ status: 200 });
+    if (this.wrr !== undefined) {
+      const report = orcaReportOf(trailers);
+      if (report !== undefined) this.wrr.record(host.key, report);
+    }
+    // A50: OK is a success, any other status a failure.
+    this.detector?.record(host.key, code === Status.OK ? 'success' : 'failure');
+  }
 }
 
 export class ClusterPool {
@@ -332,37 +392,9 @@ export class ClusterPool {
 
   #complete(slot: Slot, host: PickedHost, rec: CallRecorder | undefined, call: object | undefined): PickResult {
     const breaker = this.#snapshot.breaker;
-    let admission: Admission | undefined;
-    if (breaker !== undefined) {
-      admission = admit(breaker, call);
-      if (admission === undefined) return this.#overflow(breaker);
-    }
-    const stats = host.stats;
-    const detector = this.#detectors.get(slot.priority)?.detector;
-    const key = slot.key;
-    const wrr = this.#wrr;
-    return {
-      pickResultType: experimental.PickResultType.COMPLETE,
-      subchannel: slot.sc,
-      status: null,
-      onCallStarted: () => {
-        stats.activeRequests++;
-        rec?.attempt(host);
-        // A32: the slot is this attempt's until it ends.
-        admission?.started();
-      },
-      onCallEnded: (code, _details, trailers) => {
-        stats.activeRequests--;
-        admission?.ended();
-        rec?.attemptEnd({ status: 200 });
-        if (wrr !== undefined) {
-          const report = orcaReportOf(trailers);
-          if (report !== undefined) wrr.record(key, report);
-        }
-        // A50: OK is a success, any other status a failure.
-        detector?.record(key, code === Status.OK ? 'success' : 'failure');
-      },
-    };
+    const picked = new PickedCall(slot.sc, breaker, host, rec, this.#wrr, this.#detectors.get(slot.priority)?.detector);
+    if (!takeSlot(picked, call)) return this.#overflow(breaker!);
+    return picked;
   }
 
   #overflow(breaker: ClusterCircuitBreaker): PickResult {

@@ -25,7 +25,7 @@ import {
 import { ERROR_CODES, MeshletError, tracer, type Millis, type Route } from '@meshlet/xds-client';
 import { telemetryFilterFactory } from './call-telemetry.js';
 import { LATEST_PICK, type Admission, type CallPicks } from './cluster-pool.js';
-import type { ChannelState } from './channel-state.js';
+import type { ChannelState, ClusterEntry } from './channel-state.js';
 import { failFilterFactory, faultFilterFactory } from './local-filters.js';
 import { requestFromCall } from './metadata-request.js';
 import { meshletStatus } from './status.js';
@@ -85,21 +85,54 @@ function methodConfigFor(context: SnapshotContext, d: ForwardDecision): MethodCo
   return mc;
 }
 
+const NO_FILTERS: experimental.FilterFactory<experimental.Filter>[] = [];
+
 /**
- * A call's pick information: the cluster and request hash for the picker, and the breaker
- * slot of the call's latest pick (cluster-pool.ts admit()), which grpc-js hands to every pick
- * of the call. One class, so every call's object has one shape.
+ * One call as grpc-js sees it from the config selector. The object is three things at once:
+ * - the call's config (method config, status, per-call filters);
+ * - its pick information: grpc-js hands the same object to every pick of the call, retries
+ *   included; the picker reads the cluster and request hash from it, and cluster-pool.ts keeps
+ *   the latest pick on it (admit());
+ * - the holder of the call's reference to its cluster until grpc-js commits the call
+ *   (`onCommitted`), or an injected abort ends it before any pick.
+ * Where a call had a config literal, a pick-information object and a commit closure with its
+ * context, it now has this object and one bound function. Whatever lives as long as a call is
+ * copied by every scavenge that finds the call in flight (docs/design.md, "Objects that live
+ * as long as a call").
  */
-class CallPickInfo implements CallPicks {
-  [key: string]: string;
+class MeshletCall implements CallPicks {
+  [key: string]: unknown;
+  readonly status = Status.OK;
+  readonly methodConfig: MethodConfig;
+  readonly pickInformation: Record<string, string>;
+  dynamicFilterFactories: experimental.FilterFactory<experimental.Filter>[] = NO_FILTERS;
+  /** Bound, so it does not depend on the `this` grpc-js calls it with. */
+  readonly onCommitted: () => void;
   // Literal keys (PICK_CLUSTER, PICK_HASH, PICK_CALL: '' without telemetry).
-  'meshlet.cluster': string;
-  'meshlet.hash': string;
+  readonly 'meshlet.cluster': string;
+  readonly 'meshlet.hash': string;
   'meshlet.call' = '';
   [LATEST_PICK]: Admission | undefined = undefined;
-  constructor(cluster: string, hash: string) {
+  #state: ChannelState | undefined;
+  readonly #entry: ClusterEntry;
+
+  constructor(state: ChannelState, entry: ClusterEntry, methodConfig: MethodConfig, cluster: string, hash: string) {
+    this.methodConfig = methodConfig;
+    // The picker reads only the string keys above from it.
+    this.pickInformation = this as unknown as Record<string, string>;
+    this.onCommitted = this.#commit.bind(this);
     this['meshlet.cluster'] = cluster;
     this['meshlet.hash'] = hash;
+    this.#state = state;
+    this.#entry = entry;
+  }
+
+  /** grpc-js commits a call once; an aborted call (fault filter) may commit it again. */
+  #commit(): void {
+    const state = this.#state;
+    if (state === undefined) return;
+    this.#state = undefined;
+    state.release(this.#entry);
   }
 }
 
@@ -162,35 +195,21 @@ function route(state: ChannelState, context: SnapshotContext, method: string, me
   }
   const entry = state.acquire(d.cluster);
   if (entry === undefined) return localFailure('MESHLET_NO_CLUSTER', `cluster "${d.cluster}" (route "${d.route.name}") is not in the configuration`, rec);
-  // grpc-js commits a call once; an aborted call (fault filter) may commit it again.
-  let held = true;
-  const committed = (): void => {
-    if (!held) return;
-    held = false;
-    state.release(entry);
-  };
-  const fault = faultFilter(state, snapshot, d, committed);
-  const pickInformation = new CallPickInfo(d.cluster, requestHash(d, channelId));
-  let filters = fault === undefined ? NO_FILTERS : [fault.filter];
+  const call = new MeshletCall(state, entry, methodConfigFor(context, d), d.cluster, requestHash(d, channelId));
+  const fault = faultFilter(state, snapshot, d, call.onCommitted);
+  if (fault !== undefined) call.dynamicFilterFactories = [fault.filter];
   if (rec !== undefined) {
     rec.route(entry.cs.cluster ?? d.cluster);
     const id = state.recorders.add(rec);
-    pickInformation[PICK_CALL] = id;
-    filters = [...filters, telemetryFilterFactory(rec, fault?.delayed ? DELAYED : NO_FLAGS, () => state.recorders.delete(id))];
+    call[PICK_CALL] = id;
+    call.dynamicFilterFactories = [...call.dynamicFilterFactories, telemetryFilterFactory(rec, fault?.delayed ? DELAYED : NO_FLAGS, () => state.recorders.delete(id))];
   }
-  return {
-    methodConfig: methodConfigFor(context, d),
-    onCommitted: committed,
-    pickInformation,
-    status: Status.OK,
-    dynamicFilterFactories: filters,
-  };
+  return call as unknown as CallConfig;
 }
 
 const DELAYED: readonly string[] = ['DI'];
 const NO_FLAGS: readonly string[] = [];
 
-const NO_FILTERS: experimental.FilterFactory<experimental.Filter>[] = [];
 
 function faultFilter(
   state: ChannelState,
