@@ -58,7 +58,7 @@ export type {
 } from './lb-types.js';
 export { computePriorityLoad, effectiveLocalityWeight, type PriorityCounts, type PriorityLoad, type PriorityLoadOptions } from './priority-locality.js';
 export { compileHashPolicies, computeRequestHash, type HashOptions, type RequestHasher } from './hash-policy.js';
-export { Mesh, MeshTarget, type ClusterSnapshot, type MeshOptions, type TargetSnapshot, type TargetState } from './mesh.js';
+export { Mesh, MeshTarget, type ClusterSnapshot, type MeshOptions, type TargetOptions, type TargetSnapshot, type TargetState } from './mesh.js';
 export { appendForwardedHost } from './route-host-rewrite.js';
 export type { FinalizeOptions } from './route-apply.js';
 export {

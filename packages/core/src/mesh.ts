@@ -97,7 +97,9 @@ export interface MeshOptions extends Pick<XdsClientOptions, 'env' | 'resourceDoe
    * Learn which hosts are in the mesh from a wildcard Listener subscription on a second ADS
    * stream, so a host with no Listener is known at once instead of after gRFC A57's
    * does-not-exist timer (15 s). Default true. istiod's grpc generator and meshlet's control
-   * plane answer a wildcard LDS request with every outbound Listener.
+   * plane answer a wildcard LDS request with every outbound Listener. Only targets resolved
+   * for HTTP consult it (and start it): gRPC channels learn that a Listener does not exist
+   * the way gRFC A57 says, as grpc-js-xds does (`target(authority, { listenerCatalog: false })`).
    */
   readonly listenerCatalog?: boolean;
   /**
@@ -106,6 +108,12 @@ export interface MeshOptions extends Pick<XdsClientOptions, 'env' | 'resourceDoe
    * none is registered. Change later with `mesh.telemetry.configure(...)`.
    */
   readonly telemetry?: TelemetryOptions;
+}
+
+/** How a target is resolved (Mesh.target). */
+export interface TargetOptions {
+  /** Consult the mesh's listener catalog (MeshOptions.listenerCatalog); default true. */
+  readonly listenerCatalog?: boolean;
 }
 
 /** One target authority (host:port): its snapshot and what became of its resolution. */
@@ -213,6 +221,8 @@ export class Mesh {
   readonly #activeFaults = new Map<string, ActiveFaults>();
   readonly #ownsClient: boolean;
   readonly #targets = new Map<string, MeshTarget>();
+  /** Targets that do not consult the listener catalog (gRPC channels'). */
+  readonly #withoutCatalog = new WeakSet<MeshTarget>();
   /** Live counters per endpoint key, kept across snapshots so least-request sees in-flight calls. */
   readonly #hostStats = new Map<string, HostStats>();
   readonly #catalogEnabled: boolean;
@@ -289,15 +299,18 @@ export class Mesh {
 
   /**
    * The target for an authority (`host:port`, or anything parseTarget takes), resolving it
-   * on first use. Synchronous: check `snapshot`, or await `ready()`.
+   * on first use. Synchronous: check `snapshot`, or await `ready()`. `listenerCatalog: false`
+   * keeps the target out of the listener catalog (MeshOptions.listenerCatalog): the option of
+   * the call that creates the target holds.
    */
-  target(authority: string): MeshTarget {
+  target(authority: string, options: TargetOptions = {}): MeshTarget {
     let t = this.#targets.get(authority);
     if (t) return t;
     if (this.#closed) throw new MeshletError('MESHLET_INVALID_OPTION', 'the mesh is closed');
     const resolved = resolveTarget(authority, this.client.bootstrap);
     const target = new MeshTarget(resolved.authority, resolved.listenerName);
     this.#targets.set(authority, target);
+    if (options.listenerCatalog === false) this.#withoutCatalog.add(target);
     const dm = new XdsDependencyManager(
       this.client,
       resolved,
@@ -321,7 +334,7 @@ export class Mesh {
 
   /** A target whose Listener the wildcard catalog does not list does not exist (yet). */
   #consultCatalog(target: MeshTarget): void {
-    if (!this.#catalogEnabled || target.listenerName.startsWith('xdstp:')) return;
+    if (!this.#catalogEnabled || target.listenerName.startsWith('xdstp:') || this.#withoutCatalog.has(target)) return;
     if (!this.#catalogClient) this.#startCatalog();
     const catalog = this.#catalog;
     if (catalog && !target.snapshot && target.state === 'pending' && !catalog.has(target.listenerName)) {

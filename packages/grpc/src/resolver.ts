@@ -43,8 +43,11 @@ export function resolverClass(scheme: string, getMesh: () => Mesh): ResolverCons
       this.#listener = listener;
       try {
         const mesh = getMesh();
-        // Core names targets the grpc-js-xds way: xds://[authority]/host:port (gRFC A47).
-        const t = mesh.target(`xds://${target.authority ?? ''}/${target.path}`);
+        // Core names targets the grpc-js-xds way: xds://[authority]/host:port (gRFC A47). A
+        // channel learns that its Listener does not exist from the server's responses and
+        // A57's timer, as with grpc-js-xds, not from the listener catalog fetch uses; so a
+        // gRPC-only process opens one ADS stream, not two.
+        const t = mesh.target(`xds://${target.authority ?? ''}/${target.path}`, { listenerCatalog: false });
         this.#mesh = mesh;
         this.#target = t;
         trace(() => `${this.#uri}: resolving ${t.authority} (Listener "${t.listenerName}") for scheme ${scheme}`);
