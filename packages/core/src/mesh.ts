@@ -395,20 +395,30 @@ export class Mesh {
     }
     trace(() => `${target.authority}: snapshot with ${clusters.size} cluster(s)`);
     const faultFilter = config.listener.apiListener?.httpFilters.find((f) => f.typeUrl === FAULT_FILTER_TYPE_URL);
-    let endpointKeys: ReadonlySet<string> | undefined;
-    return {
-      authority: target.authority,
-      listenerName: target.listenerName,
-      config,
-      routeTable,
-      clusters,
-      faultFilter,
-      // Derived from the clusters' host keys when asked (nothing on the request path asks).
-      get endpointKeys(): ReadonlySet<string> {
-        endpointKeys ??= new Set([...clusters.values()].flatMap((c) => c.hostKeys));
-        return endpointKeys;
-      },
-    };
+    return new Snapshot(target.authority, target.listenerName, config, routeTable, clusters, faultFilter);
+  }
+}
+
+/**
+ * A TargetSnapshot as a class: every request reads its fields, and an object literal with a
+ * getter (endpointKeys) is a dictionary-mode object to V8, whose every property read is a
+ * generic lookup.
+ */
+class Snapshot implements TargetSnapshot {
+  #endpointKeys: ReadonlySet<string> | undefined;
+  constructor(
+    readonly authority: string,
+    readonly listenerName: string,
+    readonly config: XdsConfig,
+    readonly routeTable: RouteTable,
+    readonly clusters: ReadonlyMap<string, ClusterSnapshot>,
+    readonly faultFilter: HttpFilter | undefined,
+  ) {}
+
+  // Derived from the clusters' host keys when asked (nothing on the request path asks).
+  get endpointKeys(): ReadonlySet<string> {
+    this.#endpointKeys ??= new Set([...this.clusters.values()].flatMap((c) => c.hostKeys));
+    return this.#endpointKeys;
   }
 }
 

@@ -87,6 +87,13 @@ export function connectModeOf(policy: string): ConnectMode {
 
 const NO_HOSTS: readonly PickedHost[] = [];
 
+// grpc-js's `experimental` exports are getters on a dictionary-mode object: read once here,
+// not on every pick.
+const COMPLETE = experimental.PickResultType.COMPLETE;
+const QUEUE_TYPE = experimental.PickResultType.QUEUE;
+const DROP = experimental.PickResultType.DROP;
+const TRANSIENT_FAILURE = experimental.PickResultType.TRANSIENT_FAILURE;
+
 const PENDING = 0;
 const STARTED = 1;
 const RETURNED = 2;
@@ -191,7 +198,7 @@ export function admit(breaker: ClusterCircuitBreaker, call?: object): Admission 
  * context (docs/design.md, "Objects that live as long as a call").
  */
 class PickedCall extends Admission implements PickResult {
-  readonly pickResultType = experimental.PickResultType.COMPLETE;
+  readonly pickResultType = COMPLETE;
   readonly status = null;
   // Bound: grpc-js calls onCallEnded with its own call as `this`.
   readonly onCallStarted: () => void;
@@ -529,7 +536,7 @@ export class ClusterPool {
 }
 
 const QUEUE: PickResult = {
-  pickResultType: experimental.PickResultType.QUEUE,
+  pickResultType: QUEUE_TYPE,
   subchannel: null,
   status: null,
   onCallStarted: null,
@@ -542,7 +549,7 @@ const QUEUE: PickResult = {
  */
 function failure(status: ReturnType<typeof meshletStatus>, drop: boolean): PickResult {
   return {
-    pickResultType: drop ? experimental.PickResultType.DROP : experimental.PickResultType.TRANSIENT_FAILURE,
+    pickResultType: drop ? DROP : TRANSIENT_FAILURE,
     subchannel: null,
     status,
     onCallStarted: null,
