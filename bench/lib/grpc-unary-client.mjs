@@ -1,4 +1,4 @@
-// Child process (forked, IPC): one gRPC client kind ('direct', 'grpc-js-xds' or
+// Child process (forked, IPC): one gRPC client kind ('direct', 'direct-warm', 'grpc-js-xds' or
 // 'meshlet') against the three backends of grpc-serve-unary.mjs. Each client has a
 // process of its own, so one library's resolver, timers and garbage never run inside
 // another's measurement.
