@@ -32,6 +32,8 @@ function needsInstall() {
 function build() {
   run(process.execPath, ['packages/xds-client/scripts/gen-proto.mjs']);
   run(process.execPath, ['node_modules/typescript/bin/tsc', '-b', 'tsconfig.json']);
+  // One module per library entry point, which package.json exports name (scripts/bundle.mjs).
+  run(process.execPath, ['scripts/bundle.mjs']);
 }
 
 const [task, ...rest] = process.argv.slice(2);
