@@ -1,6 +1,8 @@
 // A process that meshes only HTTP never loads grpc-js: the ADS stream runs over node:http2
-// (packages/xds-client/src/grpc-stream.ts). Checked in a child process that takes its
-// configuration from the real control plane and sends a request through meshFetch.
+// (packages/xds-client/src/grpc-stream.ts). Nor, when nothing registers an OpenTelemetry
+// provider, does it load the OpenTelemetry API (packages/core/src/telemetry/otel.ts). Checked
+// in a child process that takes its configuration from the real control plane and sends a
+// request through meshFetch.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,8 +13,8 @@ import { bootstrapFor, edsCluster, endpoints, listener, routeConfig } from './he
 
 const HOST = 'plain.test';
 
-// argv: the bootstrap JSON. Prints one JSON line: the backend that answered and the grpc-js
-// modules in the CommonJS cache.
+// argv: the bootstrap JSON. Prints one JSON line: the backend that answered, and the grpc-js
+// and OpenTelemetry modules in the CommonJS cache.
 const CHILD = `
 import { createRequire } from 'node:module';
 const { createMesh, createMeshFetch } = await import('@meshlet/http');
@@ -20,8 +22,10 @@ const mesh = createMesh({ bootstrap: JSON.parse(process.argv[1]) });
 const fetchM = createMeshFetch({ mesh });
 const res = await fetchM('http://${HOST}/x');
 const seen = await res.json();
-const loaded = Object.keys(createRequire(import.meta.url).cache).filter((k) => k.includes('grpc-js'));
-console.log(JSON.stringify({ backend: seen.backend, loaded }));
+const cache = Object.keys(createRequire(import.meta.url).cache);
+const loaded = cache.filter((k) => k.includes('grpc-js'));
+const otel = cache.filter((k) => k.includes('@opentelemetry'));
+console.log(JSON.stringify({ backend: seen.backend, loaded, otel }));
 mesh.close();
 process.exit(0);
 `;
@@ -36,7 +40,7 @@ describe('an HTTP-only mesh', () => {
     backend = undefined;
   });
 
-  it('takes its configuration over ADS and routes a request without loading grpc-js', async () => {
+  it('takes its configuration over ADS and routes a request without loading grpc-js or the OpenTelemetry API', async () => {
     backend = await startHttpBackend('only');
     cp = new ControlPlane();
     const { address } = await cp.start();
@@ -56,6 +60,6 @@ describe('an HTTP-only mesh', () => {
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     expect(err).toBe('');
     expect(code).toBe(0);
-    expect(JSON.parse(out) as { backend: Seen['backend']; loaded: string[] }).toEqual({ backend: 'only', loaded: [] });
+    expect(JSON.parse(out) as { backend: Seen['backend']; loaded: string[]; otel: string[] }).toEqual({ backend: 'only', loaded: [], otel: [] });
   });
 });

@@ -7,15 +7,8 @@
 // the SDK reads them when it collects. An SDK's synchronous record() hashes the attribute set
 // on every call (25 labels here), which is most of what telemetry costs a request; this
 // keeps that to the three histograms.
-import {
-  createNoopMeter,
-  type Attributes,
-  type BatchObservableCallback,
-  type Histogram,
-  type Meter,
-  type MeterProvider,
-  type ObservableCounter,
-} from '@opentelemetry/api';
+import type { Attributes, BatchObservableCallback, Histogram, Meter, MeterProvider, ObservableCounter } from '@opentelemetry/api';
+import { otel } from './otel.js';
 
 export const ISTIO_REQUESTS_TOTAL = 'istio_requests_total';
 export const ISTIO_REQUEST_DURATION = 'istio_request_duration_milliseconds';
@@ -85,7 +78,8 @@ export interface IstioInstruments {
 
 // The API's no-op meter is one class: a provider whose meter is an instance of it records
 // nothing, and the request path can skip the work of building labels.
-const NoopMeter = createNoopMeter().constructor;
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- a class, for instanceof
+let noopMeter: Function | undefined;
 
 /**
  * The instruments of a provider, or undefined when the provider is the API's no-op.
@@ -98,7 +92,8 @@ export function createIstioInstruments(
   version?: string,
 ): IstioInstruments | undefined {
   const meter: Meter = provider.getMeter(METER_NAME, version);
-  if (meter instanceof NoopMeter) return undefined;
+  noopMeter ??= otel().createNoopMeter().constructor;
+  if (meter instanceof noopMeter) return undefined;
   const on = (name: IstioMetricName) => !disabled.has(name);
   const buckets = { advice: { explicitBucketBoundaries: [...ENVOY_DEFAULT_BUCKETS] } };
   const counter = (name: IstioMetricName) =>

@@ -8,22 +8,14 @@
 // Order on the request path (client, reporter="source"):
 //   startCall → route(cluster) → [attempt(host) → injectHeaders(set) → receivedHeaders(get)]+ → bytes → end(result)
 // A server (reporter="destination") calls startCall → injectHeaders(set on the response) → withContext(handler) → bytes → end.
-import {
-  context,
-  createContextKey,
-  metrics,
-  ROOT_CONTEXT,
-  ProxyTracerProvider,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-  type Attributes,
-  type Context,
-  type MeterProvider,
-  type Span,
-  type SpanContext,
-  type Tracer,
-  type TracerProvider,
+import type {
+  Attributes,
+  Context,
+  MeterProvider,
+  Span,
+  SpanContext,
+  Tracer,
+  TracerProvider,
 } from '@opentelemetry/api';
 import { performance } from 'node:perf_hooks';
 import { MeshletError, type ClusterResource, type Metadata, type NodeConfig } from '@meshlet/xds-client';
@@ -42,12 +34,13 @@ import { SeriesStore, type PeerEntry, type ServiceEntry } from './istio-series.j
 import { createIstioMetricProducer, type IstioMetricProducer } from './metric-producer.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, peerMetadataHeaders, type PeerMetadataHeaders } from './peer-metadata.js';
 import { PrometheusData, renderPrometheusText } from './prometheus-text.js';
+import { otel, otelGlobalsRegistered } from './otel.js';
 import { DEFAULT_PROPAGATION, extractSpanContext, injectSpanContext, type HeaderSetter, type TracePropagationFormat } from './trace-context.js';
 
 export interface TelemetryOptions {
-  /** Record metrics here instead of on the global MeterProvider (`metrics.getMeterProvider()`). */
+  /** Record metrics here instead of on the global MeterProvider (`otel().metrics.getMeterProvider()`). */
   readonly meterProvider?: MeterProvider;
-  /** Trace with this provider instead of the global one (`trace.getTracerProvider()`). */
+  /** Trace with this provider instead of the global one (`otel().trace.getTracerProvider()`). */
   readonly tracerProvider?: TracerProvider;
   /** Write one JSON line per call here (off by default). */
   readonly accessLog?: AccessLogSink;
@@ -257,13 +250,19 @@ export class MeshTelemetry {
    * after the mesh was made is picked up without a per-call check.
    */
   refresh(): void {
+    // Nothing registered with the OpenTelemetry API and no provider given: the API's globals
+    // are its no-ops, so there is nothing to look up, nor any reason to load the API.
+    const api = this.#options.meterProvider !== undefined || this.#options.tracerProvider !== undefined || otelGlobalsRegistered();
     if (this.#producer) {
       // The producer reports the metrics: instruments too would export every series twice
       // from a provider that is both the producer's reader's and the one meshlet records on.
       this.#instruments?.close();
       this.#instruments = undefined;
+    } else if (!api) {
+      this.#instruments?.close();
+      this.#instruments = undefined;
     } else {
-      const mp = this.#options.meterProvider ?? metrics.getMeterProvider();
+      const mp = this.#options.meterProvider ?? otel().metrics.getMeterProvider();
       if (mp !== this.#instruments?.provider) {
         this.#instruments?.close();
         this.#instruments = createIstioInstruments(mp, () => this.#store.all(), this.#disabled);
@@ -271,12 +270,15 @@ export class MeshTelemetry {
         if (this.#instruments) for (const s of this.#store.all()) s.otelRequests = s.otelRequestMessages = s.otelResponseMessages = 0;
       }
     }
-    const tp = this.#options.tracerProvider ?? trace.getTracerProvider();
-    if (tp !== this.#tracerSource || this.#tracer === undefined) {
+    const tp = api ? (this.#options.tracerProvider ?? otel().trace.getTracerProvider()) : undefined;
+    if (tp === undefined) {
+      this.#tracerSource = undefined;
+      this.#tracer = undefined;
+    } else if (tp !== this.#tracerSource || this.#tracer === undefined) {
       this.#tracerSource = tp;
       // The global provider is a proxy that hands out no-op tracers until a real provider is
       // set: ask for its delegate's tracer, which is undefined while there is none.
-      this.#tracer = tp instanceof ProxyTracerProvider ? tp.getDelegateTracer(METER_NAME) : tp.getTracer(METER_NAME);
+      this.#tracer = tp instanceof otel().ProxyTracerProvider ? tp.getDelegateTracer(METER_NAME) : tp.getTracer(METER_NAME);
     }
     this.#active = this.#instruments !== undefined || this.#tracer !== undefined || this.#prometheus || this.#options.accessLog !== undefined;
     this.#contexts = hasContextManager();
@@ -441,19 +443,20 @@ class Call implements CallRecorder {
 
   #startSpan(tracer: Tracer): void {
     const info = this.#info;
-    let parent = context.active();
+    const api = otel();
+    let parent = api.context.active();
     const server = info.reporter === 'destination';
     if (server && info.headers) {
       const remote = extractSpanContext(info.headers, this.#t.propagation);
-      if (remote) parent = trace.setSpanContext(parent, remote);
+      if (remote) parent = api.trace.setSpanContext(parent, remote);
     }
     const attributes: Attributes = { 'server.address': info.authority };
     if (info.method) attributes['http.request.method'] = info.method;
     if (info.path) attributes['url.path'] = info.path;
-    const kind = server ? SpanKind.SERVER : SpanKind.CLIENT;
+    const kind = server ? api.SpanKind.SERVER : api.SpanKind.CLIENT;
     const options = info.startTimeMs !== undefined ? { kind, attributes, startTime: info.startTimeMs } : { kind, attributes };
     this.#span = tracer.startSpan(spanName(info), options, parent);
-    this.#spanCtx = trace.setSpan(parent, this.#span);
+    this.#spanCtx = api.trace.setSpan(parent, this.#span);
   }
 
   route(cluster: ClusterResource | string | undefined): void {
@@ -475,7 +478,7 @@ class Call implements CallRecorder {
       const attributes: Attributes = { 'server.address': this.#host, 'meshlet.attempt': this.#attempts };
       if (this.#attempts > 1) attributes['http.request.resend_count'] = this.#attempts - 1;
       if (this.#info.method) attributes['http.request.method'] = this.#info.method;
-      this.#attemptSpan = this.#tracer.startSpan(spanName(this.#info), { kind: SpanKind.CLIENT, attributes }, this.#spanCtx);
+      this.#attemptSpan = this.#tracer.startSpan(spanName(this.#info), { kind: otel().SpanKind.CLIENT, attributes }, this.#spanCtx);
     }
   }
 
@@ -486,7 +489,7 @@ class Call implements CallRecorder {
     const flags = result.flags || '-';
     if (result.status) span.setAttribute('http.response.status_code', result.status);
     span.setAttribute('response_flags', flags);
-    if (result.status === 0 || result.status >= 400) span.setStatus({ code: SpanStatusCode.ERROR, ...(flags === '-' ? {} : { message: flags }) });
+    if (result.status === 0 || result.status >= 400) span.setStatus({ code: otel().SpanStatusCode.ERROR, ...(flags === '-' ? {} : { message: flags }) });
     span.end();
   }
 
@@ -547,7 +550,7 @@ class Call implements CallRecorder {
     const span = this.#attemptSpan ?? this.#span;
     if (span !== undefined) return span.spanContext();
     // Not traced by meshlet: the application's own active span, if it can have one.
-    return this.#t.contexts ? trace.getSpanContext(context.active()) : undefined;
+    return this.#t.contexts ? otel().trace.getSpanContext(otel().context.active()) : undefined;
   }
 
   requestBytes(n: number): void {
@@ -564,11 +567,11 @@ class Call implements CallRecorder {
   }
 
   withContext<T>(fn: () => T): T {
-    return this.#spanCtx ? context.with(this.#spanCtx, fn) : fn();
+    return this.#spanCtx ? otel().context.with(this.#spanCtx, fn) : fn();
   }
 
   bind<T>(target: T): T {
-    return this.#spanCtx ? context.bind(this.#spanCtx, target) : target;
+    return this.#spanCtx ? otel().context.bind(this.#spanCtx, target) : target;
   }
 
   /** @internal */
@@ -630,7 +633,7 @@ class Call implements CallRecorder {
     const cluster = clusterName(this.#cluster);
     if (cluster) attrs['upstream_cluster'] = cluster;
     if (this.#attempts > 0) attrs['meshlet.attempts'] = this.#attempts;
-    const status = failed ? { code: SpanStatusCode.ERROR, ...(flags === '-' ? {} : { message: flags }) } : undefined;
+    const status = failed ? { code: otel().SpanStatusCode.ERROR, ...(flags === '-' ? {} : { message: flags }) } : undefined;
     if (this.#attemptSpan) {
       this.#attemptSpan.setAttributes(attrs);
       if (status) this.#attemptSpan.setStatus(status);
@@ -643,8 +646,7 @@ class Call implements CallRecorder {
   }
 }
 
-const PROBE_KEY = createContextKey('meshlet.context-probe');
-const PROBE = ROOT_CONTEXT.setValue(PROBE_KEY, true);
+let probe: { readonly key: symbol; readonly context: Context } | undefined;
 
 /**
  * Whether the API has a context manager: the no-op one (the API's default) returns the root
@@ -653,8 +655,15 @@ const PROBE = ROOT_CONTEXT.setValue(PROBE_KEY, true);
  * context manager could hold the application's span.
  */
 function hasContextManager(): boolean {
+  if (!otelGlobalsRegistered()) return false;
+  const { context, createContextKey, ROOT_CONTEXT } = otel();
+  if (probe === undefined) {
+    const key = createContextKey('meshlet.context-probe');
+    probe = { key, context: ROOT_CONTEXT.setValue(key, true) };
+  }
+  const { key, context: probeContext } = probe;
   // The value, not the object: a manager may hand back a copy of the context it was given.
-  return context.with(PROBE, () => context.active().getValue(PROBE_KEY) === true);
+  return context.with(probeContext, () => context.active().getValue(key) === true);
 }
 
 function spanName(info: CallInfo): string {

@@ -9,7 +9,8 @@
 // sdk-metrics 2.x declares (export/MetricData.ts, export/MetricProducer.ts,
 // aggregator/types.ts), written out here so that a producer satisfies its MetricProducer
 // structurally. Its enums are plain numbers at run time; the values are theirs.
-import { ValueType, type AttributeValue, type Attributes, type HrTime } from '@opentelemetry/api';
+import type { AttributeValue, Attributes, HrTime, ValueType } from '@opentelemetry/api';
+import { otel } from './otel.js';
 import {
   ISTIO_METRIC_INFO,
   ISTIO_REQUEST_BYTES,
@@ -185,7 +186,7 @@ export function collectIstioMetrics(source: IstioMetricSource): IstioMetricColle
 function descriptor(name: IstioMetricName): ProducedMetricDescriptor {
   const { description, unit } = ISTIO_METRIC_INFO[name];
   // The API instruments are created without a value type, which the SDK takes as DOUBLE.
-  return { name, description, unit, valueType: ValueType.DOUBLE };
+  return { name, description, unit, valueType: otel().ValueType.DOUBLE };
 }
 
 function histogramValue(h: BucketHistogram): ProducedHistogram {

@@ -3,16 +3,8 @@
 // The OpenTelemetry API defines the span context but ships no propagator (those live in
 // @opentelemetry/core, which libraries should not depend on), so the few lines that format
 // and parse these headers are here.
-import {
-  context,
-  createTraceState,
-  isSpanContextValid,
-  propagation,
-  ROOT_CONTEXT,
-  trace,
-  TraceFlags,
-  type SpanContext,
-} from '@opentelemetry/api';
+import type { SpanContext } from '@opentelemetry/api';
+import { otel } from './otel.js';
 import type { RequestHeaders } from '../request.js';
 
 /**
@@ -27,8 +19,8 @@ export type HeaderSetter = (name: string, value: string) => void;
 
 /** Write a span context in each format asked for. */
 export function injectSpanContext(sc: SpanContext, formats: readonly TracePropagationFormat[], set: HeaderSetter): void {
-  if (!isSpanContextValid(sc)) return;
-  const sampled = (sc.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED;
+  if (!otel().isSpanContextValid(sc)) return;
+  const sampled = (sc.traceFlags & otel().TraceFlags.SAMPLED) === otel().TraceFlags.SAMPLED;
   for (const f of formats) {
     if (f === 'tracecontext') {
       // https://www.w3.org/TR/trace-context/#traceparent-header (version 00)
@@ -38,7 +30,7 @@ export function injectSpanContext(sc: SpanContext, formats: readonly TracePropag
     } else if (f === 'b3') {
       set('b3', `${sc.traceId}-${sc.spanId}-${sampled ? '1' : '0'}`);
     } else if (f === 'global') {
-      propagation.inject(trace.setSpanContext(context.active(), sc), undefined, { set: (_carrier, key, value) => set(key, value) });
+      otel().propagation.inject(otel().trace.setSpanContext(otel().context.active(), sc), undefined, { set: (_carrier, key, value) => set(key, value) });
     } else {
       set('x-b3-traceid', sc.traceId);
       set('x-b3-spanid', sc.spanId);
@@ -72,9 +64,9 @@ export function extractSpanContext(headers: RequestHeaders, formats: readonly Tr
 
 function fromGlobal(headers: RequestHeaders): SpanContext | undefined {
   // RequestHeaders cannot list its names: propagators that scan for a prefix see none.
-  const ctx = propagation.extract(ROOT_CONTEXT, headers, { get: (h, key) => h.get(key.toLowerCase()), keys: () => [] });
-  const sc = trace.getSpanContext(ctx);
-  return sc && isSpanContextValid(sc) ? sc : undefined;
+  const ctx = otel().propagation.extract(otel().ROOT_CONTEXT, headers, { get: (h, key) => h.get(key.toLowerCase()), keys: () => [] });
+  const sc = otel().trace.getSpanContext(ctx);
+  return sc && otel().isSpanContextValid(sc) ? sc : undefined;
 }
 
 function fromTraceparent(headers: RequestHeaders): SpanContext | undefined {
@@ -86,14 +78,14 @@ function fromTraceparent(headers: RequestHeaders): SpanContext | undefined {
   // Version ff is invalid; version 00 has nothing after the flags.
   if (version === 'ff' || (version === '00' && rest)) return undefined;
   const sc: SpanContext = { traceId: traceId!, spanId: spanId!, traceFlags: parseInt(flags!, 16) & 1, isRemote: true };
-  if (!isSpanContextValid(sc)) return undefined;
+  if (!otel().isSpanContextValid(sc)) return undefined;
   const state = headers.get('tracestate');
-  if (state) sc.traceState = createTraceState(state);
+  if (state) sc.traceState = otel().createTraceState(state);
   return sc;
 }
 
 function b3Sampled(v: string | undefined, debug: boolean): number {
-  return debug || v === '1' || v === 'd' || v === 'true' ? TraceFlags.SAMPLED : TraceFlags.NONE;
+  return debug || v === '1' || v === 'd' || v === 'true' ? otel().TraceFlags.SAMPLED : otel().TraceFlags.NONE;
 }
 
 function fromB3Single(headers: RequestHeaders): SpanContext | undefined {
@@ -113,5 +105,5 @@ function b3Context(traceId: string | undefined, spanId: string | undefined, flag
   if (!traceId || !spanId || !HEX_ID.test(traceId) || !HEX_SPAN.test(spanId)) return undefined;
   // A 64-bit B3 trace id is left-padded to W3C's 128 bits.
   const sc: SpanContext = { traceId: traceId.padStart(32, '0'), spanId, traceFlags: flags, isRemote: true };
-  return isSpanContextValid(sc) ? sc : undefined;
+  return otel().isSpanContextValid(sc) ? sc : undefined;
 }
