@@ -11,8 +11,12 @@
 //   gRPC unary (bench/lib/grpc-unary-client.mjs kinds direct, grpc-js-xds, meshlet; the three
 //   backends and control plane of grpc-serve-unary.mjs):
 //     node bench/paired.mjs --protocol grpc --kinds meshlet,direct
-//   both: [--rounds 11] [--ms 3000] [--concurrency 32] [--pin server|split]
+//   both: [--rounds 11] [--ms 3000] [--concurrency 32] [--pin server|split] [--both-orders]
 //         ["--client-args=<node flags for both clients, e.g. --cpu-prof --cpu-prof-dir=/tmp/p>"]
+//   --both-orders: run the pair, then again with the kinds swapped, and report the mean of the
+//   two (A/B from the first run, the inverse of B/A from the second). The client launched and
+//   warmed up first reads 3 – 6 % dearer on this machine, whichever it is (BENCHMARKS.md), so a
+//   figure from one order is biased; the mean of both is not.
 //   A kind written `kind@<dir>` runs that kind from the bench/ directory <dir> of another
 //   checkout (built), against this one's backend: two commits side by side, e.g.
 //     node bench/paired.mjs --kinds mesh,mesh@/work/old/bench
@@ -23,6 +27,7 @@
 //     A/A CPU ratio stays closer to 1 than unpinned. The better form for gRPC (BENCHMARKS.md).
 //   --pin split: the first client on CPU 0, the second on CPU 1, the backend unpinned. Worse
 //     than none: wherever the backend runs, it takes that core from one client only.
+import { spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +44,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     pin: { type: 'string' },
     'client-args': { type: 'string' },
+    'both-orders': { type: 'boolean', default: false },
   },
 });
 const PROTOCOLS = {
@@ -49,6 +55,26 @@ const protocol = PROTOCOLS[values.protocol];
 if (!protocol) throw new Error(`--protocol must be one of ${Object.keys(PROTOCOLS).join(', ')}`);
 const kinds = (values.kinds ?? protocol.kinds).split(',');
 if (kinds.length !== 2) throw new Error(`--kinds takes two kinds, got "${values.kinds}"`);
+if (values['both-orders']) {
+  // This script twice, the second time with the kinds swapped.
+  const passOn = [];
+  for (const [k, v] of Object.entries(values)) {
+    if (k === 'both-orders' || k === 'kinds' || v === undefined) continue;
+    passOn.push(`--${k}=${v}`);
+  }
+  const ratios = [];
+  for (const order of [kinds, [...kinds].reverse()]) {
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...passOn, `--kinds=${order.join(',')}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    process.stdout.write(r.stdout);
+    if (r.status !== 0) process.exit(r.status ?? 1);
+    const read = (what) => Number(new RegExp(`${what} ([\\d.]+)`).exec(r.stdout)?.[1]);
+    ratios.push({ throughput: read(': throughput'), cpu: read(': client CPU per request') });
+  }
+  const [a, b] = ratios;
+  const mean = (x, y) => ((x + 1 / y) / 2).toFixed(3);
+  console.log(`${kinds[0]} / ${kinds[1]}, both orders: throughput ${mean(a.throughput, b.throughput)} (${a.throughput.toFixed(3)}; 1 / ${b.throughput.toFixed(3)}), client CPU per request ${mean(a.cpu, b.cpu)} (${a.cpu.toFixed(3)}; 1 / ${b.cpu.toFixed(3)})`);
+  process.exit(0);
+}
 // The first backend listed is the protocol's default.
 const server = protocol.servers[values.server ?? Object.keys(protocol.servers)[0]];
 if (!server) throw new Error(`--server (${values.protocol}) must be one of ${Object.keys(protocol.servers).join(', ')}`);
