@@ -252,13 +252,13 @@ export class MeshTelemetry {
   refresh(): void {
     // Nothing registered with the OpenTelemetry API and no provider given: the API's globals
     // are its no-ops, so there is nothing to look up, nor any reason to load the API.
-    const api = this.#options.meterProvider !== undefined || this.#options.tracerProvider !== undefined || otelGlobalsRegistered();
+    const useApi = this.#options.meterProvider !== undefined || this.#options.tracerProvider !== undefined || otelGlobalsRegistered();
     if (this.#producer) {
       // The producer reports the metrics: instruments too would export every series twice
       // from a provider that is both the producer's reader's and the one meshlet records on.
       this.#instruments?.close();
       this.#instruments = undefined;
-    } else if (!api) {
+    } else if (!useApi) {
       this.#instruments?.close();
       this.#instruments = undefined;
     } else {
@@ -270,7 +270,7 @@ export class MeshTelemetry {
         if (this.#instruments) for (const s of this.#store.all()) s.otelRequests = s.otelRequestMessages = s.otelResponseMessages = 0;
       }
     }
-    const tp = api ? (this.#options.tracerProvider ?? otel().trace.getTracerProvider()) : undefined;
+    const tp = useApi ? (this.#options.tracerProvider ?? otel().trace.getTracerProvider()) : undefined;
     if (tp === undefined) {
       this.#tracerSource = undefined;
       this.#tracer = undefined;
