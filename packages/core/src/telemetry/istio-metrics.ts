@@ -77,9 +77,9 @@ export interface IstioInstruments {
 }
 
 // The API's no-op meter is one class: a provider whose meter is an instance of it records
-// nothing, and the request path can skip the work of building labels.
-// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- a class, for instanceof
-let noopMeter: Function | undefined;
+// nothing, and the request path can skip the work of building labels. Taken from the API when
+// first needed (telemetry/otel.ts).
+let noopMeter: (abstract new (...args: never[]) => unknown) | undefined;
 
 /**
  * The instruments of a provider, or undefined when the provider is the API's no-op.
@@ -92,7 +92,7 @@ export function createIstioInstruments(
   version?: string,
 ): IstioInstruments | undefined {
   const meter: Meter = provider.getMeter(METER_NAME, version);
-  noopMeter ??= otel().createNoopMeter().constructor;
+  noopMeter ??= otel().createNoopMeter().constructor as abstract new (...args: never[]) => unknown;
   if (meter instanceof noopMeter) return undefined;
   const on = (name: IstioMetricName) => !disabled.has(name);
   const buckets = { advice: { explicitBucketBoundaries: [...ENVOY_DEFAULT_BUCKETS] } };
