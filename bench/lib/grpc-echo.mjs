@@ -41,6 +41,7 @@ async function warmSharedCode(address) {
 /**
  * Make `new EchoClient(target)` possible for one client kind, in this process:
  * 'direct' (no resolver to register), 'direct-warm' (the same after warmSharedCode()),
+ * 'direct-imported' (the same in a process that imported @meshlet/grpc),
  * 'grpc-js-xds' or 'meshlet' (each registers the `xds` scheme, reading the bootstrap from
  * GRPC_XDS_BOOTSTRAP_CONFIG). Returns the target and the channel options.
  */
@@ -48,6 +49,11 @@ export async function setUpClientKind(kind, { address, ports, target }) {
   switch (kind) {
     case 'direct-warm':
       await warmSharedCode(address);
+    // falls through
+    case 'direct-imported':
+      // A direct channel in a process that has imported meshlet and does nothing with it: what
+      // loading meshlet alone costs an application's calls.
+      if (kind === 'direct-imported') await import('@meshlet/grpc');
     // falls through
     case 'direct':
       return {
