@@ -18,7 +18,7 @@ import { build } from 'esbuild';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Package → its entry points (output name → tsc's output, both relative to dist/). */
-export const BUNDLES = {
+const BUNDLES = {
   'xds-client': {
     'index.bundle': 'index.js',
     'proto.bundle': 'proto.js',

@@ -47,15 +47,13 @@ async function warmSharedCode(address) {
  */
 export async function setUpClientKind(kind, { address, ports, target }) {
   switch (kind) {
+    case 'direct':
     case 'direct-warm':
-      await warmSharedCode(address);
-    // falls through
     case 'direct-imported':
+      if (kind === 'direct-warm') await warmSharedCode(address);
       // A direct channel in a process that has imported meshlet and does nothing with it: what
       // loading meshlet alone costs an application's calls.
       if (kind === 'direct-imported') await import('@meshlet/grpc');
-    // falls through
-    case 'direct':
       return {
         target: `ipv4:${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
         options: { 'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }) },

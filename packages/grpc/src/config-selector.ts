@@ -101,7 +101,6 @@ const NO_FILTERS: experimental.FilterFactory<experimental.Filter>[] = [];
  * as long as a call").
  */
 class MeshletCall implements CallPicks {
-  [key: string]: unknown;
   readonly status = Status.OK;
   readonly methodConfig: MethodConfig;
   readonly pickInformation: Record<string, string>;
@@ -209,7 +208,6 @@ function route(state: ChannelState, context: SnapshotContext, method: string, me
 
 const DELAYED: readonly string[] = ['DI'];
 const NO_FLAGS: readonly string[] = [];
-
 
 function faultFilter(
   state: ChannelState,
