@@ -16,7 +16,7 @@ const DEFAULT_TABLE_SIZE = 65537;
 const halves = new Uint32Array(2);
 
 export class MaglevPicker implements HostPicker {
-  /** Host index per slot (−1 only when there are no hosts). */
+  /** Host index per slot (-1 only when there are no hosts). */
   readonly table: Int32Array;
 
   constructor(
