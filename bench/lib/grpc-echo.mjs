@@ -41,7 +41,8 @@ async function warmSharedCode(address) {
 /**
  * Make `new EchoClient(target)` possible for one client kind, in this process:
  * 'direct' (no resolver to register), 'direct-warm' (the same after warmSharedCode()),
- * 'direct-imported' (the same in a process that imported @meshlet/grpc),
+ * 'direct-imported' (the same in a process that imported @meshlet/grpc), 'direct-mesh' (the same
+ * beside a mesh that resolved the target),
  * 'grpc-js-xds' or 'meshlet' (each registers the `xds` scheme, reading the bootstrap from
  * GRPC_XDS_BOOTSTRAP_CONFIG). Returns the target and the channel options.
  */
@@ -50,7 +51,16 @@ export async function setUpClientKind(kind, { address, ports, target }) {
     case 'direct':
     case 'direct-warm':
     case 'direct-imported':
+    case 'direct-mesh':
       if (kind === 'direct-warm') await warmSharedCode(address);
+      // A direct channel beside a mesh that resolved the benchmark's target (its ADS stream,
+      // decoded resources and snapshot) and that no grpc-js channel uses: what a resolved mesh
+      // costs calls that never go through it.
+      if (kind === 'direct-mesh') {
+        process.env.GRPC_XDS_BOOTSTRAP_CONFIG = bootstrapJson(address, 'bench-meshlet');
+        const { getDefaultMesh } = await import('@meshlet/core');
+        await getDefaultMesh().target(`xds:///${target}`, { listenerCatalog: false }).ready();
+      }
       // A direct channel in a process that has imported meshlet and does nothing with it: what
       // loading meshlet alone costs an application's calls.
       if (kind === 'direct-imported') await import('@meshlet/grpc');
