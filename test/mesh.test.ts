@@ -99,6 +99,28 @@ describe('Mesh', () => {
     }
   });
 
+  it('the catalog reads Listener names only: a Listener the mesh NACKs is listed, and its target reports the NACK', async () => {
+    const quick = new Mesh({ bootstrap: mesh.client.bootstrap, random: seededRandom(1) });
+    try {
+      quick.target(TARGET); // starts the catalog
+      cp.updateResources(TYPE_URLS.listener, [
+        // An api_listener that is not an HttpConnectionManager: invalid for the mesh's decoder.
+        { '@type': TYPE_URLS.listener, name: 'broken.test:80', api_listener: { api_listener: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } } },
+      ]);
+      const t = quick.target('broken.test:80');
+      await expect(t.ready()).rejects.toMatchObject({ code: 'MESHLET_XDS_RESOURCE_INVALID' });
+      // The mesh's stream NACKed it; the catalog's wildcard stream, which applies names only, ACKed.
+      const isWildcard = (r: { typeUrl: string; resourceNames: string[] }) => r.typeUrl === TYPE_URLS.listener && r.resourceNames.length === 0;
+      const nack = await cp.waitForRequest((r) => r.kind === 'nack' && r.typeUrl === TYPE_URLS.listener && /broken\.test:80/.test(r.errorDetail!.message));
+      const version = cp.version(TYPE_URLS.listener);
+      const catalogAck = await cp.waitForRequest((r) => isWildcard(r) && r.kind === 'ack' && r.versionInfo === version);
+      expect(catalogAck.streamId).not.toBe(nack.streamId);
+      expect(cp.requests.some((r) => r.kind === 'nack' && r.streamId === catalogAck.streamId)).toBe(false);
+    } finally {
+      quick.close();
+    }
+  });
+
   it('reports a host with no Listener as not_found (catalog off: gRFC A57 timer)', async () => {
     const t = mesh.target('nowhere.test:80');
     await expect(t.ready()).rejects.toMatchObject({ code: 'MESHLET_XDS_RESOURCE_DOES_NOT_EXIST' });

@@ -4,7 +4,7 @@
 // `target.snapshot`; an update swaps the reference, so a request keeps the snapshot it
 // started with.
 import {
-  listenerResourceType,
+  listenerNamesResourceType,
   MeshletError,
   tracer,
   XdsClient,
@@ -347,7 +347,8 @@ export class Mesh {
     // Its own client, hence its own ADS stream: the wildcard must go out as the legacy
     // empty name list, which a stream that also names listeners cannot send.
     this.#catalogClient = new XdsClient({ bootstrap: this.client.bootstrap });
-    this.#catalogClient.watch(listenerResourceType, '*', {
+    // Names only: the catalog never reads a Listener's content (listener-names.ts).
+    this.#catalogClient.watch(listenerNamesResourceType, '*', {
       onChanged: () => {},
       onError: () => {},
       onDoesNotExist: () => {},

@@ -7,6 +7,7 @@ export {
   resourceTypeForUrl,
   registerResourceType,
 } from './resource-types.js';
+export { listenerNamesResourceType, listenerNameFromBytes } from './listener-names.js';
 export { registerHttpFilter, httpFilterForUrl, type HttpFilterParser } from './http-filters.js';
 export { registerLbPolicyParser, type LbPolicyParser, type LbPolicyParseContext } from './lb-policy.js';
 export { ResourceError } from './common.js';
