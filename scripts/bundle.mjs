@@ -50,6 +50,8 @@ for (const [pkg, entries] of Object.entries(BUNDLES)) {
     sourcemap: true,
     logLevel: 'warning',
     metafile: true,
+    // Output paths in the metafile are relative to this, whichever directory the script runs in.
+    absWorkingDir: root,
   }).then(({ metafile }) => {
     for (const out of Object.keys(metafile.outputs)) if (out.endsWith('.js')) assertAscii(join(root, out));
   });

@@ -8,8 +8,7 @@ import { anyOf, clientListener, ctx, hcm, T } from './fixtures/resources.js';
 const SHAPES: Record<string, unknown>[] = [
   clientListener(hcm(), 'svc:80'),
   clientListener(hcm({ common_http_protocol_options: { max_stream_duration: '2.5s' } }), 'reviews.default.svc.cluster.local:9080'),
-  // Name last, after fields of every wire type a Listener uses (varint, fixed32 float absent,
-  // length-delimited, nested messages), as Istio's server-side listeners have them.
+  // Fields of the kinds an Istio inbound Listener has (varint, enum, nested messages).
   {
     address: { socket_address: { address: '0.0.0.0', port_value: 15006 } },
     per_connection_buffer_limit_bytes: 32768,
@@ -46,6 +45,17 @@ describe('Listener names (the listener catalog)', () => {
     const merged = new Uint8Array([...a, ...b]);
     expect(N.decode(ctx, { type_url: TYPE_URLS.listener, value: merged }).name).toBe('second:80');
     expect(L.decode(ctx, { type_url: TYPE_URLS.listener, value: merged }).name).toBe('second:80');
+  });
+
+  it('skips fields of every wire type before the name, known or not', () => {
+    const { name: _, ...rest } = SHAPES[2]!;
+    const others = anyOf(T.listener, rest).value;
+    const name = anyOf(T.listener, { name: 'after:80' }).value;
+    // Unknown fields 2000 (fixed64) and 2001 (fixed32): tags as varints, then their 8 and 4 bytes.
+    const fixed = [0x81, 0x7d, 1, 2, 3, 4, 5, 6, 7, 8, 0x8d, 0x7d, 1, 2, 3, 4];
+    const value = new Uint8Array([...others, ...fixed, ...name]);
+    expect(N.decode(ctx, { type_url: TYPE_URLS.listener, value }).name).toBe('after:80');
+    expect(L.decode(ctx, { type_url: TYPE_URLS.listener, value }).name).toBe('after:80');
   });
 
   it('rejects malformed bytes, a missing name and another type, saying why', () => {
