@@ -1,11 +1,14 @@
 // @meshlet/grpc resilience per the gRFCs, through the real control plane to real grpc-js
 // backends: timeouts (A31: max_stream_duration, grpc_timeout_header_max), retries (A44:
-// gRPC retry_on codes, attempts capped at 5), fault injection (A33: grpc_status, mapped
-// http_status, header-controlled abort, delay, max_active_faults) and circuit breaking
-// (A32: max_requests, over it UNAVAILABLE with UO).
+// gRPC retry_on codes, attempts capped at 5, retry_back_off as the back-off between attempts),
+// fault injection (A33: grpc_status, mapped http_status, header-controlled abort, delay,
+// fractional percentages, max_active_faults) and circuit breaking (A32: max_requests, over it
+// UNAVAILABLE with UO).
+import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { TYPE_URLS } from '@meshlet/xds-client';
+import { ECHO_SERVICE } from './helpers/grpc-echo.js';
 import { edsCluster, endpoints, listener } from './helpers/xds-resources.js';
 import { startBehaviorBackend, type BehaviorBackend } from './helpers/grpc-backends.js';
 import { startGrpcMesh, type EchoCaller, type GrpcMeshEnv } from './helpers/grpc-mesh.js';
@@ -15,6 +18,7 @@ const HCM_TARGET = 'hcm-timeout.grpc.test:8080';
 const F = 'outbound|8080|flaky|resilience.grpc.test';
 const BRK = 'outbound|8080|breaker|resilience.grpc.test';
 const DROP = 'outbound|8080|drop|resilience.grpc.test';
+const TIMED = 'outbound|8080|timed|resilience.grpc.test';
 const FAULT = 'envoy.filters.http.fault';
 const HTTP_FAULT = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
 const ROUTER = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
@@ -33,15 +37,66 @@ function fault(config: Record<string, unknown>): Record<string, unknown> {
   return { typed_per_filter_config: { [FAULT]: { '@type': HTTP_FAULT, ...config } } };
 }
 
+/** A grpc-js backend that fails every attempt with UNAVAILABLE and records when each attempt of a call id arrived. */
+interface TimedBackend {
+  readonly port: number;
+  /** performance.now() of each attempt, by x-call-id. */
+  readonly arrivals: Map<string, number[]>;
+  close(): Promise<void>;
+}
+
+async function startTimedBackend(): Promise<TimedBackend> {
+  const server = new grpc.Server();
+  const arrivals = new Map<string, number[]>();
+  server.addService(ECHO_SERVICE, {
+    Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+      const at = performance.now();
+      const id = String(call.metadata.get('x-call-id')[0]);
+      arrivals.set(id, [...(arrivals.get(id) ?? []), at]);
+      cb({ code: grpc.status.UNAVAILABLE, details: `timed fails attempt ${arrivals.get(id)!.length}` } as grpc.ServiceError);
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return { port, arrivals, close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())) };
+}
+
+/** The time between consecutive attempts. */
+function gaps(arrivals: readonly number[]): number[] {
+  return arrivals.slice(1).map((t, i) => t - arrivals[i]!);
+}
+
+// grpc-js (1.14) waits jitter × min(initialBackoff × 2^(n−1), maxBackoff) before the n-th
+// retry, jitter uniform in [0.8, 1.2] (gRFC A6's ±20 %). A gap at the backend is that wait plus
+// one loopback attempt: never below 0.8 × the cap (less a timer's millisecond), and above
+// 1.2 × the cap only by scheduling latency, for which SLACK_MS leaves room on a loaded machine.
+const SLACK_MS = 200;
+function expectBackoffs(measured: readonly number[], caps: readonly number[]): void {
+  expect(measured).toHaveLength(caps.length);
+  measured.forEach((g, i) => {
+    expect(g, `gap ${i + 1} (cap ${caps[i]} ms)`).toBeGreaterThanOrEqual(0.8 * caps[i]! - 3);
+    expect(g, `gap ${i + 1} (cap ${caps[i]} ms)`).toBeLessThanOrEqual(1.2 * caps[i]! + SLACK_MS);
+  });
+}
+
+/** What `start()` resolves to, and how many milliseconds that took. */
+async function timed<T>(start: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  const r = await start();
+  return [r, performance.now() - t0];
+}
+
 describe('@meshlet/grpc resilience', () => {
   let env: GrpcMeshEnv;
   let flaky: BehaviorBackend;
   let held: BehaviorBackend;
+  let timedBackend: TimedBackend;
   let client: EchoCaller;
   let callId = 0;
 
   beforeAll(async () => {
-    [flaky, held] = await Promise.all([startBehaviorBackend('flaky'), startBehaviorBackend('held')]);
+    [flaky, held, timedBackend] = await Promise.all([startBehaviorBackend('flaky'), startBehaviorBackend('held'), startTimedBackend()]);
     env = await startGrpcMesh({
       [TYPE_URLS.listener]: [
         listener(TARGET, 'rc-resilience', {
@@ -68,15 +123,23 @@ describe('@meshlet/grpc resilience', () => {
               domains: [TARGET],
               routes: [
                 caseRoute('timeout', { max_stream_duration: { max_stream_duration: '0.2s' } }),
-                caseRoute('timeout-header-max', { max_stream_duration: { max_stream_duration: '5s', grpc_timeout_header_max: '0.1s' } }),
+                caseRoute('timeout-header-max', { max_stream_duration: { max_stream_duration: '5s', grpc_timeout_header_max: '0.4s' } }),
+                caseRoute('timeout-header-max-above', { max_stream_duration: { max_stream_duration: '0.1s', grpc_timeout_header_max: '0.5s' } }),
                 caseRoute('retry', { retry_policy: { retry_on: 'unavailable,cancelled', num_retries: 2, retry_back_off: { base_interval: '0.005s', max_interval: '0.01s' } } }),
                 caseRoute('retry-many', { retry_policy: { retry_on: 'unavailable', num_retries: 10, retry_back_off: { base_interval: '0.001s' } } }),
                 caseRoute('retry-other', { retry_policy: { retry_on: 'cancelled,5xx', num_retries: 3 } }),
+                caseRoute('retry-backoff', {
+                  cluster: TIMED,
+                  retry_policy: { retry_on: 'unavailable', num_retries: 3, retry_back_off: { base_interval: '0.2s', max_interval: '0.3s' } },
+                }),
+                caseRoute('retry-default-backoff', { cluster: TIMED, retry_policy: { retry_on: 'unavailable', num_retries: 6 } }),
                 caseRoute('fault-grpc', {}, fault({ abort: { grpc_status: 7, percentage: ALL } })),
                 caseRoute('fault-http', {}, fault({ abort: { http_status: 503, percentage: ALL } })),
                 caseRoute('fault-http-404', {}, fault({ abort: { http_status: 404, percentage: ALL } })),
                 caseRoute('fault-header', {}, fault({ abort: { header_abort: {}, percentage: ALL } })),
                 caseRoute('fault-delay', {}, fault({ delay: { fixed_delay: '0.3s', percentage: ALL }, max_active_faults: 1 })),
+                caseRoute('fault-abort-quarter', {}, fault({ abort: { grpc_status: 7, percentage: { numerator: 25, denominator: 'HUNDRED' } } })),
+                caseRoute('fault-delay-fraction', {}, fault({ delay: { fixed_delay: '0.5s', percentage: { numerator: 250_000, denominator: 'MILLION' } } })),
                 caseRoute('fault-retry', { retry_policy: { retry_on: 'unavailable', num_retries: 3 } }, fault({ abort: { grpc_status: 14, percentage: ALL } })),
                 { name: 'breaker', match: { prefix: '', headers: [{ name: 'x-case', string_match: { exact: 'breaker' } }] }, route: { cluster: BRK } },
                 { name: 'drop', match: { prefix: '', headers: [{ name: 'x-case', string_match: { exact: 'drop' } }] }, route: { cluster: DROP } },
@@ -86,11 +149,17 @@ describe('@meshlet/grpc resilience', () => {
           ],
         },
       ],
-      [TYPE_URLS.cluster]: [edsCluster(F), edsCluster(BRK, { circuit_breakers: { thresholds: [{ priority: 'DEFAULT', max_requests: 2 }] } }), edsCluster(DROP)],
+      [TYPE_URLS.cluster]: [
+        edsCluster(F),
+        edsCluster(BRK, { circuit_breakers: { thresholds: [{ priority: 'DEFAULT', max_requests: 2 }] } }),
+        edsCluster(DROP),
+        edsCluster(TIMED),
+      ],
       [TYPE_URLS.clusterLoadAssignment]: [
         endpoints(F, [['127.0.0.1', flaky.port]]),
         endpoints(BRK, [['127.0.0.1', held.port]]),
         endpoints(DROP, [['127.0.0.1', flaky.port]], { policy: { drop_overloads: [{ category: 'shed', drop_percentage: ALL }] } }),
+        endpoints(TIMED, [['127.0.0.1', timedBackend.port]]),
       ],
     });
     client = env.client(TARGET);
@@ -99,7 +168,7 @@ describe('@meshlet/grpc resilience', () => {
 
   afterAll(async () => {
     await env?.close();
-    await Promise.all([flaky, held].map((b) => b?.close()));
+    await Promise.all([flaky, held, timedBackend].map((b) => b?.close()));
   });
 
   const md = (c: string, extra: Record<string, string> = {}): Record<string, string> => ({ 'x-case': c, ...extra });
@@ -124,10 +193,24 @@ describe('@meshlet/grpc resilience', () => {
     const before = flaky.deadlinesMs.length;
     const r = await client.call('t', { metadata: md('timeout-header-max', { 'x-delay-ms': '3000' }), deadlineMs: 30_000 });
     expect(r.code).toBe(grpc.status.DEADLINE_EXCEEDED);
-    expect(flaky.deadlinesMs[before]).toBeLessThanOrEqual(100);
-    // A shorter application deadline stays in force.
-    const short = await client.call('t', { metadata: md('timeout-header-max'), deadlineMs: 20_000 });
-    expect(short.ok).toBe(true);
+    expect(flaky.deadlinesMs[before]).toBeLessThanOrEqual(400);
+    // A shorter application deadline stays in force: the backend answers after 250 ms, inside
+    // the 400 ms cap, and still the call ends at the application's 100 ms.
+    const [short, elapsed] = await timed(() => client.call('t', { metadata: md('timeout-header-max', { 'x-delay-ms': '250' }), deadlineMs: 100 }));
+    expect(short.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(flaky.deadlinesMs[before + 1]).toBeLessThanOrEqual(100);
+    expect(elapsed).toBeGreaterThanOrEqual(95);
+    expect(elapsed).toBeLessThan(1000);
+  });
+
+  it('lets a grpc_timeout_header_max above max_stream_duration replace it, not the smaller of the two (A31)', async () => {
+    // max_stream_duration 0.1 s, grpc_timeout_header_max 0.5 s: the limit is 0.5 s, so a call
+    // the backend answers after 250 ms succeeds.
+    const before = flaky.deadlinesMs.length;
+    const r = await client.call('t', { metadata: md('timeout-header-max-above', { 'x-delay-ms': '250' }), deadlineMs: 30_000 });
+    expect(r).toMatchObject({ ok: true, reply: 'flaky:t' });
+    expect(flaky.deadlinesMs[before]).toBeGreaterThan(250);
+    expect(flaky.deadlinesMs[before]).toBeLessThanOrEqual(500);
   });
 
   it('retries the gRPC codes retry_on names, up to num_retries (A44)', async () => {
@@ -154,6 +237,24 @@ describe('@meshlet/grpc resilience', () => {
     const cancelled = await client.call('x', { metadata: md('retry-other', { 'x-call-id': id3, 'x-fail-times': '1', 'x-fail-code': String(grpc.status.CANCELLED) }) });
     expect(cancelled.ok).toBe(true);
     expect(flaky.attempts.get(id3)).toBe(2);
+  });
+
+  it("waits retry_back_off's base_interval, doubling up to max_interval, between attempts (A44)", async () => {
+    // base 200 ms, max 300 ms, 4 attempts: the back-offs are capped at 200, 300 (not 400), 300 ms.
+    const id = `b${callId++}`;
+    const r = await client.call('x', { metadata: md('retry-backoff', { 'x-call-id': id }) });
+    expect(r.code).toBe(grpc.status.UNAVAILABLE);
+    expectBackoffs(gaps(timedBackend.arrivals.get(id)!), [200, 300, 300]);
+  });
+
+  it('backs off 25 ms doubling up to 250 ms (10 × base) when the retry policy sets no retry_back_off (A44)', async () => {
+    // grpc-js's own cap of 5 attempts raised to 7, so the back-off reaches the default max:
+    // 25, 50, 100, 200, then 250 (not 400) and 250 (not 800).
+    const many = env.client(TARGET, { 'grpc-node.retry_max_attempts_limit': 7 });
+    const id = `b${callId++}`;
+    const r = await many.call('x', { metadata: md('retry-default-backoff', { 'x-call-id': id }) });
+    expect(r.code).toBe(grpc.status.UNAVAILABLE);
+    expectBackoffs(gaps(timedBackend.arrivals.get(id)!), [25, 50, 100, 200, 250, 250]);
   });
 
   it('aborts with the fault filter: grpc_status, http_status mapped, header-controlled (A33)', async () => {
@@ -183,15 +284,49 @@ describe('@meshlet/grpc resilience', () => {
   it('delays, within max_active_faults (A33)', async () => {
     const gauge = env.mesh.activeFaults(`${TARGET}/${FAULT}`);
     const overflows = gauge.overflows;
-    const first = client.call('d1', { metadata: md('fault-delay') });
-    const second = client.call('d2', { metadata: md('fault-delay') });
+    const first = timed(() => client.call('d1', { metadata: md('fault-delay') }));
+    const second = timed(() => client.call('d2', { metadata: md('fault-delay') }));
     // Both were decided at once: the first holds the only slot, the second goes undelayed.
     expect(gauge.active).toBe(1);
     expect(gauge.overflows).toBe(overflows + 1);
-    const secondResult = await second;
+    const [secondResult] = await second;
     expect(secondResult.ok).toBe(true);
     expect(gauge.active).toBe(1); // the first is still being delayed
-    expect((await first).ok).toBe(true);
+    const [firstResult, firstElapsed] = await first;
+    expect(firstResult.ok).toBe(true);
+    // The fixed_delay is 0.3 s (less a timer's millisecond).
+    expect(firstElapsed).toBeGreaterThanOrEqual(297);
+    expect(firstElapsed).toBeLessThan(5000);
+    expect(gauge.active).toBe(0);
+  });
+
+  it('aborts and delays the configured fraction of calls (A33, FractionalPercent)', async () => {
+    // Wide binomial bounds: each fails with probability below 1e-7.
+    // 25/HUNDRED abort over 400 calls: mean 100, σ ≈ 8.7; [50, 150] is ±5.8σ.
+    const before = flaky.calls;
+    const aborts = await Promise.all(Array.from({ length: 400 }, (_, i) => client.call(`q${i}`, { metadata: md('fault-abort-quarter') })));
+    const aborted = aborts.filter((r) => r.code === grpc.status.PERMISSION_DENIED && r.details.startsWith('FI ')).length;
+    const passed = aborts.filter((r) => r.ok).length;
+    expect(aborted + passed).toBe(400);
+    expect(aborted).toBeGreaterThanOrEqual(50);
+    expect(aborted).toBeLessThanOrEqual(150);
+    expect(flaky.calls - before).toBe(passed); // an aborted call never left
+
+    // 250000/MILLION delay (25 %) of 0.5 s over 100 calls: mean 25, σ ≈ 4.3; [5, 50]. The
+    // active-fault gauge counts the calls given a delay (decided as each call starts, so all
+    // of them by the end of this loop); that many calls took the delay, and no other.
+    const gauge = env.mesh.activeFaults(`${TARGET}/${FAULT}`);
+    expect(gauge.active).toBe(0);
+    const calls = Array.from({ length: 100 }, (_, i) => timed(() => client.call(`p${i}`, { metadata: md('fault-delay-fraction') })));
+    const delayed = gauge.active;
+    const results = await Promise.all(calls);
+    expect(results.every(([r]) => r.ok)).toBe(true);
+    expect(delayed).toBeGreaterThanOrEqual(5);
+    expect(delayed).toBeLessThanOrEqual(50);
+    const elapsed = results.map(([, ms]) => ms).sort((a, b) => b - a);
+    expect(elapsed[delayed - 1]).toBeGreaterThanOrEqual(497); // the `delayed` slowest waited 0.5 s
+    // The others did not (100 loopback calls take about 0.1 s).
+    expect(elapsed[delayed]).toBeLessThan(497);
     expect(gauge.active).toBe(0);
   });
 
