@@ -16,6 +16,10 @@ const TARGET = 'both.grpc.test:8080';
 const A = 'outbound|8080|a|both.grpc.test';
 const B = 'outbound|8080|b|both.grpc.test';
 const IDLE = 'outbound|8080|idle|both.grpc.test';
+// A target only meshlet channels resolve (until the last check), so any connection to its idle
+// cluster is meshlet's, whatever channels were opened before.
+const ONLY = 'only.grpc.test:8080';
+const ONLY_IDLE = 'outbound|8080|idle|only.grpc.test';
 
 async function until(cond: () => boolean, timeoutMs = 10_000): Promise<boolean> {
   const start = Date.now();
@@ -30,6 +34,7 @@ describe('@grpc/grpc-js-xds and @meshlet/grpc side by side', () => {
   let cp: ControlPlane;
   let a1: EchoBackend, a2: EchoBackend, b1: EchoBackend;
   let idle: Awaited<ReturnType<typeof startConnectionCounter>>;
+  let onlyIdle: Awaited<ReturnType<typeof startConnectionCounter>>;
   let mesh: Mesh;
   const clients: EchoCaller[] = [];
   const client = (target: string): EchoCaller => {
@@ -40,10 +45,10 @@ describe('@grpc/grpc-js-xds and @meshlet/grpc side by side', () => {
 
   beforeAll(async () => {
     [a1, a2, b1] = await Promise.all([startEchoBackend('a1'), startEchoBackend('a2'), startEchoBackend('b1')]);
-    idle = await startConnectionCounter();
+    [idle, onlyIdle] = await Promise.all([startConnectionCounter(), startConnectionCounter()]);
     cp = new ControlPlane();
     const { address } = await cp.start();
-    cp.setResources(TYPE_URLS.listener, [listener(TARGET, 'rc-both')]);
+    cp.setResources(TYPE_URLS.listener, [listener(TARGET, 'rc-both'), listener(ONLY, 'rc-only')]);
     cp.setResources(TYPE_URLS.routeConfiguration, [
       routeConfig('rc-both', [
         {
@@ -55,8 +60,17 @@ describe('@grpc/grpc-js-xds and @meshlet/grpc side by side', () => {
           ],
         },
       ]),
+      routeConfig('rc-only', [
+        {
+          domains: [ONLY],
+          routes: [
+            { prefix: '/meshlet.test.IdleService/', cluster: ONLY_IDLE },
+            { prefix: '/meshlet.test.EchoService/', cluster: A },
+          ],
+        },
+      ]),
     ]);
-    cp.setResources(TYPE_URLS.cluster, [edsCluster(A), edsCluster(B), edsCluster(IDLE)]);
+    cp.setResources(TYPE_URLS.cluster, [edsCluster(A), edsCluster(B), edsCluster(IDLE), edsCluster(ONLY_IDLE)]);
     cp.setResources(TYPE_URLS.clusterLoadAssignment, [
       endpoints(A, [
         ['127.0.0.1', a1.port],
@@ -64,6 +78,7 @@ describe('@grpc/grpc-js-xds and @meshlet/grpc side by side', () => {
       ]),
       endpoints(B, [['127.0.0.1', b1.port]]),
       endpoints(IDLE, [['127.0.0.1', idle.port]]),
+      endpoints(ONLY_IDLE, [['127.0.0.1', onlyIdle.port]]),
     ]);
     const bootstrap = bootstrapFor(address, 'sidecar~127.0.0.1~both.default~default.svc.cluster.local');
     process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify(bootstrap);
@@ -79,7 +94,7 @@ describe('@grpc/grpc-js-xds and @meshlet/grpc side by side', () => {
     closeDefaultMesh();
     delete process.env.GRPC_XDS_BOOTSTRAP_CONFIG;
     await cp?.stop();
-    await Promise.all([a1, a2, b1, idle].map((b) => b?.close()));
+    await Promise.all([a1, a2, b1, idle, onlyIdle].map((b) => b?.close()));
   });
 
   it('routes the same calls the same way through both libraries', async () => {
@@ -97,12 +112,19 @@ describe('@grpc/grpc-js-xds and @meshlet/grpc side by side', () => {
   it('leaves the unused cluster unconnected under meshlet only', async () => {
     // grpc-js-xds connects to every endpoint of every cluster the route table names.
     expect(await until(() => idle.connections > 0)).toBe(true);
-    const before = idle.connections;
-    const c = client(`meshlet-xds:///${TARGET}`);
-    await c.names(10);
-    // meshlet's calls added none: the idle cluster was never routed to.
-    await new Promise((r) => setTimeout(r, 100));
-    expect(idle.connections).toBe(before);
+    // meshlet, on either mesh, connects only the clusters calls are routed to. Counting TARGET's
+    // idle cluster would prove nothing: it is connected already (by grpc-js-xds, and by any
+    // meshlet channel opened before), and grpc-js shares a subchannel among channels with the
+    // same address and options, so a new one would add no connection. ONLY has had no channel.
+    for (const scheme of ['meshlet-xds', 'meshlet-default']) {
+      const names = await client(`${scheme}:///${ONLY}`).names(10);
+      expect(names.every((n) => n === 'a1' || n === 'a2'), scheme).toBe(true);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect(onlyIdle.connections).toBe(0);
+    // The same route table under grpc-js-xds: the idle cluster is named, reachable, and connected.
+    await client(`xds:///${ONLY}`).names(2);
+    expect(await until(() => onlyIdle.connections > 0)).toBe(true);
   });
 
   it('keeps both working when one library closes its channels', async () => {
