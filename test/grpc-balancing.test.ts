@@ -4,7 +4,8 @@
 // aggregate clusters over EDS and LOGICAL_DNS (A37), and gRPC's endpoint health rule (A27:
 // only UNKNOWN and HEALTHY endpoints are used), weighted round robin from ORCA reports (A58),
 // and LOGICAL_DNS clusters whose address is a host name (`localhost`), alone and inside an
-// aggregate cluster (A37: the name is resolved, the cluster dials the resolved addresses).
+// aggregate cluster (A37: the name is resolved, the cluster dials the resolved addresses; alone,
+// every resolved address under pick_first).
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
@@ -388,8 +389,8 @@ describe('@meshlet/grpc balancing', () => {
     expect(count(await client.names(5, { metadata: { 'x-case': 'agg' } }))).toEqual({ p1: 5 });
   });
 
-  /** The addresses meshlet's snapshot gives a LOGICAL_DNS cluster, as a transport would dial them. */
-  function dialedAddresses(cluster: string): Array<{ host: string; port: number }> {
+  /** The addresses meshlet's snapshot gives a LOGICAL_DNS cluster (the first is the one Envoy dials). */
+  function resolvedAddresses(cluster: string): Array<{ host: string; port: number }> {
     const snapshot = env.mesh.targets().find((t) => t.snapshot?.clusters.has(cluster))?.snapshot;
     const eps = snapshot?.clusters.get(cluster)?.endpoints;
     return (eps?.priorities ?? []).flat().flatMap((l) => l.endpoints.flatMap((e) => e.addresses.map((a) => ({ host: a.host, port: a.port }))));
@@ -406,23 +407,36 @@ describe('@meshlet/grpc balancing', () => {
   }
 
   function expectResolvedLocalhost(cluster: string, port: number): void {
-    const addrs = dialedAddresses(cluster);
-    expect(addrs.length).toBeGreaterThan(0);
-    const resolved = localhostAddrs.map((a) => a.address);
+    const addrs = resolvedAddresses(cluster);
     for (const a of addrs) {
       // An IP literal that `localhost` resolves to (not the name itself), on the configured port.
       expect(isIP(a.host), a.host).not.toBe(0);
-      expect(resolved).toContain(a.host);
       expect(a.port).toBe(port);
     }
-    expect(addrs[0]!.host).toBe(resolved[0]);
+    // Every address `localhost` resolves to, in the resolver's order.
+    expect(addrs.map((a) => a.host)).toEqual(localhostAddrs.map((a) => a.address));
   }
 
-  it('resolves a LOGICAL_DNS cluster whose address is the host name localhost and calls the resolved address (A37)', async () => {
+  it('resolves a LOGICAL_DNS cluster whose address is the host name localhost and calls the resolved addresses with pick_first (A37)', async () => {
     const server = expectedServer(dnsAlone);
     expect(count(await client.names(5, { metadata: { 'x-case': 'dns-host' } }))).toEqual({ [server.name]: 5 });
     expect(server.calls).toBe(5);
     expectResolvedLocalhost(DNS_HOST, dnsAlone.port);
+    // pick_first moves on to the next resolved address when the first stops answering (where
+    // localhost has a second address; with 127.0.0.1 alone there is nothing to move on to).
+    if (localhostAddrs.length > 1 && dnsAlone.v6) {
+      const second = server === dnsAlone.v4 ? dnsAlone.v6 : dnsAlone.v4;
+      await server.close();
+      const seen: string[] = [];
+      for (let i = 0; i < 50 && seen.at(-1) !== second.name; i++) {
+        seen.push(...(await client.names(1, { metadata: { 'x-case': 'dns-host' } }).catch(async () => {
+          await new Promise((r) => setTimeout(r, 20));
+          return ['failed'];
+        })));
+      }
+      expect(seen.at(-1)).toBe(second.name);
+      expect(count(await client.names(5, { metadata: { 'x-case': 'dns-host' } }))).toEqual({ [second.name]: 5 });
+    }
   });
 
   it('fails an aggregate cluster over from an unreachable EDS child to a LOGICAL_DNS child named localhost (A37)', async () => {

@@ -463,14 +463,19 @@ function dnsEndpoints(clusterName: string, host: string, port: number, addrs: re
           locality: { region: '', zone: '', subZone: '' },
           weight: 1,
           priority: 0,
-          // Envoy's LOGICAL_DNS connects to the first address the resolver returns.
-          endpoints: addrs.slice(0, 1).map((a) => ({
-            addresses: [{ host: a, port }],
-            hostname: host,
-            healthStatus: 'UNKNOWN' as const,
-            weight: 1,
-            metadata: undefined,
-          })),
+          // One endpoint, Envoy's logical host, which connects to the first address the resolver
+          // returns; core's balancers and the HTTP path read addresses[0] only. Every resolved
+          // address rides along, in the resolver's order, for gRPC, whose logical DNS reports
+          // them all under pick_first (gRFC A37; @meshlet/grpc's grpc-balancer.ts).
+          endpoints: [
+            {
+              addresses: addrs.map((a) => ({ host: a, port })),
+              hostname: host,
+              healthStatus: 'UNKNOWN' as const,
+              weight: 1,
+              metadata: undefined,
+            },
+          ],
           metadata: undefined,
         },
       ],
