@@ -388,7 +388,14 @@ export class XdsDependencyManager {
       }
       this.armDns(key, entry, this.failureDelay(entry));
     };
-    this.opts.resolveDns(entry.host).then(
+    let answer: Promise<string[]>;
+    try {
+      answer = this.opts.resolveDns(entry.host);
+    } catch (err) {
+      // A resolver that throws rather than rejecting fails this resolution, not the timer's callback.
+      answer = Promise.reject(err);
+    }
+    answer.then(
       (addrs) => {
         if (!current()) return;
         // Envoy treats an empty answer as a failed resolution.
