@@ -156,4 +156,128 @@ describe('XdsDependencyManager', () => {
     await rec.until(() => rec.errors.length > 0);
     expect(rec.errors[0]?.message).toMatch(/no virtual host matches authority "svc.test:80"/);
   });
+  describe('re-resolves LOGICAL_DNS clusters (Envoy dns_refresh_rate)', () => {
+    /** A resolver whose answer the test sets; counts its calls. */
+    function fakeDns(first: string[] | Error): { set(a: string[] | Error): void; calls: () => number; resolve: (host: string) => Promise<string[]> } {
+      let answer = first;
+      let calls = 0;
+      return {
+        set: (a) => void (answer = a),
+        calls: () => calls,
+        resolve: async () => {
+          calls++;
+          if (answer instanceof Error) throw answer;
+          return answer;
+        },
+      };
+    }
+    function dnsCluster(extra: Record<string, unknown>): Record<string, unknown> {
+      return {
+        '@type': TYPE_URLS.cluster,
+        name: 'dns',
+        type: 'LOGICAL_DNS',
+        load_assignment: {
+          cluster_name: 'dns',
+          endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'svc.example', port_value: 8443 } } } }] }],
+        },
+        ...extra,
+      };
+    }
+    const firstAddr = (u: XdsConfig | undefined): unknown => {
+      const c = u?.clusters.get('dns');
+      return c?.ok ? c.endpoints?.endpoints.priorities[0]?.[0]?.endpoints[0]?.addresses[0]?.host : c?.error.message;
+    };
+    const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+    beforeEach(() => {
+      cp.setResources(TYPE_URLS.routeConfiguration, [routeConfig('rc', [{ domains: ['*'], routes: [{ prefix: '/', cluster: 'dns' }] }])]);
+    });
+
+    it('follows a changed answer, and publishes nothing while the answer stays the same', async () => {
+      cp.updateResources(TYPE_URLS.cluster, [dnsCluster({ dns_refresh_rate: '0.02s' })]);
+      const dns = fakeDns(['127.0.0.9']);
+      const rec = new Recorder();
+      dm = new XdsDependencyManager(client, { listenerName: TARGET, authority: TARGET, resolveDns: dns.resolve }, rec);
+      await rec.until(() => rec.updates.length > 0);
+      expect(firstAddr(rec.updates[0])).toBe('127.0.0.9');
+      // Several refreshes with the same answer: no new config.
+      const published = rec.updates.length;
+      const before = dns.calls();
+      await rec.until(() => dns.calls() >= before + 3);
+      expect(rec.updates.length).toBe(published);
+      dns.set(['127.0.0.10', '127.0.0.9']);
+      await rec.until(() => firstAddr(rec.updates.at(-1)) === '127.0.0.10');
+      expect(rec.errors).toHaveLength(0);
+    });
+
+    it('keeps the last good address when a re-resolution fails, and retries', async () => {
+      // No dns_failure_refresh_rate: failures retry at dns_refresh_rate.
+      cp.updateResources(TYPE_URLS.cluster, [dnsCluster({ dns_refresh_rate: '0.02s' })]);
+      const dns = fakeDns(['127.0.0.9']);
+      const rec = new Recorder();
+      dm = new XdsDependencyManager(client, { listenerName: TARGET, authority: TARGET, resolveDns: dns.resolve }, rec);
+      await rec.until(() => rec.updates.length > 0);
+      dns.set(new Error('SERVFAIL'));
+      const published = rec.updates.length;
+      const before = dns.calls();
+      await rec.until(() => dns.calls() >= before + 4);
+      // Nothing published: the cluster keeps 127.0.0.9.
+      expect(rec.updates.length).toBe(published);
+      expect(firstAddr(rec.updates.at(-1))).toBe('127.0.0.9');
+      dns.set(['127.0.0.11']);
+      await rec.until(() => firstAddr(rec.updates.at(-1)) === '127.0.0.11');
+    });
+
+    it('retries a failed resolution at dns_failure_refresh_rate, not dns_refresh_rate', async () => {
+      // Refresh every 60 s: only the failure rate (20 ms doubling, at most 40 ms) brings the retry.
+      cp.updateResources(TYPE_URLS.cluster, [dnsCluster({ dns_refresh_rate: '60s', dns_failure_refresh_rate: { base_interval: '0.02s', max_interval: '0.04s' } })]);
+      const dns = fakeDns(new Error('NXDOMAIN'));
+      const rec = new Recorder();
+      dm = new XdsDependencyManager(client, { listenerName: TARGET, authority: TARGET, resolveDns: dns.resolve }, rec);
+      await rec.until(() => rec.updates.length > 0);
+      expect(firstAddr(rec.updates[0])).toMatch(/DNS resolution of svc.example failed: NXDOMAIN/);
+      dns.set(['127.0.0.12']);
+      await rec.until(() => firstAddr(rec.updates.at(-1)) === '127.0.0.12');
+    });
+
+    it('stops resolving when the cluster leaves the config, and on close', async () => {
+      cp.updateResources(TYPE_URLS.cluster, [dnsCluster({ dns_refresh_rate: '0.02s' })]);
+      const dns = fakeDns(['127.0.0.9']);
+      const rec = new Recorder();
+      dm = new XdsDependencyManager(client, { listenerName: TARGET, authority: TARGET, resolveDns: dns.resolve }, rec);
+      await rec.until(() => rec.updates.length > 0 && dns.calls() >= 3);
+      cp.setResources(TYPE_URLS.routeConfiguration, [routeConfig('rc', [{ domains: ['*'], routes: [{ prefix: '/', cluster: 'primary' }] }])]);
+      await rec.until(() => !rec.updates.at(-1)!.clusters.has('dns'));
+      // Pruned before that update was published: not one more resolution.
+      const pruned = dns.calls();
+      await sleep(200);
+      expect(dns.calls()).toBe(pruned);
+
+      // Back in the config: resolving again; then close stops it.
+      cp.setResources(TYPE_URLS.routeConfiguration, [routeConfig('rc', [{ domains: ['*'], routes: [{ prefix: '/', cluster: 'dns' }] }])]);
+      await rec.until(() => dns.calls() >= pruned + 3);
+      const closed = dns.calls();
+      dm.close();
+      await sleep(200);
+      expect(dns.calls()).toBe(closed);
+    });
+
+    it('shares one resolution between two clusters on a host:port, at the smaller refresh rate', async () => {
+      cp.setResources(TYPE_URLS.routeConfiguration, [
+        routeConfig('rc', [{ domains: ['*'], routes: [{ prefix: '/a', cluster: 'dns' }, { prefix: '/b', cluster: 'dns-slow' }] }]),
+      ]);
+      cp.updateResources(TYPE_URLS.cluster, [dnsCluster({ dns_refresh_rate: '0.02s' }), { ...dnsCluster({ dns_refresh_rate: '60s' }), name: 'dns-slow' }]);
+      const dns = fakeDns(['127.0.0.9']);
+      const rec = new Recorder();
+      dm = new XdsDependencyManager(client, { listenerName: TARGET, authority: TARGET, resolveDns: dns.resolve }, rec);
+      await rec.until(() => rec.updates.length > 0);
+      // dns-slow alone would not resolve again for 60 s: it shares dns's resolution and rate.
+      dns.set(['127.0.0.13']);
+      await rec.until(() => {
+        const u = rec.updates.at(-1)!;
+        const slow = u.clusters.get('dns-slow');
+        return firstAddr(u) === '127.0.0.13' && slow?.ok === true && slow.endpoints?.endpoints.priorities[0]?.[0]?.endpoints[0]?.addresses[0]?.host === '127.0.0.13';
+      });
+    });
+  });
 });

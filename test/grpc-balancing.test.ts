@@ -2,7 +2,13 @@
 // grpc-js backends: ring hash on a request header (A42), least request (A48), pick_first
 // (A62, connecting one address at a time), outlier detection (A50, on an injected clock),
 // aggregate clusters over EDS and LOGICAL_DNS (A37), and gRPC's endpoint health rule (A27:
-// only UNKNOWN and HEALTHY endpoints are used), weighted round robin from ORCA reports (A58).
+// only UNKNOWN and HEALTHY endpoints are used), weighted round robin from ORCA reports (A58),
+// and LOGICAL_DNS clusters whose address is a host name (`localhost`), alone and inside an
+// aggregate cluster (A37: the name is resolved, the cluster dials the resolved addresses; alone,
+// every resolved address under pick_first).
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '@meshlet/core';
 import { TYPE_URLS } from '@meshlet/xds-client';
@@ -10,6 +16,7 @@ import { edsCluster, endpoints, listener } from './helpers/xds-resources.js';
 import { startBehaviorBackend, type BehaviorBackend } from './helpers/grpc-backends.js';
 import { count, ManualClock, startConnectionCounter, startGrpcMesh, type EchoCaller, type GrpcMeshEnv } from './helpers/grpc-mesh.js';
 import { freePort } from './helpers/ports.js';
+import { ECHO_SERVICE } from './helpers/grpc-echo.js';
 
 const TARGET = 'balancing.grpc.test:8080';
 const RH = 'outbound|8080|ring|balancing.grpc.test';
@@ -22,6 +29,78 @@ const DNS = 'outbound|8080|dns|balancing.grpc.test';
 const WRR = 'outbound|8080|wrr|balancing.grpc.test';
 const PRIO = 'outbound|8080|prio|balancing.grpc.test';
 const RH_DEAD = 'outbound|8080|ring-dead|balancing.grpc.test';
+const DNS_HOST = 'outbound|8080|dns-host|balancing.grpc.test';
+const AGG_HOST = 'outbound|8080|agg-host|balancing.grpc.test';
+const EDS_DEAD = 'outbound|8080|eds-dead|balancing.grpc.test';
+const DNS_HOST2 = 'outbound|8080|dns-host2|balancing.grpc.test';
+const AGG_FALLBACK = 'outbound|8080|agg-fallback|balancing.grpc.test';
+
+/** An echo server on one loopback address; its replies carry its name, so a reply tells which address was dialed. */
+interface LoopbackServer {
+  readonly name: string;
+  calls: number;
+  close(): Promise<void>;
+}
+
+function bindEcho(name: string, address: string): Promise<{ server: LoopbackServer; port: number }> {
+  const grpcServer = new grpc.Server();
+  const server: LoopbackServer = {
+    name,
+    calls: 0,
+    close: () =>
+      new Promise<void>((resolve) => {
+        grpcServer.tryShutdown(() => resolve());
+        setTimeout(() => grpcServer.forceShutdown(), 200).unref();
+      }),
+  };
+  grpcServer.addService(ECHO_SERVICE, {
+    Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+      server.calls++;
+      cb(null, Buffer.from(`${name}:${call.request.toString()}`));
+    },
+  });
+  return new Promise((resolve, reject) =>
+    grpcServer.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
+      if (err) {
+        grpcServer.forceShutdown();
+        reject(err);
+      } else resolve({ server, port });
+    }),
+  );
+}
+
+/**
+ * Echo servers on one port of 127.0.0.1 and, where the machine has it, ::1 (`${name}-v4`,
+ * `${name}-v6`): whichever address `localhost` resolves to first, something answers there,
+ * and the reply names the address family that was dialed.
+ */
+async function startLocalhostServers(name: string): Promise<{ port: number; v4: LoopbackServer; v6: LoopbackServer | undefined }> {
+  for (let attempt = 0; ; attempt++) {
+    const { server: v4, port } = await bindEcho(`${name}-v4`, '127.0.0.1:0');
+    try {
+      const { server: v6 } = await bindEcho(`${name}-v6`, `[::1]:${port}`);
+      return { port, v4, v6 };
+    } catch (err) {
+      // ::1 taken on that port by someone else: try another port; no IPv6 loopback at all: v4 only.
+      const inUse = /EADDRINUSE|address already in use/i.test(String((err as Error).message));
+      if (!inUse) return { port, v4, v6: undefined };
+      await v4.close();
+      if (attempt >= 5) throw err;
+    }
+  }
+}
+
+function logicalDnsCluster(name: string, host: string, port: number): Record<string, unknown> {
+  return {
+    '@type': TYPE_URLS.cluster,
+    name,
+    type: 'LOGICAL_DNS',
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: host, port_value: port } } } }] }],
+    },
+  };
+}
 
 
 function caseRoute(name: string, cluster: string, action: Record<string, unknown> = {}): Record<string, unknown> {
@@ -41,6 +120,11 @@ describe('@meshlet/grpc balancing', () => {
   let deadPort: number;
   let wLight: BehaviorBackend, wHeavy: BehaviorBackend;
   let backup: BehaviorBackend;
+  // What `localhost` resolves to here, in the resolver's order: 127.0.0.1 and/or ::1.
+  let localhostAddrs: Array<{ address: string; family: number }>;
+  let dnsAlone: Awaited<ReturnType<typeof startLocalhostServers>>;
+  let dnsInAgg: Awaited<ReturnType<typeof startLocalhostServers>>;
+  let aggFallback: BehaviorBackend;
 
   beforeAll(async () => {
     rh.push(...(await Promise.all(['rh1', 'rh2', 'rh3'].map((n) => startBehaviorBackend(n)))));
@@ -58,6 +142,8 @@ describe('@meshlet/grpc balancing', () => {
       startBehaviorBackend('w-heavy', 0, { orca: { cpuUtilization: 0.8, qps: 100 } }),
     ]);
     backup = await startBehaviorBackend('backup');
+    localhostAddrs = await lookup('localhost', { all: true });
+    [dnsAlone, dnsInAgg, aggFallback] = await Promise.all([startLocalhostServers('dns-alone'), startLocalhostServers('dns-agg'), startBehaviorBackend('agg-fallback')]);
     pfUntouched = await startConnectionCounter();
     deadPort = await freePort();
     env = await startGrpcMesh(
@@ -81,6 +167,8 @@ describe('@meshlet/grpc balancing', () => {
                   caseRoute('prio', PRIO),
                   caseRoute('ring-dead', RH_DEAD, { hash_policy: [{ header: { header_name: 'x-user' } }] }),
                   caseRoute('ring-channel', RH, { hash_policy: [{ filter_state: { key: 'io.grpc.channel_id' } }] }),
+                  caseRoute('dns-host', DNS_HOST),
+                  caseRoute('agg-host', AGG_HOST),
                 ],
               },
             ],
@@ -141,6 +229,21 @@ describe('@meshlet/grpc balancing', () => {
               ],
             },
           }),
+          logicalDnsCluster(DNS_HOST, 'localhost', dnsAlone.port),
+          // EDS first, whose only endpoint refuses connections; then DNS; then an EDS cluster
+          // that must not be reached while the DNS child works.
+          {
+            '@type': TYPE_URLS.cluster,
+            name: AGG_HOST,
+            cluster_type: {
+              name: 'envoy.clusters.aggregate',
+              typed_config: { '@type': 'type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig', clusters: [EDS_DEAD, DNS_HOST2, AGG_FALLBACK] },
+            },
+            lb_policy: 'CLUSTER_PROVIDED',
+          },
+          edsCluster(EDS_DEAD),
+          edsCluster(AGG_FALLBACK),
+          logicalDnsCluster(DNS_HOST2, 'localhost', dnsInAgg.port),
           {
             '@type': TYPE_URLS.cluster,
             name: DNS,
@@ -166,6 +269,8 @@ describe('@meshlet/grpc balancing', () => {
             ['127.0.0.1', odGood.port],
             ['127.0.0.1', odBad.port],
           ]),
+          endpoints(EDS_DEAD, [['127.0.0.1', deadPort]]),
+          endpoints(AGG_FALLBACK, [['127.0.0.1', aggFallback.port]]),
           endpoints(RH_DEAD, [
             ['127.0.0.1', deadPort],
             ['127.0.0.1', rh[0]!.port],
@@ -203,7 +308,8 @@ describe('@meshlet/grpc balancing', () => {
   afterAll(async () => {
     lrSlow?.release();
     await env?.close();
-    await Promise.all([...rh, lrSlow, lrFast, pf1, odGood, odBad, p1, s1, wLight, wHeavy, backup, pfUntouched].map((b) => b?.close()));
+    await Promise.all([...rh, lrSlow, lrFast, pf1, odGood, odBad, p1, s1, wLight, wHeavy, backup, pfUntouched, aggFallback].map((b) => b?.close()));
+    await Promise.all([dnsAlone, dnsInAgg].flatMap((d) => (d ? [d.v4.close(), d.v6?.close()] : [])));
   });
 
   it('keeps a request header on one ring hash endpoint (A42) and spreads different values', async () => {
@@ -281,6 +387,65 @@ describe('@meshlet/grpc balancing', () => {
     }
     expect(seen.at(-1)).toBe('p1');
     expect(count(await client.names(5, { metadata: { 'x-case': 'agg' } }))).toEqual({ p1: 5 });
+  });
+
+  /** The addresses meshlet's snapshot gives a LOGICAL_DNS cluster (the first is the one Envoy dials). */
+  function resolvedAddresses(cluster: string): Array<{ host: string; port: number }> {
+    const snapshot = env.mesh.targets().find((t) => t.snapshot?.clusters.has(cluster))?.snapshot;
+    const eps = snapshot?.clusters.get(cluster)?.endpoints;
+    return (eps?.priorities ?? []).flat().flatMap((l) => l.endpoints.flatMap((e) => e.addresses.map((a) => ({ host: a.host, port: a.port }))));
+  }
+
+  /** The server that should answer for `localhost:port`: the one on the resolver's first address. */
+  function expectedServer(servers: Awaited<ReturnType<typeof startLocalhostServers>>): LoopbackServer {
+    const first = localhostAddrs[0]!;
+    if (first.family === 6) {
+      expect(servers.v6, 'localhost resolves to ::1 first, so ::1 must be bindable').toBeDefined();
+      return servers.v6!;
+    }
+    return servers.v4;
+  }
+
+  function expectResolvedLocalhost(cluster: string, port: number): void {
+    const addrs = resolvedAddresses(cluster);
+    for (const a of addrs) {
+      // An IP literal that `localhost` resolves to (not the name itself), on the configured port.
+      expect(isIP(a.host), a.host).not.toBe(0);
+      expect(a.port).toBe(port);
+    }
+    // Every address `localhost` resolves to, in the resolver's order.
+    expect(addrs.map((a) => a.host)).toEqual(localhostAddrs.map((a) => a.address));
+  }
+
+  it('resolves a LOGICAL_DNS cluster whose address is the host name localhost and calls the resolved addresses with pick_first (A37)', async () => {
+    const server = expectedServer(dnsAlone);
+    expect(count(await client.names(5, { metadata: { 'x-case': 'dns-host' } }))).toEqual({ [server.name]: 5 });
+    expect(server.calls).toBe(5);
+    expectResolvedLocalhost(DNS_HOST, dnsAlone.port);
+    // pick_first moves on to the next resolved address when the first stops answering (where
+    // localhost has a second address; with 127.0.0.1 alone there is nothing to move on to).
+    if (localhostAddrs.length > 1 && dnsAlone.v6) {
+      const second = server === dnsAlone.v4 ? dnsAlone.v6 : dnsAlone.v4;
+      await server.close();
+      const seen: string[] = [];
+      for (let i = 0; i < 50 && seen.at(-1) !== second.name; i++) {
+        seen.push(...(await client.names(1, { metadata: { 'x-case': 'dns-host' } }).catch(async () => {
+          await new Promise((r) => setTimeout(r, 20));
+          return ['failed'];
+        })));
+      }
+      expect(seen.at(-1)).toBe(second.name);
+      expect(count(await client.names(5, { metadata: { 'x-case': 'dns-host' } }))).toEqual({ [second.name]: 5 });
+    }
+  });
+
+  it('fails an aggregate cluster over from an unreachable EDS child to a LOGICAL_DNS child named localhost (A37)', async () => {
+    // EDS_DEAD's endpoint refuses connections; the next priority is the DNS child, and the
+    // EDS cluster after it (agg-fallback) is never used while the DNS child answers.
+    const server = expectedServer(dnsInAgg);
+    expect(count(await client.names(5, { metadata: { 'x-case': 'agg-host' } }))).toEqual({ [server.name]: 5 });
+    expect(aggFallback.calls).toBe(0);
+    expectResolvedLocalhost(DNS_HOST2, dnsInAgg.port);
   });
 
   it('weights endpoints by their ORCA load reports (A58), round robin until they report', async () => {

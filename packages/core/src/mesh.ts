@@ -108,6 +108,11 @@ export interface MeshOptions extends Pick<XdsClientOptions, 'env' | 'resourceDoe
    * none is registered. Change later with `mesh.telemetry.configure(...)`.
    */
   readonly telemetry?: TelemetryOptions;
+  /**
+   * Resolve the host names of LOGICAL_DNS clusters to IP addresses, in preference order
+   * (inject one in tests). Default: the system resolver, `dns.lookup(host, { all: true })`.
+   */
+  readonly resolveDns?: (host: string) => Promise<string[]>;
 }
 
 /** How a target is resolved (Mesh.target). */
@@ -226,6 +231,7 @@ export class Mesh {
   /** Live counters per endpoint key, kept across snapshots so least-request sees in-flight calls. */
   readonly #hostStats = new Map<string, HostStats>();
   readonly #catalogEnabled: boolean;
+  readonly #resolveDns: ((host: string) => Promise<string[]>) | undefined;
   #catalogClient: XdsClient | undefined;
   /** Every Listener name the server has, from the last wildcard LDS response. */
   #catalog: ReadonlySet<string> | undefined;
@@ -238,6 +244,7 @@ export class Mesh {
     // keep the process alive (the xDS client's clock unrefs its timers).
     this.outlierDetectors = new OutlierDetectorRegistry({ flavor: 'envoy', clock: options.clock ?? systemClock, random: this.random });
     this.#catalogEnabled = options.listenerCatalog !== false;
+    this.#resolveDns = options.resolveDns;
     if (options.xdsClient) {
       this.client = options.xdsClient;
       this.#ownsClient = false;
@@ -313,7 +320,7 @@ export class Mesh {
     if (options.listenerCatalog === false) this.#withoutCatalog.add(target);
     const dm = new XdsDependencyManager(
       this.client,
-      resolved,
+      this.#resolveDns ? { ...resolved, resolveDns: this.#resolveDns } : resolved,
       {
         onUpdate: (config) => {
           try {

@@ -8,6 +8,9 @@
 // whole target; a cluster's own problem (missing, NACKed, a cycle, no endpoints) is
 // reported inside the config for that cluster only, so the other clusters keep working.
 import { lookup } from 'node:dns/promises';
+// node:timers' own functions, not the globals: an application's fake timers must not hold or
+// fire the mesh's DNS refreshes.
+import { clearTimeout as clearTimer, setTimeout as setTimer } from 'node:timers';
 import {
   clusterResourceType,
   endpointResourceType,
@@ -111,6 +114,41 @@ async function systemResolve(host: string): Promise<string[]> {
   return results.map((r) => r.address);
 }
 
+/** What the clusters sharing one host:port ask of its resolution: the smallest rates win. */
+interface DnsRates {
+  refreshMs: number;
+  failure: { baseInterval: number; maxInterval: number } | undefined;
+}
+
+/** One LOGICAL_DNS host:port, resolved again and again while some cluster names it. */
+interface DnsEntry {
+  readonly host: string;
+  readonly port: number;
+  readonly clusterName: string;
+  rates: DnsRates;
+  /** The last good answer, in the resolver's order. */
+  addrs?: readonly string[];
+  value?: EndpointsResource;
+  /** Set only while there has never been a good answer. */
+  error?: MeshletError;
+  /** Failed resolutions in a row, for dns_failure_refresh_rate's backoff. */
+  failures: number;
+  timer?: ReturnType<typeof setTimer>;
+}
+
+function mergeRates(a: DnsRates | undefined, b: DnsRates): DnsRates {
+  if (!a) return b;
+  const failure =
+    a.failure && b.failure
+      ? { baseInterval: Math.min(a.failure.baseInterval, b.failure.baseInterval), maxInterval: Math.min(a.failure.maxInterval, b.failure.maxInterval) }
+      : a.failure ?? b.failure;
+  return { refreshMs: Math.min(a.refreshMs, b.refreshMs), failure };
+}
+
+function sameList(a: readonly string[] | undefined, b: readonly string[]): boolean {
+  return a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 function resourceError(kind: string, name: string, what: 'does not exist' | string): MeshletError {
   return what === 'does not exist'
     ? new MeshletError('MESHLET_XDS_RESOURCE_DOES_NOT_EXIST', `${kind} "${name}" does not exist`)
@@ -126,7 +164,7 @@ export class XdsDependencyManager {
   private route: Watched<RouteConfigurationResource> | undefined;
   private readonly clusters = new Map<string, Watched<ClusterResource>>();
   private readonly endpoints = new Map<string, Watched<EndpointsResource>>();
-  private readonly dns = new Map<string, { host: string; port: number; value?: EndpointsResource; error?: MeshletError }>();
+  private readonly dns = new Map<string, DnsEntry>();
   private closed = false;
   private scheduled = false;
   private vhostFor: { routeConfig: RouteConfigurationResource; vhost: VirtualHost | undefined } | undefined;
@@ -146,6 +184,7 @@ export class XdsDependencyManager {
     for (const w of this.endpoints.values()) w.cancel();
     this.clusters.clear();
     this.endpoints.clear();
+    for (const d of this.dns.values()) if (d.timer) clearTimer(d.timer);
     this.dns.clear();
   }
 
@@ -218,7 +257,7 @@ export class XdsDependencyManager {
     const configs = new Map<string, ClusterConfig>();
     const wantedClusters = new Set<string>();
     const wantedEds = new Set<string>();
-    const wantedDns = new Set<string>();
+    const wantedDns = new Map<string, DnsRates>();
     let complete = true;
     for (const root of roots) {
       if (!this.resolveCluster(root, 0, [], configs, wantedClusters, wantedEds, wantedDns)) complete = false;
@@ -245,7 +284,7 @@ export class XdsDependencyManager {
     configs: Map<string, ClusterConfig>,
     wantedClusters: Set<string>,
     wantedEds: Set<string>,
-    wantedDns: Set<string>,
+    wantedDns: Map<string, DnsRates>,
   ): boolean {
     if (configs.has(name)) return true;
     wantedClusters.add(name);
@@ -279,8 +318,9 @@ export class XdsDependencyManager {
         return true;
       case 'LOGICAL_DNS': {
         const key = `${cluster.dnsHost}:${cluster.dnsPort}`;
-        wantedDns.add(key);
-        const d = this.startDns(key, cluster.dnsHost, cluster.dnsPort, cluster.name);
+        const rates = mergeRates(wantedDns.get(key), { refreshMs: cluster.dnsRefreshRate, failure: cluster.dnsFailureRefreshRate });
+        wantedDns.set(key, rates);
+        const d = this.startDns(key, cluster.dnsHost, cluster.dnsPort, cluster.name, rates);
         if (d.error) configs.set(name, { ok: false, error: d.error });
         else if (d.value) configs.set(name, { ok: true, cluster, endpoints: { kind: 'dns', endpoints: d.value }, leafClusters: undefined });
         else return false;
@@ -320,52 +360,77 @@ export class XdsDependencyManager {
     }
   }
 
-  private startDns(key: string, host: string, port: number, clusterName: string) {
+  private startDns(key: string, host: string, port: number, clusterName: string, rates: DnsRates): DnsEntry {
     let d = this.dns.get(key);
     if (!d) {
-      const entry: { host: string; port: number; value?: EndpointsResource; error?: MeshletError } = { host, port };
-      d = entry;
-      this.dns.set(key, entry);
-      this.opts.resolveDns(host).then(
-        (addrs) => {
-          if (this.dns.get(key) !== entry) return;
-          entry.value = {
-            clusterName,
-            priorities: [
-              [
-                {
-                  locality: { region: '', zone: '', subZone: '' },
-                  weight: 1,
-                  priority: 0,
-                  // Envoy's LOGICAL_DNS connects to the first address the resolver returns.
-                  endpoints: addrs.slice(0, 1).map((a) => ({
-                    addresses: [{ host: a, port }],
-                    hostname: host,
-                    healthStatus: 'UNKNOWN' as const,
-                    weight: 1,
-                    metadata: undefined,
-                  })),
-                  metadata: undefined,
-                },
-              ],
-            ],
-            dropOverloads: [],
-            overprovisioningFactor: 140,
-            weightedPriorityHealth: false,
-          };
-          this.schedule();
-        },
-        (err: unknown) => {
-          if (this.dns.get(key) !== entry) return;
-          entry.error = new MeshletError('MESHLET_NO_HEALTHY_UPSTREAM', `Cluster "${clusterName}": DNS resolution of ${host} failed: ${(err as Error).message}`);
-          this.schedule();
-        },
-      );
+      d = { host, port, clusterName, rates, failures: 0 };
+      this.dns.set(key, d);
+      this.resolveDnsEntry(key, d);
     }
     return d;
   }
 
-  private prune(clusters: Set<string>, eds: Set<string>, dns: Set<string>): void {
+  /**
+   * One resolution, then the next one on a timer, as Envoy's logical DNS cluster does: after a
+   * success at dns_refresh_rate, after a failure at dns_failure_refresh_rate's backoff (or
+   * dns_refresh_rate when unset). A failure keeps the last good addresses (Envoy keeps its
+   * logical host); a new config is published only when the answer changed.
+   */
+  private resolveDnsEntry(key: string, entry: DnsEntry): void {
+    const current = (): boolean => !this.closed && this.dns.get(key) === entry;
+    const onFailure = (message: string): void => {
+      if (!current()) return;
+      entry.failures++;
+      if (entry.value === undefined) {
+        const first = entry.error === undefined;
+        entry.error = new MeshletError('MESHLET_NO_HEALTHY_UPSTREAM', `Cluster "${entry.clusterName}": DNS resolution of ${entry.host} failed: ${message}`);
+        if (first) this.schedule();
+      }
+      this.armDns(key, entry, this.failureDelay(entry));
+    };
+    let answer: Promise<string[]>;
+    try {
+      answer = this.opts.resolveDns(entry.host);
+    } catch (err) {
+      // A resolver that throws rather than rejecting fails this resolution, not the timer's callback.
+      answer = Promise.reject(err);
+    }
+    answer.then(
+      (addrs) => {
+        if (!current()) return;
+        // Envoy treats an empty answer as a failed resolution.
+        if (addrs.length === 0) return onFailure('no addresses');
+        entry.failures = 0;
+        if (!sameList(entry.addrs, addrs) || entry.error !== undefined) {
+          entry.addrs = addrs.slice();
+          entry.value = dnsEndpoints(entry.clusterName, entry.host, entry.port, addrs);
+          entry.error = undefined;
+          this.schedule();
+        }
+        this.armDns(key, entry, entry.rates.refreshMs);
+      },
+      (err: unknown) => onFailure((err as Error)?.message ?? String(err)),
+    );
+  }
+
+  /** dns_failure_refresh_rate: base_interval doubling up to max_interval (not jittered, unlike Envoy's). */
+  private failureDelay(entry: DnsEntry): number {
+    const f = entry.rates.failure;
+    if (!f) return entry.rates.refreshMs;
+    return Math.min(f.baseInterval * 2 ** Math.min(entry.failures - 1, 30), f.maxInterval);
+  }
+
+  private armDns(key: string, entry: DnsEntry, ms: number): void {
+    if (entry.timer) clearTimer(entry.timer);
+    entry.timer = setTimer(() => {
+      entry.timer = undefined;
+      if (!this.closed && this.dns.get(key) === entry) this.resolveDnsEntry(key, entry);
+    }, Math.max(1, ms));
+    // A refresh never keeps the process alive on its own.
+    entry.timer.unref();
+  }
+
+  private prune(clusters: Set<string>, eds: Set<string>, dns: ReadonlyMap<string, DnsRates>): void {
     for (const [name, w] of this.clusters) {
       if (!clusters.has(name)) {
         w.cancel();
@@ -378,11 +443,52 @@ export class XdsDependencyManager {
         this.endpoints.delete(name);
       }
     }
-    for (const key of this.dns.keys()) if (!dns.has(key)) this.dns.delete(key);
+    for (const [key, d] of this.dns) {
+      const rates = dns.get(key);
+      if (rates) {
+        d.rates = rates;
+        continue;
+      }
+      if (d.timer) clearTimer(d.timer);
+      this.dns.delete(key);
+    }
   }
 
   private fail(error: MeshletError): void {
     trace(() => `${this.opts.listenerName}: ${error.message}`);
     this.watcher.onError(error);
   }
+}
+
+/** A LOGICAL_DNS cluster's endpoints: one priority, one locality (gRFC A37). */
+function dnsEndpoints(clusterName: string, host: string, port: number, addrs: readonly string[]): EndpointsResource {
+  return {
+    clusterName,
+    priorities: [
+      [
+        {
+          locality: { region: '', zone: '', subZone: '' },
+          weight: 1,
+          priority: 0,
+          // One endpoint, Envoy's logical host, which connects to the first address the resolver
+          // returns; core's balancers and the HTTP path read addresses[0] only. Every resolved
+          // address rides along, in the resolver's order, for gRPC, whose logical DNS reports
+          // them all under pick_first (gRFC A37; @meshlet/grpc's grpc-balancer.ts).
+          endpoints: [
+            {
+              addresses: addrs.map((a) => ({ host: a, port })),
+              hostname: host,
+              healthStatus: 'UNKNOWN' as const,
+              weight: 1,
+              metadata: undefined,
+            },
+          ],
+          metadata: undefined,
+        },
+      ],
+    ],
+    dropOverloads: [],
+    overprovisioningFactor: 140,
+    weightedPriorityHealth: false,
+  };
 }

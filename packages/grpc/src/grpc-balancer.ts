@@ -5,7 +5,9 @@
 //   UNHEALTHY, DRAINING and TIMEOUT endpoints are left out, so Envoy's degraded tier and panic
 //   routing never apply (gRPC has no panic threshold);
 // - ring_hash's minimum and maximum ring sizes are capped at 4096 (gRFC A42's
-//   `ring_hash_cap`), Envoy allows 8M.
+//   `ring_hash_cap`), Envoy allows 8M;
+// - a LOGICAL_DNS cluster used on its own balances every resolved address with pick_first
+//   (gRFC A37), where Envoy uses the first address only.
 // Built lazily, when the first call is routed to the cluster, and rebuilt only when the
 // cluster or its endpoints change.
 import { buildClusterLoadBalancer, type ClusterLoadBalancer, type ClusterSnapshot, type Mesh } from '@meshlet/core';
@@ -14,6 +16,7 @@ import {
   type ClusterResource,
   type EndpointsResource,
   type LbPolicyConfig,
+  type PickFirstConfig,
   type RingHashConfig,
   type WrrLocalityConfig,
 } from '@meshlet/xds-client';
@@ -79,6 +82,21 @@ export function grpcCluster(cluster: ClusterResource): ClusterResource {
   };
 }
 
+const PICK_FIRST: readonly LbPolicyConfig[] = [{ name: 'pick_first', config: { shuffleAddressList: false } satisfies PickFirstConfig }];
+
+/**
+ * gRFC A37: "All endpoints will be reported in a single priority and a single locality [...]
+ * It will override the child policy for its priority to be pick_first." Core keeps a
+ * LOGICAL_DNS cluster as one endpoint holding every resolved address in the resolver's order;
+ * here each address becomes an endpoint of its own, and the policy pick_first.
+ */
+export function grpcLogicalDns(cluster: ClusterResource, endpoints: EndpointsResource): { cluster: ClusterResource; endpoints: EndpointsResource } {
+  const priorities = endpoints.priorities.map((localities) =>
+    localities.map((l) => ({ ...l, endpoints: l.endpoints.flatMap((e) => e.addresses.map((a) => ({ ...e, addresses: [a] }))) })),
+  );
+  return { cluster: { ...cluster, lbPolicy: PICK_FIRST }, endpoints: { ...endpoints, priorities } };
+}
+
 /**
  * The gRPC balancer of one cluster snapshot, or the error that explains why there is none.
  * `down`: priorities to leave out because none of their endpoints can be reached (gRPC fails
@@ -91,8 +109,11 @@ export function buildGrpcBalancer(cs: ClusterSnapshot, mesh: Mesh, down?: Readon
   if (cs.endpoints === undefined || cs.error) {
     return new MeshletError('MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${cs.name}": ${cs.error?.message ?? 'no endpoints'}`);
   }
+  // Only a LOGICAL_DNS cluster used on its own: inside an aggregate cluster its priority is
+  // balanced by the first leaf cluster's policy, like the others (docs/grpc.md).
+  const dns = cs.cluster?.type === 'LOGICAL_DNS' && cluster === cs.cluster ? grpcLogicalDns(cluster, cs.endpoints) : undefined;
   try {
-    return buildClusterLoadBalancer(grpcCluster(cluster), grpcEndpoints(cs.endpoints, down), {
+    return buildClusterLoadBalancer(grpcCluster(dns?.cluster ?? cluster), grpcEndpoints(dns?.endpoints ?? cs.endpoints, down), {
       random: mesh.random,
       hostStats: (key) => mesh.hostStats(key),
     });

@@ -1,7 +1,8 @@
 // gRPC's rules on top of core's balancer: endpoint health (A27), ring size cap (A42), no panic.
 import { describe, expect, it } from 'vitest';
 import type { ClusterResource, EndpointsResource } from '@meshlet/xds-client';
-import { GRPC_RING_SIZE_CAP, grpcCluster, grpcEndpoints } from '../src/grpc-balancer.js';
+import { seededRandom, type ClusterSnapshot, type Mesh } from '@meshlet/core';
+import { buildGrpcBalancer, GRPC_RING_SIZE_CAP, grpcCluster, grpcEndpoints } from '../src/grpc-balancer.js';
 import { connectModeOf } from '../src/cluster-pool.js';
 
 function endpointsWith(statuses: string[]): EndpointsResource {
@@ -62,5 +63,34 @@ describe('grpc-balancer', () => {
     expect(connectModeOf('wrr_locality/round_robin')).toBe('all');
     expect(connectModeOf('least_request')).toBe('all');
     expect(connectModeOf('client_side_weighted_round_robin')).toBe('all');
+  });
+  it('balances a LOGICAL_DNS cluster over every resolved address with pick_first (A37)', () => {
+    // As core gives it: one endpoint holding every address, in the resolver's order.
+    const endpoints = endpointsWith(['UNKNOWN']);
+    const ep = endpoints.priorities[0]![0]!.endpoints[0]!;
+    const dnsEndpoints: EndpointsResource = {
+      ...endpoints,
+      priorities: [[{ ...endpoints.priorities[0]![0]!, endpoints: [{ ...ep, addresses: [{ host: '::1', port: 80 }, { host: '127.0.0.1', port: 80 }, { host: '127.0.0.2', port: 80 }] }] }]],
+    };
+    const cluster = {
+      name: 'dns',
+      type: 'LOGICAL_DNS',
+      lbPolicy: [{ name: 'round_robin', config: {} }],
+      commonLbConfig: { healthyPanicThreshold: 50, localityWeightedLbConfig: false, zoneAwareLbConfig: undefined, ignoreNewHostsUntilFirstHc: false, updateMergeWindow: 1000 },
+    } as unknown as ClusterResource;
+    const mesh = { random: seededRandom(1), hostStats: () => ({ activeRequests: 0 }) } as unknown as Mesh;
+    const snapshot = (c: ClusterResource, lbCluster = c): ClusterSnapshot =>
+      ({ name: c.name, cluster: c, lbCluster, endpoints: dnsEndpoints, error: undefined, hostKeys: [] }) as unknown as ClusterSnapshot;
+    const lb = buildGrpcBalancer(snapshot(cluster), mesh);
+    if (lb instanceof Error) throw lb;
+    expect(lb.policy).toBe('pick_first');
+    expect(lb.hosts.map((h) => h.key)).toEqual(['[::1]:80', '127.0.0.1:80', '127.0.0.2:80']);
+    // pick_first, before any connection: the first address.
+    expect(lb.pick()?.key).toBe('[::1]:80');
+    // Inside an aggregate cluster (the snapshot's cluster is the aggregate): left to the leaf's policy, one host.
+    const agg = buildGrpcBalancer(snapshot({ ...cluster, name: 'agg', type: 'AGGREGATE' } as unknown as ClusterResource, cluster), mesh);
+    if (agg instanceof Error) throw agg;
+    expect(agg.policy).toBe('round_robin');
+    expect(agg.hosts.map((h) => h.key)).toEqual(['[::1]:80']);
   });
 });

@@ -63,6 +63,25 @@ describe('Cluster', () => {
       load_assignment: { cluster_name: 'dns', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'example.com', port_value: 443 } } } }] }] },
     });
     expect(dns).toMatchObject({ type: 'LOGICAL_DNS', dnsHost: 'example.com', dnsPort: 443 });
+    // cluster.proto defaults: refresh every 5 s, failures at the same rate, no TTL.
+    expect(dns).toMatchObject({ dnsRefreshRate: 5000, dnsFailureRefreshRate: undefined, respectDnsTtl: false });
+    const tuned = ok(C, T.cluster, {
+      name: 'dns',
+      type: 'LOGICAL_DNS',
+      load_assignment: { cluster_name: 'dns', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'example.com', port_value: 443 } } } }] }] },
+      dns_refresh_rate: '0.25s',
+      dns_failure_refresh_rate: { base_interval: '0.1s' },
+      respect_dns_ttl: true,
+    });
+    // max_interval defaults to 10 × base_interval.
+    expect(tuned).toMatchObject({ dnsRefreshRate: 250, dnsFailureRefreshRate: { baseInterval: 100, maxInterval: 1000 }, respectDnsTtl: true });
+    const capped = ok(C, T.cluster, {
+      name: 'dns',
+      type: 'LOGICAL_DNS',
+      load_assignment: { cluster_name: 'dns', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'example.com', port_value: 443 } } } }] }] },
+      dns_failure_refresh_rate: { base_interval: '0.1s', max_interval: '0.1s' },
+    });
+    expect(capped).toMatchObject({ dnsRefreshRate: 5000, dnsFailureRefreshRate: { baseInterval: 100, maxInterval: 100 } });
     const st = ok(C, T.cluster, {
       name: 'st',
       type: 'STATIC',
@@ -328,6 +347,19 @@ describe('Cluster', () => {
         'cluster_type.typed_config.clusters',
         'at least one cluster',
       );
+    });
+    it('LOGICAL_DNS refresh rates out of range', () => {
+      const d = (extra: Record<string, unknown>): unknown => ({
+        name: 'd',
+        type: 'LOGICAL_DNS',
+        load_assignment: { endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'h', port_value: 1 } } } }] }] },
+        ...extra,
+      });
+      bad(C, T.cluster, d({ dns_refresh_rate: '0.001s' }), 'dns_refresh_rate', 'greater than 1ms');
+      bad(C, T.cluster, d({ dns_refresh_rate: '0s' }), 'dns_refresh_rate', 'greater than 1ms');
+      bad(C, T.cluster, d({ dns_failure_refresh_rate: {} }), 'dns_failure_refresh_rate.base_interval', 'required');
+      bad(C, T.cluster, d({ dns_failure_refresh_rate: { base_interval: '0.001s' } }), 'dns_failure_refresh_rate.base_interval', 'greater than 1ms');
+      bad(C, T.cluster, d({ dns_failure_refresh_rate: { base_interval: '2s', max_interval: '1s' } }), 'dns_failure_refresh_rate.max_interval', 'less than base_interval');
     });
     it('LOGICAL_DNS with other than exactly one endpoint', () => {
       const ep = (port: number): unknown => ({ endpoint: { address: { socket_address: { address: 'h', port_value: port } } } });

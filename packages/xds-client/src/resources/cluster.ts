@@ -112,7 +112,15 @@ function clusterDiscovery(c: envoy_config_cluster_v3_Cluster): ClusterDiscovery 
       if (sa.port_specifier !== 'port_value') fail(sub(p, 'port_value'), 'a numeric port_value is required');
       const port = sa.port_value!;
       if (port < 1 || port > 65535) fail(sub(p, 'port_value'), `port ${port} is out of range [1, 65535]`);
-      return { type: 'LOGICAL_DNS', dnsHost: sa.address, dnsPort: port };
+      return {
+        type: 'LOGICAL_DNS',
+        dnsHost: sa.address,
+        dnsPort: port,
+        // cluster.proto: dns_refresh_rate gt 1 ms, default 5000 ms.
+        dnsRefreshRate: dnsRate(c.dns_refresh_rate, 'dns_refresh_rate') ?? 5_000,
+        dnsFailureRefreshRate: dnsFailureRefreshRate(c),
+        respectDnsTtl: c.respect_dns_ttl,
+      };
     }
     case DISCOVERY.STATIC: {
       const la = c.load_assignment;
@@ -124,6 +132,27 @@ function clusterDiscovery(c: envoy_config_cluster_v3_Cluster): ClusterDiscovery 
     default:
       fail('type', `unsupported cluster discovery type ${Object.keys(DISCOVERY).find((k) => DISCOVERY[k as keyof typeof DISCOVERY] === type) ?? type}`);
   }
+}
+
+/** A DNS refresh interval: cluster.proto's rule for these is `gt {nanos: 1000000}` (> 1 ms). */
+function dnsRate(d: Parameters<typeof durationMs>[0], path: string): number | undefined {
+  const ms = durationMs(d, path);
+  if (ms !== undefined && !(ms > 1)) fail(path, `must be greater than 1ms, got ${ms}ms`);
+  return ms;
+}
+
+function dnsFailureRefreshRate(c: envoy_config_cluster_v3_Cluster): { baseInterval: number; maxInterval: number } | undefined {
+  const r = c.dns_failure_refresh_rate;
+  if (!r) return undefined;
+  // cluster.proto RefreshRate: base_interval required, > 1 ms; max_interval > 1 ms, at least
+  // base_interval, default 10 × base_interval.
+  const baseInterval = dnsRate(r.base_interval, 'dns_failure_refresh_rate.base_interval');
+  if (baseInterval === undefined) fail('dns_failure_refresh_rate.base_interval', 'is required');
+  const maxInterval = dnsRate(r.max_interval, 'dns_failure_refresh_rate.max_interval') ?? 10 * baseInterval;
+  if (maxInterval < baseInterval) {
+    fail('dns_failure_refresh_rate.max_interval', `${maxInterval}ms is less than base_interval ${baseInterval}ms`);
+  }
+  return { baseInterval, maxInterval };
 }
 
 function thresholds(

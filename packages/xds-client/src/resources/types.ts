@@ -583,7 +583,21 @@ export interface UpstreamHttpProtocolOptions {
 
 export type ClusterDiscovery =
   | { readonly type: 'EDS'; readonly edsServiceName: string | undefined }
-  | { readonly type: 'LOGICAL_DNS'; readonly dnsHost: string; readonly dnsPort: number }
+  | {
+      readonly type: 'LOGICAL_DNS';
+      readonly dnsHost: string;
+      readonly dnsPort: number;
+      /** Cluster.dns_refresh_rate: the wait between resolutions after a success (default 5000 ms). */
+      readonly dnsRefreshRate: Millis;
+      /**
+       * Cluster.dns_failure_refresh_rate: after a failed resolution, retry with exponential
+       * backoff from baseInterval up to maxInterval (default 10 × base); when unset, failures
+       * retry at dnsRefreshRate.
+       */
+      readonly dnsFailureRefreshRate: { readonly baseInterval: Millis; readonly maxInterval: Millis } | undefined;
+      /** Cluster.respect_dns_ttl, parsed but not applied: the system resolver gives no TTLs. */
+      readonly respectDnsTtl: boolean;
+    }
   | { readonly type: 'STATIC'; readonly loadAssignment: EndpointsResource }
   | { readonly type: 'AGGREGATE'; readonly aggregateClusters: readonly string[] };
 
