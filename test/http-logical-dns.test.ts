@@ -1,6 +1,6 @@
-// A LOGICAL_DNS cluster through meshFetch, end to end: the name is resolved again at
-// dns_refresh_rate, and when the answer changes, requests move to the new address (Envoy's
-// logical DNS cluster); HTTP uses the first resolved address only.
+// A LOGICAL_DNS cluster through meshFetch, end to end, on 127.0.0.1 only: the name is resolved
+// again at dns_refresh_rate (Envoy's logical DNS cluster), so a name that did not resolve at
+// first serves requests once it does, and a later failed resolution keeps the last good address.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,30 +10,21 @@ import { TYPE_URLS } from '@meshlet/xds-client';
 import { bootstrapFor, listener, routeConfig } from './helpers/xds-resources.js';
 
 const API = 'dns.mesh.test';
-
-/** HTTP servers on one port of 127.0.0.2 and 127.0.0.3, answering with their own name. */
-async function startPair(): Promise<{ port: number; servers: Server[] }> {
-  const named = (name: string): Server =>
-    createServer((_req, res) => {
-      res.end(name);
-    });
-  const a = named('a');
-  await new Promise<void>((resolve) => a.listen(0, '127.0.0.2', resolve));
-  const port = (a.address() as AddressInfo).port;
-  const b = named('b');
-  await new Promise<void>((resolve, reject) => b.once('error', reject).listen(port, '127.0.0.3', resolve));
-  return { port, servers: [a, b] };
-}
+const NAME = 'backend.dns.test';
 
 describe('meshFetch: LOGICAL_DNS re-resolution', () => {
   let cp: ControlPlane;
-  let pair: Awaited<ReturnType<typeof startPair>>;
-  let answer: string[] = ['127.0.0.2'];
+  let server: Server;
+  /** What the injected resolver answers for NAME; an Error is a failed resolution. */
+  let answer: string[] | Error = new Error(`getaddrinfo ENOTFOUND ${NAME}`);
+  const asked: string[] = [];
   let mesh: ReturnType<typeof createMesh>;
   let fetchM: ReturnType<typeof createMeshFetch>;
 
   beforeAll(async () => {
-    pair = await startPair();
+    server = createServer((_req, res) => res.end('backend'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
     cp = new ControlPlane();
     const { address } = await cp.start();
     cp.setResources(TYPE_URLS.listener, [listener(`${API}:80`, 'rc-dns')]);
@@ -46,11 +37,18 @@ describe('meshFetch: LOGICAL_DNS re-resolution', () => {
         dns_refresh_rate: '0.05s',
         load_assignment: {
           cluster_name: 'dns',
-          endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'backend.dns.test', port_value: pair.port } } } }] }],
+          endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: NAME, port_value: port } } } }] }],
         },
       },
     ]);
-    mesh = createMesh({ bootstrap: bootstrapFor(address), resolveDns: async () => answer });
+    mesh = createMesh({
+      bootstrap: bootstrapFor(address),
+      resolveDns: async (host) => {
+        asked.push(host);
+        if (answer instanceof Error) throw answer;
+        return answer;
+      },
+    });
     fetchM = createMeshFetch({ mesh });
   });
 
@@ -58,25 +56,57 @@ describe('meshFetch: LOGICAL_DNS re-resolution', () => {
     await fetchM?.agent.close();
     mesh?.close();
     await cp?.stop();
-    for (const s of pair?.servers ?? []) {
-      s.closeAllConnections();
-      s.close();
-    }
+    server?.closeAllConnections();
+    server?.close();
   });
 
-  const backend = async (): Promise<string> => (await fetchM(`http://${API}/`)).text();
-
-  it('moves requests to the new address when the DNS answer changes', async () => {
-    expect(await backend()).toBe('a');
-    // Two addresses: HTTP (Envoy) uses the first one only.
-    answer = ['127.0.0.3', '127.0.0.2'];
-    const seen: string[] = [];
-    for (let i = 0; i < 100 && seen.at(-1) !== 'b'; i++) {
-      seen.push(await backend());
-      if (seen.at(-1) !== 'b') await new Promise((r) => setTimeout(r, 20));
+  /** One request: the response, or for a request meshlet failed locally, its error's status and code. */
+  const get = async (): Promise<{ status: number; body: string }> => {
+    try {
+      const res = await fetchM(`http://${API}/`);
+      return { status: res.status, body: await res.text() };
+    } catch (err) {
+      const cause = (err as { cause?: { status?: number; code?: string } }).cause;
+      return { status: cause?.status ?? 0, body: cause?.code ?? String(err) };
     }
-    expect(seen.at(-1)).toBe('b');
-    const next = await Promise.all(Array.from({ length: 6 }, () => backend()));
-    expect(next).toEqual(Array(6).fill('b'));
+  };
+
+  /** Requests every 20 ms until one gets `body`, or 5 s; the responses seen. */
+  async function until(body: string): Promise<Array<{ status: number; body: string }>> {
+    const seen: Array<{ status: number; body: string }> = [];
+    const end = Date.now() + 5_000;
+    while (Date.now() < end) {
+      seen.push(await get());
+      if (seen.at(-1)!.body === body) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return seen;
+  }
+
+  it('fails while the name does not resolve, and serves once a re-resolution succeeds', async () => {
+    expect(await get()).toEqual({ status: 503, body: 'MESHLET_NO_HEALTHY_UPSTREAM' });
+    expect(asked).toContain(NAME);
+    // Resolved only once, this name would stay failed for the cluster's lifetime.
+    answer = ['127.0.0.1'];
+    const seen = await until('backend');
+    expect(seen.at(-1)).toEqual({ status: 200, body: 'backend' });
+  });
+
+  it('keeps the last good address when a later resolution fails', async () => {
+    const before = asked.length;
+    answer = new Error(`getaddrinfo EAI_AGAIN ${NAME}`);
+    // Several refresh periods pass with the resolver failing.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(asked.length).toBeGreaterThan(before);
+    const after = await Promise.all(Array.from({ length: 6 }, () => get()));
+    expect(after).toEqual(Array(6).fill({ status: 200, body: 'backend' }));
+  });
+});
+
+describe('createMesh({ resolveDns })', () => {
+  it('throws when given something other than a function, naming the option', () => {
+    for (const bad of ['dns', 42, null, {}]) {
+      expect(() => createMesh({ bootstrap: bootstrapFor('127.0.0.1:1'), resolveDns: bad as never })).toThrow(/^createMesh\(\): resolveDns: want a function \(host\) => Promise<string\[\]>, got (string|number|null|object)$/);
+    }
   });
 });

@@ -244,6 +244,9 @@ export class Mesh {
     // keep the process alive (the xDS client's clock unrefs its timers).
     this.outlierDetectors = new OutlierDetectorRegistry({ flavor: 'envoy', clock: options.clock ?? systemClock, random: this.random });
     this.#catalogEnabled = options.listenerCatalog !== false;
+    if (options.resolveDns !== undefined && typeof options.resolveDns !== 'function') {
+      throw new MeshletError('MESHLET_INVALID_OPTION', `createMesh(): resolveDns: want a function (host) => Promise<string[]>, got ${options.resolveDns === null ? 'null' : typeof options.resolveDns}`);
+    }
     this.#resolveDns = options.resolveDns;
     if (options.xdsClient) {
       this.client = options.xdsClient;
