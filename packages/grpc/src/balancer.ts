@@ -146,6 +146,17 @@ export class MeshletBalancer implements experimental.LoadBalancer, PoolOwner, Sn
     return sc;
   }
 
+  createLeaf(host: PickedHost, onState: (state: ConnectivityState, errorMessage: string | null) => void): experimental.LeafLoadBalancer {
+    const helper = experimental.createChildChannelControlHelper(this.#helper, {
+      updateState: (state, _picker, errorMessage) => onState(state, errorMessage),
+      // A LOGICAL_DNS name is resolved again on its own timer (core's dependency manager), and
+      // EDS endpoints come from the control plane: nothing for the channel's resolver to do.
+      requestReresolution: () => trace(() => `pick_first over ${host.key} and ${host.endpoint.addresses.length - 1} more address(es) asked for re-resolution`),
+    });
+    const endpoint = { addresses: host.endpoint.addresses.map((a) => ({ host: a.host, port: a.port })) };
+    return new experimental.LeafLoadBalancer(endpoint, helper, this.#subchannelOptions, '');
+  }
+
   releaseSubchannel(sc: experimental.SubchannelInterface): void {
     this.#helper.removeChannelzChild(sc.getChannelzRef());
     sc.unref();

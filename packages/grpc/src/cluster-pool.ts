@@ -33,7 +33,7 @@
 // and no slot is lost. Picks of calls whose credentials take longer than a turn can thus
 // pass a full breaker together, as every pick does in grpc-js-xds.
 import { setImmediate } from 'node:timers';
-import { connectivityState as ConnectivityState, experimental, status as Status, type Metadata } from '@grpc/grpc-js';
+import { connectivityState as ConnectivityState, experimental, Metadata, status as Status } from '@grpc/grpc-js';
 import {
   OutlierDetector,
   requestClock,
@@ -65,13 +65,29 @@ export interface PoolOwner {
   createSubchannel(host: PickedHost): SubchannelInterface;
   /** The subchannel is no longer used by this pool. */
   releaseSubchannel(sc: SubchannelInterface): void;
+  /**
+   * grpc-js's pick_first over the addresses of an endpoint that has several (see Slot.leaf);
+   * `onState` hears its connectivity. Optional for tests of one-address endpoints.
+   */
+  createLeaf?(host: PickedHost, onState: (state: ConnectivityState, errorMessage: string | null) => void): experimental.LeafLoadBalancer;
   /** Something a queued pick waits for changed: publish a new picker (coalesced). */
   changed(): void;
 }
 
 interface Slot {
   readonly key: string;
-  readonly sc: SubchannelInterface;
+  /** The subchannel of an endpoint with one address. */
+  readonly sc: SubchannelInterface | undefined;
+  /**
+   * An endpoint with several addresses: a LOGICAL_DNS cluster's logical host inside an
+   * aggregate cluster (gRFC A37: every resolved address, pick_first) or an EDS endpoint with
+   * additional_addresses (gRFC A61). grpc-js's own pick_first runs over them, in order, with
+   * its happy eyeballs; the slot is as READY as it is, and a call goes to the subchannel its
+   * picker returns.
+   */
+  readonly leaf: experimental.LeafLoadBalancer | undefined;
+  /** The leaf has been given its endpoint (its first startConnecting). */
+  leafStarted: boolean;
   readonly priority: number;
   state: ConnectivityState;
   /** In TRANSIENT_FAILURE since it was last READY (reconnect attempts included). */
@@ -79,6 +95,22 @@ interface Slot {
   lastError: string | undefined;
   readonly listener: experimental.ConnectivityStateListener;
 }
+
+/** Start (or restart, from IDLE) a slot's connection attempts. */
+function connect(slot: Slot): void {
+  if (slot.sc !== undefined) {
+    slot.sc.startConnecting();
+    return;
+  }
+  if (!slot.leafStarted) {
+    slot.leafStarted = true;
+    slot.leaf!.startConnecting();
+  } else {
+    slot.leaf!.exitIdle();
+  }
+}
+
+const LEAF_PICK: experimental.PickArgs = { metadata: new Metadata(), extraPickInfo: {} };
 
 /** gRPC's view of which policies connect on demand (A42 ring hash, A62 pick_first). */
 export function connectModeOf(policy: string): ConnectMode {
@@ -358,7 +390,7 @@ export class ClusterPool {
       case ConnectivityState.READY:
         return this.#complete(slot, host, rec, call);
       case ConnectivityState.IDLE:
-        slot.sc.startConnecting();
+        connect(slot);
         return QUEUE;
       case ConnectivityState.CONNECTING:
         return QUEUE;
@@ -373,7 +405,7 @@ export class ClusterPool {
     let failed = 0;
     for (const s of this.#slots.values()) {
       if (s.state === ConnectivityState.CONNECTING || s.state === ConnectivityState.IDLE) {
-        if (s.state === ConnectivityState.IDLE) s.sc.startConnecting();
+        if (s.state === ConnectivityState.IDLE) connect(s);
         return QUEUE;
       }
       if (s.state === ConnectivityState.TRANSIENT_FAILURE) failed++;
@@ -383,7 +415,7 @@ export class ClusterPool {
       // Endpoints never tried yet: connect the first of them (A42: try the next one).
       for (const h of this.hosts) {
         if (!this.#slots.has(h.key)) {
-          this.#addSlot(h).sc.startConnecting();
+          connect(this.#addSlot(h));
           return QUEUE;
         }
       }
@@ -398,8 +430,15 @@ export class ClusterPool {
   }
 
   #complete(slot: Slot, host: PickedHost, rec: CallRecorder | undefined, call: object | undefined): PickResult {
+    let sc = slot.sc;
+    if (sc === undefined) {
+      // A several-address endpoint: the subchannel grpc-js's pick_first connected.
+      const r = slot.leaf!.getPicker().pick(LEAF_PICK);
+      if (r.pickResultType !== COMPLETE || r.subchannel === null) return QUEUE;
+      sc = r.subchannel;
+    }
     const breaker = this.#snapshot.breaker;
-    const picked = new PickedCall(slot.sc, breaker, host, rec, this.#wrr, this.#detectors.get(slot.priority)?.detector);
+    const picked = new PickedCall(sc, breaker, host, rec, this.#wrr, this.#detectors.get(slot.priority)?.detector);
     if (!takeSlot(picked, call)) return this.#overflow(breaker!);
     return picked;
   }
@@ -410,21 +449,29 @@ export class ClusterPool {
   }
 
   #addSlot(host: PickedHost): Slot {
-    const sc = this.#owner.createSubchannel(host);
+    const several = host.endpoint.addresses.length > 1 && this.#owner.createLeaf !== undefined;
+    const sc = several ? undefined : this.#owner.createSubchannel(host);
     const slot: Slot = {
       key: host.key,
       sc,
+      leaf: undefined,
+      leafStarted: false,
       priority: host.priority,
-      state: sc.getConnectivityState(),
+      state: sc?.getConnectivityState() ?? ConnectivityState.IDLE,
       failing: false,
       lastError: undefined,
       listener: (_sc, _prev, next, _keepalive, errorMessage) => this.#onState(slot, next, errorMessage),
     };
+    if (several) {
+      (slot as { leaf: experimental.LeafLoadBalancer }).leaf = this.#owner.createLeaf!(host, (state, errorMessage) => {
+        if (state !== slot.state) this.#onState(slot, state, errorMessage ?? undefined);
+      });
+    }
     // A subchannel shared with another channel may already have failed.
     slot.failing = slot.state === ConnectivityState.TRANSIENT_FAILURE;
     this.#slots.set(host.key, slot);
-    sc.addConnectivityStateListener(slot.listener);
-    if (this.#mode === 'all' && slot.state !== ConnectivityState.READY) sc.startConnecting();
+    sc?.addConnectivityStateListener(slot.listener);
+    if (this.#mode === 'all' && slot.state !== ConnectivityState.READY) connect(slot);
     trace(() => `cluster ${this.name}: subchannel for ${host.key} (${ConnectivityState[slot.state]})`);
     this.#rebuildExclude();
     if (slot.failing) this.#checkPriorities();
@@ -432,9 +479,13 @@ export class ClusterPool {
   }
 
   #removeSlot(slot: Slot): void {
-    slot.sc.removeConnectivityStateListener(slot.listener);
-    this.#owner.releaseSubchannel(slot.sc);
     this.#slots.delete(slot.key);
+    if (slot.sc !== undefined) {
+      slot.sc.removeConnectivityStateListener(slot.listener);
+      this.#owner.releaseSubchannel(slot.sc);
+    } else {
+      slot.leaf!.destroy();
+    }
   }
 
   #onState(slot: Slot, state: ConnectivityState, errorMessage: string | undefined): void {
@@ -448,7 +499,7 @@ export class ClusterPool {
     trace(() => `cluster ${this.name}: ${slot.key} ${ConnectivityState[before]} -> ${ConnectivityState[state]}${errorMessage ? ` (${errorMessage})` : ''}`);
     // round_robin keeps every endpoint connected: a dropped or failed connection is tried
     // again (grpc-js applies its reconnect backoff to a subchannel in TRANSIENT_FAILURE).
-    if (this.#mode === 'all' && (state === ConnectivityState.IDLE || state === ConnectivityState.TRANSIENT_FAILURE)) slot.sc.startConnecting();
+    if (this.#mode === 'all' && (state === ConnectivityState.IDLE || state === ConnectivityState.TRANSIENT_FAILURE)) connect(slot);
     this.#rebuildExclude();
     if (wasFailing !== slot.failing) this.#checkPriorities();
     this.#owner.changed();

@@ -109,8 +109,9 @@ export function buildGrpcBalancer(cs: ClusterSnapshot, mesh: Mesh, down?: Readon
   if (cs.endpoints === undefined || cs.error) {
     return new MeshletError('MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${cs.name}": ${cs.error?.message ?? 'no endpoints'}`);
   }
-  // Only a LOGICAL_DNS cluster used on its own: inside an aggregate cluster its priority is
-  // balanced by the first leaf cluster's policy, like the others (docs/grpc.md).
+  // Only a LOGICAL_DNS cluster used on its own: inside an aggregate cluster its priority keeps
+  // one endpoint holding every address, which the pool connects with grpc-js's pick_first
+  // (cluster-pool.ts, Slot.leaf).
   const dns = cs.cluster?.type === 'LOGICAL_DNS' && cluster === cs.cluster ? grpcLogicalDns(cluster, cs.endpoints) : undefined;
   try {
     return buildClusterLoadBalancer(grpcCluster(dns?.cluster ?? cluster), grpcEndpoints(dns?.endpoints ?? cs.endpoints, down), {
