@@ -240,6 +240,24 @@ describe('XdsDependencyManager', () => {
       await rec.until(() => firstAddr(rec.updates.at(-1)) === '127.0.0.12');
     });
 
+    it('draws each failure delay below the backoff bound (Envoy\'s jittered exponential backoff)', async () => {
+      // base = max = 2 s: unjittered, the retry would wait 2 s; the draws (0.05, then 0.1 of
+      // the bound) make it 100 ms, then 200 ms.
+      cp.updateResources(TYPE_URLS.cluster, [dnsCluster({ dns_refresh_rate: '60s', dns_failure_refresh_rate: { base_interval: '2s', max_interval: '2s' } })]);
+      const dns = fakeDns(new Error('NXDOMAIN'));
+      const draws = [0.05, 0.1];
+      const random = { next: () => draws.shift() ?? 0.99, nextUint32: () => 0 };
+      const rec = new Recorder();
+      dm = new XdsDependencyManager(client, { listenerName: TARGET, authority: TARGET, resolveDns: dns.resolve, random }, rec);
+      await rec.until(() => rec.updates.length > 0);
+      const failedAt = performance.now();
+      await rec.until(() => dns.calls() >= 3);
+      const elapsed = performance.now() - failedAt;
+      expect(draws).toEqual([]);
+      expect(elapsed).toBeGreaterThanOrEqual(200);
+      expect(elapsed).toBeLessThan(1_500);
+    });
+
     it('stops resolving when the cluster leaves the config, and on close', async () => {
       cp.updateResources(TYPE_URLS.cluster, [dnsCluster({ dns_refresh_rate: '0.02s' })]);
       const dns = fakeDns(['127.0.0.9']);

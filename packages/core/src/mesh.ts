@@ -323,7 +323,7 @@ export class Mesh {
     if (options.listenerCatalog === false) this.#withoutCatalog.add(target);
     const dm = new XdsDependencyManager(
       this.client,
-      this.#resolveDns ? { ...resolved, resolveDns: this.#resolveDns } : resolved,
+      { ...resolved, random: this.random, ...(this.#resolveDns ? { resolveDns: this.#resolveDns } : {}) },
       {
         onUpdate: (config) => {
           try {

@@ -28,6 +28,7 @@ import {
   type XdsWatcher,
 } from '@meshlet/xds-client';
 import { compileDomainMatcher } from './vhost-match.js';
+import { systemRandom, type Random } from './random.js';
 
 const trace = tracer('xds_resolver');
 
@@ -72,6 +73,8 @@ export interface DependencyManagerOptions {
   authority: string;
   /** Resolve LOGICAL_DNS hostnames; defaults to the system resolver. */
   resolveDns?: (host: string) => Promise<string[]>;
+  /** Draws the jitter of dns_failure_refresh_rate's backoff; defaults to Math.random. */
+  random?: Random;
 }
 
 /** One resource the manager follows; a class rather than closures, as there may be 20,000. */
@@ -171,7 +174,7 @@ export class XdsDependencyManager {
 
   constructor(client: XdsClient, options: DependencyManagerOptions, watcher: DependencyWatcher) {
     this.client = client;
-    this.opts = { resolveDns: systemResolve, ...options };
+    this.opts = { resolveDns: systemResolve, random: systemRandom, ...options };
     this.watcher = watcher;
     this.listener = this.watchResource(listenerResourceType, options.listenerName);
   }
@@ -413,11 +416,16 @@ export class XdsDependencyManager {
     );
   }
 
-  /** dns_failure_refresh_rate: base_interval doubling up to max_interval (not jittered, unlike Envoy's). */
+  /**
+   * dns_failure_refresh_rate, as Envoy's JitteredExponentialBackOffStrategy: a delay drawn
+   * uniformly below a bound that starts at base_interval and doubles, up to max_interval, with
+   * each failure in a row.
+   */
   private failureDelay(entry: DnsEntry): number {
     const f = entry.rates.failure;
     if (!f) return entry.rates.refreshMs;
-    return Math.min(f.baseInterval * 2 ** Math.min(entry.failures - 1, 30), f.maxInterval);
+    const bound = Math.min(f.baseInterval * 2 ** Math.min(entry.failures - 1, 30), f.maxInterval);
+    return Math.floor(this.opts.random.next() * bound);
   }
 
   private armDns(key: string, entry: DnsEntry, ms: number): void {
