@@ -258,6 +258,18 @@ describe('XdsDependencyManager', () => {
       expect(elapsed).toBeLessThan(1_500);
     });
 
+    it('applies a shorter dns_refresh_rate at once, not after the wait already armed', async () => {
+      cp.updateResources(TYPE_URLS.cluster, [dnsCluster({ dns_refresh_rate: '60s' })]);
+      const dns = fakeDns(['127.0.0.9']);
+      const rec = new Recorder();
+      dm = new XdsDependencyManager(client, { listenerName: TARGET, authority: TARGET, resolveDns: dns.resolve }, rec);
+      await rec.until(() => rec.updates.length > 0);
+      expect(dns.calls()).toBe(1);
+      dns.set(['127.0.0.13']);
+      cp.updateResources(TYPE_URLS.cluster, [dnsCluster({ dns_refresh_rate: '0.02s' })]);
+      await rec.until(() => firstAddr(rec.updates.at(-1)) === '127.0.0.13');
+    });
+
     it('stops resolving when the cluster leaves the config, and on close', async () => {
       cp.updateResources(TYPE_URLS.cluster, [dnsCluster({ dns_refresh_rate: '0.02s' })]);
       const dns = fakeDns(['127.0.0.9']);

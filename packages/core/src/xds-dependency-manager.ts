@@ -454,7 +454,10 @@ export class XdsDependencyManager {
     for (const [key, d] of this.dns) {
       const rates = dns.get(key);
       if (rates) {
+        const sooner = rates.refreshMs < d.rates.refreshMs;
         d.rates = rates;
+        // A shorter dns_refresh_rate applies now, not after the longer wait already armed.
+        if (sooner && d.timer !== undefined && d.failures === 0) this.armDns(key, d, rates.refreshMs);
         continue;
       }
       if (d.timer) clearTimer(d.timer);
