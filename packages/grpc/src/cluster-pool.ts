@@ -451,10 +451,15 @@ export class ClusterPool {
   #addSlot(host: PickedHost): Slot {
     const several = host.endpoint.addresses.length > 1 && this.#owner.createLeaf !== undefined;
     const sc = several ? undefined : this.#owner.createSubchannel(host);
+    const leaf = several
+      ? this.#owner.createLeaf!(host, (state, errorMessage) => {
+          if (state !== slot.state) this.#onState(slot, state, errorMessage ?? undefined);
+        })
+      : undefined;
     const slot: Slot = {
       key: host.key,
       sc,
-      leaf: undefined,
+      leaf,
       leafStarted: false,
       priority: host.priority,
       state: sc?.getConnectivityState() ?? ConnectivityState.IDLE,
@@ -462,11 +467,6 @@ export class ClusterPool {
       lastError: undefined,
       listener: (_sc, _prev, next, _keepalive, errorMessage) => this.#onState(slot, next, errorMessage),
     };
-    if (several) {
-      (slot as { leaf: experimental.LeafLoadBalancer }).leaf = this.#owner.createLeaf!(host, (state, errorMessage) => {
-        if (state !== slot.state) this.#onState(slot, state, errorMessage ?? undefined);
-      });
-    }
     // A subchannel shared with another channel may already have failed.
     slot.failing = slot.state === ConnectivityState.TRANSIENT_FAILURE;
     this.#slots.set(host.key, slot);
