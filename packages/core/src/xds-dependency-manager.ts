@@ -484,7 +484,7 @@ function dnsEndpoints(clusterName: string, host: string, port: number, addrs: re
           // One endpoint, Envoy's logical host, which connects to the first address the resolver
           // returns; core's balancers and the HTTP path read addresses[0] only. Every resolved
           // address rides along, in the resolver's order, for gRPC, whose logical DNS reports
-          // them all under pick_first (gRFC A37; @meshlet/grpc's grpc-balancer.ts).
+          // them all under pick_first (gRFC A37; @meshlet/grpc's cluster-pool.ts).
           endpoints: [
             {
               addresses: addrs.map((a) => ({ host: a, port })),

@@ -6,8 +6,9 @@
 //   routing never apply (gRPC has no panic threshold);
 // - ring_hash's minimum and maximum ring sizes are capped at 4096 (gRFC A42's
 //   `ring_hash_cap`), Envoy allows 8M;
-// - a LOGICAL_DNS cluster used on its own balances every resolved address with pick_first
-//   (gRFC A37), where Envoy uses the first address only.
+// - an endpoint with several addresses (a LOGICAL_DNS cluster's one endpoint, every resolved
+//   address, gRFC A37; EDS additional_addresses, A61) stays one host here, whose addresses the
+//   pool connects with grpc-js's pick_first (cluster-pool.ts); Envoy uses the first only.
 // Built lazily, when the first call is routed to the cluster, and rebuilt only when the
 // cluster or its endpoints change.
 import { buildClusterLoadBalancer, type ClusterLoadBalancer, type ClusterSnapshot, type Mesh } from '@meshlet/core';
@@ -16,7 +17,6 @@ import {
   type ClusterResource,
   type EndpointsResource,
   type LbPolicyConfig,
-  type PickFirstConfig,
   type RingHashConfig,
   type WrrLocalityConfig,
 } from '@meshlet/xds-client';
@@ -82,21 +82,6 @@ export function grpcCluster(cluster: ClusterResource): ClusterResource {
   };
 }
 
-const PICK_FIRST: readonly LbPolicyConfig[] = [{ name: 'pick_first', config: { shuffleAddressList: false } satisfies PickFirstConfig }];
-
-/**
- * gRFC A37: "All endpoints will be reported in a single priority and a single locality [...]
- * It will override the child policy for its priority to be pick_first." Core keeps a
- * LOGICAL_DNS cluster as one endpoint holding every resolved address in the resolver's order;
- * here each address becomes an endpoint of its own, and the policy pick_first.
- */
-export function grpcLogicalDns(cluster: ClusterResource, endpoints: EndpointsResource): { cluster: ClusterResource; endpoints: EndpointsResource } {
-  const priorities = endpoints.priorities.map((localities) =>
-    localities.map((l) => ({ ...l, endpoints: l.endpoints.flatMap((e) => e.addresses.map((a) => ({ ...e, addresses: [a] }))) })),
-  );
-  return { cluster: { ...cluster, lbPolicy: PICK_FIRST }, endpoints: { ...endpoints, priorities } };
-}
-
 /**
  * The gRPC balancer of one cluster snapshot, or the error that explains why there is none.
  * `down`: priorities to leave out because none of their endpoints can be reached (gRPC fails
@@ -109,12 +94,8 @@ export function buildGrpcBalancer(cs: ClusterSnapshot, mesh: Mesh, down?: Readon
   if (cs.endpoints === undefined || cs.error) {
     return new MeshletError('MESHLET_NO_HEALTHY_UPSTREAM', `cluster "${cs.name}": ${cs.error?.message ?? 'no endpoints'}`);
   }
-  // Only a LOGICAL_DNS cluster used on its own: inside an aggregate cluster its priority keeps
-  // one endpoint holding every address, which the pool connects with grpc-js's pick_first
-  // (cluster-pool.ts, Slot.leaf).
-  const dns = cs.cluster?.type === 'LOGICAL_DNS' && cluster === cs.cluster ? grpcLogicalDns(cluster, cs.endpoints) : undefined;
   try {
-    return buildClusterLoadBalancer(grpcCluster(dns?.cluster ?? cluster), grpcEndpoints(dns?.endpoints ?? cs.endpoints, down), {
+    return buildClusterLoadBalancer(grpcCluster(cluster), grpcEndpoints(cs.endpoints, down), {
       random: mesh.random,
       hostStats: (key) => mesh.hostStats(key),
     });

@@ -64,14 +64,13 @@ describe('grpc-balancer', () => {
     expect(connectModeOf('least_request')).toBe('all');
     expect(connectModeOf('client_side_weighted_round_robin')).toBe('all');
   });
-  it('balances a LOGICAL_DNS cluster over every resolved address with pick_first (A37)', () => {
-    // As core gives it: one endpoint holding every address, in the resolver's order.
+  it('keeps a LOGICAL_DNS cluster as one host holding every resolved address, alone or in an aggregate (A37)', () => {
+    // As core gives it: one endpoint holding every address, in the resolver's order. The pool
+    // connects such a host with grpc-js's pick_first over its addresses (cluster-pool.ts).
     const endpoints = endpointsWith(['UNKNOWN']);
     const ep = endpoints.priorities[0]![0]!.endpoints[0]!;
-    const dnsEndpoints: EndpointsResource = {
-      ...endpoints,
-      priorities: [[{ ...endpoints.priorities[0]![0]!, endpoints: [{ ...ep, addresses: [{ host: '::1', port: 80 }, { host: '127.0.0.1', port: 80 }, { host: '127.0.0.2', port: 80 }] }] }]],
-    };
+    const addresses = [{ host: '::1', port: 80 }, { host: '127.0.0.1', port: 80 }, { host: '127.0.0.2', port: 80 }];
+    const dnsEndpoints: EndpointsResource = { ...endpoints, priorities: [[{ ...endpoints.priorities[0]![0]!, endpoints: [{ ...ep, addresses }] }]] };
     const cluster = {
       name: 'dns',
       type: 'LOGICAL_DNS',
@@ -81,16 +80,12 @@ describe('grpc-balancer', () => {
     const mesh = { random: seededRandom(1), hostStats: () => ({ activeRequests: 0 }) } as unknown as Mesh;
     const snapshot = (c: ClusterResource, lbCluster = c): ClusterSnapshot =>
       ({ name: c.name, cluster: c, lbCluster, endpoints: dnsEndpoints, error: undefined, hostKeys: [] }) as unknown as ClusterSnapshot;
-    const lb = buildGrpcBalancer(snapshot(cluster), mesh);
-    if (lb instanceof Error) throw lb;
-    expect(lb.policy).toBe('pick_first');
-    expect(lb.hosts.map((h) => h.key)).toEqual(['[::1]:80', '127.0.0.1:80', '127.0.0.2:80']);
-    // pick_first, before any connection: the first address.
-    expect(lb.pick()?.key).toBe('[::1]:80');
-    // Inside an aggregate cluster (the snapshot's cluster is the aggregate): left to the leaf's policy, one host.
-    const agg = buildGrpcBalancer(snapshot({ ...cluster, name: 'agg', type: 'AGGREGATE' } as unknown as ClusterResource, cluster), mesh);
-    if (agg instanceof Error) throw agg;
-    expect(agg.policy).toBe('round_robin');
-    expect(agg.hosts.map((h) => h.key)).toEqual(['[::1]:80']);
+    for (const cs of [snapshot(cluster), snapshot({ ...cluster, name: 'agg', type: 'AGGREGATE' } as unknown as ClusterResource, cluster)]) {
+      const lb = buildGrpcBalancer(cs, mesh);
+      if (lb instanceof Error) throw lb;
+      expect(lb.hosts.map((h) => h.key)).toEqual(['[::1]:80']);
+      expect(lb.hosts[0]!.endpoint.addresses).toEqual(addresses);
+      expect(lb.pick()?.key).toBe('[::1]:80');
+    }
   });
 });
