@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '@meshlet/core';
 import { TYPE_URLS } from '@meshlet/xds-client';
-import { edsCluster, endpoints, listener } from './helpers/xds-resources.js';
+import { caseRoute, edsCluster, endpoints, listener } from './helpers/xds-resources.js';
 import { startBehaviorBackend, type BehaviorBackend } from './helpers/grpc-backends.js';
 import { count, ManualClock, startConnectionCounter, startGrpcMesh, type EchoCaller, type GrpcMeshEnv } from './helpers/grpc-mesh.js';
 import { freePort } from './helpers/ports.js';
@@ -102,10 +102,6 @@ function logicalDnsCluster(name: string, host: string, port: number): Record<str
   };
 }
 
-
-function caseRoute(name: string, cluster: string, action: Record<string, unknown> = {}): Record<string, unknown> {
-  return { name, match: { prefix: '', headers: [{ name: 'x-case', string_match: { exact: name } }] }, route: { cluster, ...action } };
-}
 
 describe('@meshlet/grpc balancing', () => {
   let env: GrpcMeshEnv;

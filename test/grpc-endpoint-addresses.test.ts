@@ -12,7 +12,7 @@ import { TYPE_URLS } from '@meshlet/xds-client';
 import { startBehaviorBackend, type BehaviorBackend } from './helpers/grpc-backends.js';
 import { startGrpcMesh, type GrpcMeshEnv } from './helpers/grpc-mesh.js';
 import { freePort } from './helpers/ports.js';
-import { edsCluster, listener } from './helpers/xds-resources.js';
+import { caseRoute, edsCluster, listener } from './helpers/xds-resources.js';
 
 const TARGET = 'addresses.grpc.test:8080';
 const AGG = 'outbound|8080|agg|addresses.grpc.test';
@@ -20,10 +20,6 @@ const DNS = 'outbound|8080|dns|addresses.grpc.test';
 const DNS_ALONE = 'outbound|8080|dns-alone|addresses.grpc.test';
 const EDS = 'outbound|8080|eds|addresses.grpc.test';
 const DNS_NAME = 'backend.addresses.grpc.test';
-
-function caseRoute(name: string, cluster: string): Record<string, unknown> {
-  return { name, match: { prefix: '', headers: [{ name: 'x-case', string_match: { exact: name } }] }, route: { cluster } };
-}
 
 describe('@meshlet/grpc: endpoints with several addresses', () => {
   let backend: BehaviorBackend;

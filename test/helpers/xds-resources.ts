@@ -86,3 +86,8 @@ export function bootstrapFor(serverUri: string, nodeId = 'sidecar~127.0.0.1~test
     node: { id: nodeId, cluster: 'test', locality: { region: 'r1', zone: 'z1' }, metadata: { NAMESPACE: 'default', GENERATOR: 'grpc' } },
   };
 }
+
+/** A route chosen by the call's `x-case` header (a test file's cases side by side on one route table). */
+export function caseRoute(name: string, cluster: string, action: Record<string, unknown> = {}): Record<string, unknown> {
+  return { name, match: { prefix: '', headers: [{ name: 'x-case', string_match: { exact: name } }] }, route: { cluster, ...action } };
+}
